@@ -1,0 +1,179 @@
+//! Command-line arguments, and the checks that turn bad ones into one-line errors.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use faultline_core::{BlockSize, EnumerationConfig, PersistenceModel};
+use faultline_runner::explore::ExploreRequest;
+use faultline_targets::atomic_write::Variant;
+use faultline_targets::registry;
+
+/// faultline tests whether code that keeps state in files survives concurrency, process
+/// crashes and power loss, and says how often it fails, before and after each fix.
+#[derive(Parser, Debug)]
+#[command(
+    name = "faultline",
+    version,
+    after_help = "Exit codes:\n  0  every expectation held\n  1  a reference (fixed) variant failed\n  2  usage, scenario or setup error\n  3  a broken variant was not caught (the detector lost its power)\n  4  a rate got worse than the baseline"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List families, their variants with catalogue IDs, crash points, and scenario files.
+    List(ListArgs),
+    /// Enumerate the crash states of a variant's workload on the simulated file system and
+    /// judge every one. With no --family, --variant or --model: every one of each.
+    Explore(ExploreArgs),
+}
+
+/// Output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For people.
+    Text,
+    /// For programs: the report's JSON.
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Where scenario files are looked for.
+    #[arg(long, default_value = "scenarios", env = "FAULTLINE_SCENARIOS")]
+    pub scenarios: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct ExploreArgs {
+    /// Family to explore (see `faultline list`). Default: every family.
+    #[arg(long, help_heading = "What to explore")]
+    pub family: Option<String>,
+    /// Variant to explore. Default: every variant of the family.
+    #[arg(long, help_heading = "What to explore")]
+    pub variant: Option<String>,
+    /// Persistence model: process-crash or power-loss. Default: both.
+    #[arg(long, help_heading = "Crash model")]
+    pub model: Option<String>,
+    /// Size in bytes at which writes tear: a power of two from 512 to 1048576.
+    #[arg(long, default_value_t = 4096, help_heading = "Crash model")]
+    pub block_size: u64,
+    /// Above this many crash choices at one moment, a seeded sample of this many is judged.
+    #[arg(long = "max-choices", default_value_t = EnumerationConfig::DEFAULT_MAX_CHOICES_PER_MOMENT, help_heading = "Crash model")]
+    pub max_choices: u64,
+    /// Seed for the workload's temp names and the sample (decimal or 0x-hex).
+    #[arg(
+        long,
+        default_value = "0",
+        env = "FAULTLINE_SEED",
+        help_heading = "Crash model"
+    )]
+    pub seed: String,
+    /// Show one crash state in full, by the id a failure printed (e.g. 12:1.0.3).
+    #[arg(long, help_heading = "Output")]
+    pub state: Option<String>,
+    /// Output format; text for people, json for programs.
+    #[arg(long, value_enum, default_value = "text", help_heading = "Output")]
+    pub format: Format,
+    /// Also write explore.json and explore.md into this directory.
+    #[arg(long, env = "FAULTLINE_OUT", help_heading = "Output")]
+    pub out: Option<PathBuf>,
+}
+
+/// Bad input, reported in one line with the valid choices; exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    #[error("unknown family '{0}'; valid families: {valid}", valid = registry::family_names())]
+    UnknownFamily(String),
+    #[error("unknown variant '{name}' of family {family}; valid variants: {valid}")]
+    UnknownVariant {
+        name: String,
+        family: &'static str,
+        valid: String,
+    },
+    #[error(
+        "--variant needs --family, or a variant name no two families share; valid families: {}",
+        registry::family_names()
+    )]
+    VariantNeedsFamily,
+    #[error("{0}")]
+    Model(#[from] faultline_core::persistence::UnknownModel),
+    #[error("{0}")]
+    BlockSize(#[from] faultline_core::persistence::BadBlockSize),
+    #[error("invalid seed '{0}'; use a decimal number or 0x followed by hex digits")]
+    Seed(String),
+    #[error("--max-choices must be at least 1")]
+    MaxChoices,
+    #[error("{0}")]
+    BadState(String),
+    #[error("--state shows one crash state: give --family, --variant and --model too")]
+    StateNeedsOneRun,
+}
+
+fn parse_seed(text: &str) -> Result<u64, UsageError> {
+    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => text.parse(),
+    };
+    parsed.map_err(|_| UsageError::Seed(text.to_string()))
+}
+
+impl ExploreArgs {
+    /// Every (variant, model) run the arguments ask for, or the first bad argument.
+    pub fn requests(&self) -> Result<Vec<ExploreRequest>, UsageError> {
+        let families: Vec<&registry::FamilyInfo> = match &self.family {
+            Some(name) => {
+                vec![registry::family(name).ok_or_else(|| UsageError::UnknownFamily(name.clone()))?]
+            }
+            None if self.variant.is_some() && registry::FAMILIES.len() > 1 => {
+                return Err(UsageError::VariantNeedsFamily);
+            }
+            None => registry::FAMILIES.iter().collect(),
+        };
+        let mut variants = Vec::new();
+        for family in families {
+            match &self.variant {
+                Some(name) => {
+                    family.variant(name).ok_or_else(|| UsageError::UnknownVariant {
+                        name: name.clone(),
+                        family: family.name,
+                        valid: family.variant_names(),
+                    })?;
+                    variants
+                        .push(Variant::by_name(name).expect("the registry and Variant list the same names"));
+                }
+                None => variants.extend(
+                    family
+                        .variants
+                        .iter()
+                        .map(|v| Variant::by_name(v.name).expect("registry names are variants")),
+                ),
+            }
+        }
+        let models = match &self.model {
+            Some(name) => vec![name.parse::<PersistenceModel>()?],
+            None => PersistenceModel::ALL.to_vec(),
+        };
+        let block_size = BlockSize::new(self.block_size)?;
+        let seed = parse_seed(&self.seed)?;
+        if self.max_choices == 0 {
+            return Err(UsageError::MaxChoices);
+        }
+        let mut requests = Vec::new();
+        for variant in variants {
+            for model in &models {
+                let mut request = ExploreRequest::new(variant, *model);
+                request.config.block_size = block_size;
+                request.config.seed = seed;
+                request.config.max_choices_per_moment = self.max_choices;
+                requests.push(request);
+            }
+        }
+        Ok(requests)
+    }
+}

@@ -1,0 +1,214 @@
+//! Text rendering of listings, exploration results and single crash states.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use faultline_runner::explore::{ExploreRequest, ExploreResult, FailedState, StateReport};
+use faultline_runner::report::{ExploreReport, expectation_text};
+use faultline_targets::registry::FAMILIES;
+
+/// The `*.toml` files in `dir`, sorted; empty if the directory is missing.
+pub fn scenario_files(dir: &Path) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .map(|p| p.display().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+/// `faultline list` as text.
+pub fn list_text(scenarios: &[String]) -> String {
+    let mut out = String::new();
+    for family in FAMILIES {
+        let _ = writeln!(out, "family {}", family.name);
+        for v in family.variants {
+            let expectations: Vec<String> = v
+                .expectations
+                .iter()
+                .map(|e| format!("{}:{}", e.detector, e.kind))
+                .collect();
+            let _ = writeln!(
+                out,
+                "  {:<20} {:<9} {:<52} {}",
+                v.name,
+                v.catalogue_id.unwrap_or("reference"),
+                v.summary,
+                if expectations.is_empty() {
+                    "passes every detector".to_string()
+                } else {
+                    expectations.join(" ")
+                }
+            );
+        }
+        let _ = writeln!(out, "  crash points: {}", family.crash_points.join(", "));
+    }
+    let _ = writeln!(
+        out,
+        "detectors: R readers/writers, K kill -9, P power loss, M model check, D lock order, X metadata"
+    );
+    if scenarios.is_empty() {
+        let _ = writeln!(out, "scenarios: none found");
+    } else {
+        let _ = writeln!(out, "scenarios:");
+        for s in scenarios {
+            let _ = writeln!(out, "  {s}");
+        }
+    }
+    out
+}
+
+/// One exploration result as text: deterministic, no timings.
+pub fn result_text(r: &ExploreResult) -> String {
+    let mut out = String::new();
+    let id = r
+        .catalogue_id
+        .map(|i| format!(" ({i})"))
+        .unwrap_or_else(|| " (reference)".into());
+    let _ = writeln!(
+        out,
+        "{}/{}{id} under {}, {}-byte blocks",
+        r.family, r.variant, r.model, r.block_size_bytes
+    );
+    let sizes: Vec<String> = r.version_sizes.iter().map(ToString::to_string).collect();
+    let _ = writeln!(
+        out,
+        "  workload   {} replaces of a JSON document ({} bytes), {} trace entries, seed {:#x}",
+        r.version_sizes.len() - 1,
+        sizes.join(" -> "),
+        r.trace_len,
+        r.seed
+    );
+    let e = &r.enumeration;
+    let sampled = if e.sampled_moments == 0 {
+        "none sampled".to_string()
+    } else {
+        format!(
+            "{} moment(s) sampled at {} choices",
+            e.sampled_moments, r.max_choices_per_moment
+        )
+    };
+    let _ = writeln!(
+        out,
+        "  explored   {} distinct crash states at {} moments ({} choices, {sampled})",
+        e.distinct_states, e.moments, e.choices
+    );
+    let _ = writeln!(out, "  failed     {}", r.failed_states.summary());
+    for (kind, n) in &r.failures_by_kind {
+        let _ = writeln!(out, "    {kind:<22} {n}");
+    }
+    for error in &r.workload_errors {
+        let _ = writeln!(out, "  workload error: {error}");
+    }
+    let _ = writeln!(out, "  verdict    {}", expectation_text(&r.expectation));
+    let mut firsts: Vec<&FailedState> = r.first_by_kind.values().collect();
+    firsts.sort_by_key(|f| f.moment);
+    firsts.dedup_by_key(|f| f.state.clone());
+    if let Some(first) = firsts.first() {
+        let _ = writeln!(out, "  first failure at state {}:", first.state);
+        failed_state_text(&mut out, first, "    ");
+        for other in &firsts[1..] {
+            let kinds: Vec<String> = other.failures.iter().map(|f| f.kind.to_string()).collect();
+            let _ = writeln!(out, "  first {} at state {}", kinds.join(", "), other.state);
+            let _ = writeln!(out, "    reproduce: {}", other.reproduce);
+        }
+    }
+    out.push('\n');
+    out
+}
+
+fn failed_state_text(out: &mut String, s: &FailedState, indent: &str) {
+    for f in &s.failures {
+        let _ = writeln!(out, "{indent}{}: {}", f.kind, f.detail);
+    }
+    if let Some(after) = &s.crash_after {
+        let point = s
+            .last_crash_point
+            .map(|p| format!(" (last crash point {p})"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "{indent}crash after  {after}{point}");
+    } else {
+        let _ = writeln!(out, "{indent}crash before the first call");
+    }
+    let _ = writeln!(
+        out,
+        "{indent}history      versions begun up to {}, acknowledged up to {}",
+        s.versions_started, s.versions_acknowledged
+    );
+    for (label, items) in [("persisted", &s.persisted), ("lost", &s.lost), ("torn", &s.torn)] {
+        for item in items.iter() {
+            let _ = writeln!(out, "{indent}{label:<12} {item}");
+        }
+    }
+    if s.persisted.is_empty() && s.lost.is_empty() && s.torn.is_empty() {
+        let _ = writeln!(
+            out,
+            "{indent}nothing was in doubt: every earlier call was durable"
+        );
+    }
+    let o = &s.observed;
+    let file = match (o.len, o.version) {
+        (None, _) => "missing".to_string(),
+        (Some(len), Some(v)) => format!("{len} bytes = version {v}, mode {:o}", o.mode.unwrap_or(0)),
+        (Some(len), None) => format!("{len} bytes, no complete version, mode {:o}", o.mode.unwrap_or(0)),
+    };
+    let _ = writeln!(out, "{indent}after recovery the file is {file}");
+    let _ = writeln!(out, "{indent}reproduce: {}", s.reproduce);
+}
+
+/// The closing table of a multi-result run.
+pub fn summary_text(report: &ExploreReport) -> String {
+    let mut out = String::from("summary\n");
+    for r in &report.results {
+        let _ = writeln!(
+            out,
+            "  {:<20} {:<9} {:<13} {:>6} states  {:<34} {}",
+            r.variant,
+            r.catalogue_id.unwrap_or("reference"),
+            r.model.to_string(),
+            r.enumeration.distinct_states,
+            r.failed_states.summary(),
+            expectation_text(&r.expectation)
+        );
+    }
+    let unmet = report.unmet();
+    let _ = writeln!(
+        out,
+        "{} of {} expectations held",
+        report.results.len() - unmet,
+        report.results.len()
+    );
+    out
+}
+
+/// `--state` as text.
+pub fn state_text(request: &ExploreRequest, report: &StateReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "state {} of {} / {} under {}, {}-byte blocks: {}",
+        report.state.state,
+        faultline_targets::atomic_write::FAMILY,
+        request.variant.info().name,
+        request.config.model,
+        request.config.block_size.bytes(),
+        if report.passed { "PASS" } else { "FAIL" }
+    );
+    let _ = writeln!(out, "trace up to the crash:");
+    for line in &report.trace {
+        let _ = writeln!(out, "  {line}");
+    }
+    let _ = writeln!(out, "files at the crash, before recovery:");
+    for line in &report.files_before_recovery {
+        let _ = writeln!(out, "  {line}");
+    }
+    let _ = writeln!(out, "verdict:");
+    failed_state_text(&mut out, &report.state, "  ");
+    out
+}

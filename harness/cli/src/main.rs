@@ -1,0 +1,144 @@
+//! The `faultline` command: argument parsing and display. All the work is in the runner.
+
+mod args;
+mod display;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use faultline_core::CrashStateId;
+use faultline_runner::explore::{self, ExploreRequest};
+use faultline_runner::report::{self, ExploreReport};
+
+use args::{Cli, Command, ExploreArgs, Format, ListArgs, UsageError};
+
+/// Every expectation held.
+const EXIT_OK: u8 = 0;
+/// A reference (fixed) variant failed.
+const EXIT_REFERENCE_FAILED: u8 = 1;
+/// Usage, scenario or setup error.
+const EXIT_USAGE: u8 = 2;
+/// A broken variant was not caught: the detector lost its power.
+const EXIT_NOT_CAUGHT: u8 = 3;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::List(args) => list(&args),
+        Command::Explore(args) => run_explore(&args),
+    };
+    match outcome {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            if let Some(usage) = err.downcast_ref::<UsageError>() {
+                eprintln!("error: {usage}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+            eprintln!("error: {err:#}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn list(args: &ListArgs) -> anyhow::Result<u8> {
+    let scenarios = display::scenario_files(&args.scenarios);
+    let text = match args.format {
+        Format::Json => {
+            let value = serde_json::json!({
+                "families": faultline_targets::registry::FAMILIES,
+                "scenarios": scenarios,
+            });
+            serde_json::to_string_pretty(&value)? + "\n"
+        }
+        Format::Text => display::list_text(&scenarios),
+    };
+    print_stdout(&text)?;
+    Ok(EXIT_OK)
+}
+
+fn run_explore(args: &ExploreArgs) -> anyhow::Result<u8> {
+    let requests = args.requests()?;
+    if let Some(state) = &args.state {
+        let [request] = requests.as_slice() else {
+            return Err(UsageError::StateNeedsOneRun.into());
+        };
+        return explain(request, state, args.format);
+    }
+
+    let mut results = Vec::new();
+    let mut text = String::new();
+    for request in &requests {
+        let (result, timing) = explore::explore(request)
+            .with_context(|| format!("failed to run the workload of {}", request.variant.info().name))?;
+        eprintln!(
+            "explored {} / {} under {}: {} states in {:.1} ms ({:.0} states/s)",
+            result.family,
+            result.variant,
+            result.model,
+            result.enumeration.distinct_states,
+            timing.elapsed.as_secs_f64() * 1e3,
+            timing.states_per_second(&result)
+        );
+        if args.format == Format::Text {
+            text.push_str(&display::result_text(&result));
+        }
+        results.push(result);
+    }
+    let report = ExploreReport::new(results);
+    match args.format {
+        Format::Json => print_stdout(&report.to_json())?,
+        Format::Text => {
+            if report.results.len() > 1 {
+                text.push_str(&display::summary_text(&report));
+            }
+            print_stdout(&text)?;
+        }
+    }
+    if let Some(dir) = &args.out {
+        let paths = report::write_explore(dir, &report)?;
+        for path in paths {
+            eprintln!("wrote {}", path.display());
+        }
+    }
+    Ok(exit_code(&report))
+}
+
+fn explain(request: &ExploreRequest, state: &str, format: Format) -> anyhow::Result<u8> {
+    let id: CrashStateId = state.parse().map_err(|e| UsageError::BadState(format!("{e}")))?;
+    let report = explore::explain_state(request, &id).map_err(|e| match e {
+        explore::StateError::BadId(bad) => anyhow::Error::from(UsageError::BadState(bad.to_string())),
+        other => anyhow::Error::from(other),
+    })?;
+    match format {
+        Format::Json => print_stdout(&(serde_json::to_string_pretty(&report)? + "\n"))?,
+        Format::Text => print_stdout(&display::state_text(request, &report))?,
+    }
+    Ok(EXIT_OK)
+}
+
+/// 1 if a reference failed, else 3 if a broken variant was not caught, else 0.
+fn exit_code(report: &ExploreReport) -> u8 {
+    use faultline_runner::explore::Expectation;
+    let outcomes: Vec<&Expectation> = report.results.iter().map(|r| &r.expectation).collect();
+    if outcomes.iter().any(|e| matches!(e, Expectation::ReferenceFailed)) {
+        EXIT_REFERENCE_FAILED
+    } else if outcomes
+        .iter()
+        .any(|e| matches!(e, Expectation::NotCaught { .. }))
+    {
+        EXIT_NOT_CAUGHT
+    } else {
+        EXIT_OK
+    }
+}
+
+/// Prints to stdout; a closed pipe (`faultline list | head`) is not an error.
+fn print_stdout(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("failed to write to stdout"),
+    }
+}

@@ -1,0 +1,10 @@
+//! faultline's runner: the workloads that drive targets, the oracles that judge them,
+//! crash-state exploration, and the reports it writes.
+//!
+//! It sits between the engine (`faultline-core`) and the command line: it knows families and
+//! their properties, but parses no command-line arguments and prints nothing itself.
+//! Real-process runs and scenario files are not here yet.
+
+pub mod atomic_write;
+pub mod explore;
+pub mod report;

@@ -1,0 +1,177 @@
+//! Reports: the JSON that is the source of truth, the Markdown rendered from it, and writing
+//! both with faultline's own durable atomic write.
+//!
+//! The JSON carries `format_version`; reports hold only deterministic figures (no timings),
+//! so two runs of the same request write identical files.
+
+use std::path::{Path, PathBuf};
+
+use faultline_core::stats::percent;
+use faultline_core::{Errno, FileKind, Fs, FsError, RealFs};
+use faultline_targets::atomic_write::{AtomicWrite, Durable};
+
+use crate::explore::{Expectation, ExploreResult};
+
+/// The version of the JSON layout; bumped on any incompatible change.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The JSON report of an `explore` run.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ExploreReport {
+    /// [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// `explore`.
+    pub kind: &'static str,
+    /// One per variant and model.
+    pub results: Vec<ExploreResult>,
+}
+
+impl ExploreReport {
+    /// A report of these results.
+    pub fn new(results: Vec<ExploreResult>) -> Self {
+        ExploreReport {
+            format_version: FORMAT_VERSION,
+            kind: "explore",
+            results,
+        }
+    }
+
+    /// The report as pretty JSON with a trailing newline.
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).expect("report types serialise infallibly");
+        text.push('\n');
+        text
+    }
+
+    /// The report as a Markdown table with the first failure of each broken variant.
+    pub fn to_markdown(&self) -> String {
+        let mut md = String::from("# faultline explore\n\n");
+        md.push_str("| variant | ID | model | states | failed | kinds | expectation |\n");
+        md.push_str("|---|---|---|---:|---|---|---|\n");
+        for r in &self.results {
+            let kinds: Vec<String> = r
+                .failures_by_kind
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            md.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} | {} |\n",
+                r.variant,
+                r.catalogue_id.unwrap_or("reference"),
+                r.model,
+                r.enumeration.distinct_states,
+                r.failed_states.summary(),
+                if kinds.is_empty() {
+                    "-".to_string()
+                } else {
+                    kinds.join(", ")
+                },
+                expectation_text(&r.expectation),
+            ));
+        }
+        for r in self.results.iter().filter(|r| !r.first_by_kind.is_empty()) {
+            md.push_str(&format!("\n## {} under {}\n\n", r.variant, r.model));
+            for (kind, first) in &r.first_by_kind {
+                let detail = first
+                    .failures
+                    .iter()
+                    .find(|f| f.kind == *kind)
+                    .map(|f| f.detail.as_str())
+                    .unwrap_or("");
+                md.push_str(&format!(
+                    "- **{kind}** at state `{}`: {detail}\n  `{}`\n",
+                    first.state, first.reproduce
+                ));
+            }
+        }
+        md
+    }
+
+    /// How many results missed their expectation.
+    pub fn unmet(&self) -> usize {
+        self.results.iter().filter(|r| !r.expectation.held()).count()
+    }
+}
+
+/// A one-phrase rendering of an expectation.
+pub fn expectation_text(e: &Expectation) -> String {
+    match e {
+        Expectation::ReferencePassed => "reference passed".into(),
+        Expectation::ReferenceFailed => "REFERENCE FAILED".into(),
+        Expectation::Caught { kinds } => {
+            format!(
+                "caught ({})",
+                kinds
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+        Expectation::NotCaught { missing } => format!(
+            "NOT CAUGHT (expected {})",
+            missing
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Expectation::NoExpectation => "no expectation under this model".into(),
+    }
+}
+
+/// A report file that could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("failed to write report {}", path.display())]
+pub struct ReportError {
+    /// The file or directory.
+    pub path: PathBuf,
+    /// What the file system said.
+    #[source]
+    pub source: FsError,
+}
+
+/// Creates `dir` and any missing parents, fsyncing each parent that gained an entry.
+pub fn create_dir_durable<F: Fs + ?Sized>(fs: &F, dir: &Path) -> Result<(), FsError> {
+    match fs.metadata(dir) {
+        Ok(meta) if meta.kind == FileKind::Dir => return Ok(()),
+        Ok(_) => return Err(FsError::at(faultline_core::FsCall::Mkdir, dir, Errno::NOTDIR)),
+        Err(e) if e.errno == Errno::NOENT => {}
+        Err(e) => return Err(e),
+    }
+    let parent = faultline_core::fs::parent_dir(dir);
+    if parent != dir {
+        create_dir_durable(fs, parent)?;
+    }
+    match fs.mkdir(dir, 0o755) {
+        Ok(()) => fs.fsync_dir(parent),
+        Err(e) if e.errno == Errno::EXIST => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes `explore.json` and `explore.md` into `dir` with the durable atomic write; returns
+/// their paths.
+pub fn write_explore(dir: &Path, report: &ExploreReport) -> Result<[PathBuf; 2], ReportError> {
+    let fs = RealFs::new();
+    create_dir_durable(&fs, dir).map_err(|source| ReportError {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let json = dir.join("explore.json");
+    let md = dir.join("explore.md");
+    for (path, text) in [(&json, report.to_json()), (&md, report.to_markdown())] {
+        Durable
+            .replace(&fs, path, text.as_bytes())
+            .map_err(|source| ReportError {
+                path: path.clone(),
+                source,
+            })?;
+    }
+    Ok([json, md])
+}
+
+/// `0.42%`-style rate of a result's failed states, for one-line summaries.
+pub fn rate_text(r: &ExploreResult) -> String {
+    r.failed_states.rate().map(percent).unwrap_or_else(|| "-".into())
+}
