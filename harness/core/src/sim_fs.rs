@@ -270,9 +270,10 @@ impl SimFs {
             Some(Node::File { data, .. }) => data.len() as u64,
             _ => return self.fail(&mut st, FsCall::Write, None, text(), Errno::ISDIR),
         };
+        // Linux appends with O_APPEND even for pwrite, whatever the offset (pwrite(2), BUGS).
         let offset = match at {
+            _ if of.append => len,
             Some(o) => o,
-            None if of.append => len,
             None => of.offset,
         };
         let effects = if buf.is_empty() {
@@ -533,11 +534,12 @@ impl Fs for SimFs {
             Ok(found) => found,
             Err(errno) => return self.fail(&mut st, FsCall::Link, Some(to), text(), errno),
         };
-        if matches!(st.image.node(ino), Some(Node::Dir { .. })) {
-            return self.fail(&mut st, FsCall::Link, Some(to), text(), Errno::PERM);
-        }
+        // Linux answers EEXIST before it looks at what the source is.
         if st.image.entry(dir, name).is_some() {
             return self.fail(&mut st, FsCall::Link, Some(to), text(), Errno::EXIST);
+        }
+        if matches!(st.image.node(ino), Some(Node::Dir { .. })) {
+            return self.fail(&mut st, FsCall::Link, Some(to), text(), Errno::PERM);
         }
         let text = text();
         self.commit(

@@ -131,13 +131,14 @@ mod tests {
 
     #[test]
     fn summary_formats_both_cases() {
+        // Wilson for 41 of 2000, by hand: centre 0.021419, half-width 0.006272.
         assert_eq!(
             FailureCount::new(0, 2000).summary(),
             "0 of 2000 (95% upper bound 0.15%)"
         );
         assert_eq!(
             FailureCount::new(41, 2000).summary(),
-            "41 of 2000 (2.05%, 95% CI 1.52-2.77%)"
+            "41 of 2000 (2.05%, 95% CI 1.51%-2.77%)"
         );
     }
 }

@@ -1,1 +1,5 @@
+//! Meta-tests: they guard the harness itself. Every reference passes with zero failures,
+//! every broken variant is caught with its catalogue kind, and results replay exactly.
+
 mod explore;
+mod interleave;
