@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use faultline_core::{BlockSize, EnumerationConfig, PersistenceModel};
+use faultline_runner::atomic_write::oracle::Oracle;
 use faultline_runner::explore::ExploreRequest;
 use faultline_targets::atomic_write::Variant;
 use faultline_targets::registry;
@@ -66,6 +67,10 @@ pub struct ExploreArgs {
     /// Above this many crash choices at one moment, a seeded sample of this many is judged.
     #[arg(long = "max-choices", default_value_t = EnumerationConfig::DEFAULT_MAX_CHOICES_PER_MOMENT, help_heading = "Crash model")]
     pub max_choices: u64,
+    /// Properties to judge, comma-separated: old-or-new, acknowledged-durable,
+    /// no-leaked-temps, metadata-preserved. Default: all.
+    #[arg(long, value_delimiter = ',', help_heading = "What to explore")]
+    pub oracle: Vec<String>,
     /// Seed for the workload's temp names and the sample (decimal or 0x-hex).
     #[arg(
         long,
@@ -107,6 +112,8 @@ pub enum UsageError {
     BlockSize(#[from] faultline_core::persistence::BadBlockSize),
     #[error("invalid seed '{0}'; use a decimal number or 0x followed by hex digits")]
     Seed(String),
+    #[error("{0}")]
+    Oracle(String),
     #[error("--max-choices must be at least 1")]
     MaxChoices,
     #[error("{0}")]
@@ -164,6 +171,14 @@ impl ExploreArgs {
         if self.max_choices == 0 {
             return Err(UsageError::MaxChoices);
         }
+        let oracles = if self.oracle.is_empty() {
+            Oracle::ALL.to_vec()
+        } else {
+            self.oracle
+                .iter()
+                .map(|o| o.parse::<Oracle>().map_err(UsageError::Oracle))
+                .collect::<Result<_, _>>()?
+        };
         let mut requests = Vec::new();
         for variant in variants {
             for model in &models {
@@ -171,6 +186,7 @@ impl ExploreArgs {
                 request.config.block_size = block_size;
                 request.config.seed = seed;
                 request.config.max_choices_per_moment = self.max_choices;
+                request.oracles.clone_from(&oracles);
                 requests.push(request);
             }
         }

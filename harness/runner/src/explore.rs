@@ -16,7 +16,7 @@ use faultline_core::{BlockSize, Failure, FailureKind, FsError, FsImage, Persiste
 use faultline_targets::atomic_write::{self as aw_targets, Variant};
 use faultline_targets::registry::{Detector, VariantInfo};
 
-use crate::atomic_write::oracle::{Judge, Observed};
+use crate::atomic_write::oracle::{Judge, Observed, Oracle};
 use crate::atomic_write::{self, Progress, Recorded, Workload};
 
 /// What to explore.
@@ -28,6 +28,8 @@ pub struct ExploreRequest {
     pub config: EnumerationConfig,
     /// The documents to write.
     pub workload: Workload,
+    /// The properties to judge; all of the family's by default.
+    pub oracles: Vec<Oracle>,
 }
 
 impl ExploreRequest {
@@ -37,6 +39,7 @@ impl ExploreRequest {
             variant,
             config: EnumerationConfig::new(model),
             workload: Workload::default(),
+            oracles: Oracle::ALL.to_vec(),
         }
     }
 }
@@ -102,6 +105,8 @@ pub struct ExploreResult {
     /// Replaces that failed although nothing was injected (a harness-level problem for the
     /// workload, reported as failures of kind `UnexpectedError`).
     pub workload_errors: Vec<String>,
+    /// The properties judged.
+    pub oracles: Vec<Oracle>,
     /// Whether the result is what the catalogue expects.
     pub expectation: Expectation,
 }
@@ -212,6 +217,10 @@ pub fn reproduce_command(request: &ExploreRequest, state: Option<&CrashStateId>)
             request.config.max_choices_per_moment
         ));
     }
+    if request.oracles != Oracle::ALL {
+        let names: Vec<&str> = request.oracles.iter().map(|o| o.name()).collect();
+        cmd.push_str(&format!(" --oracle {}", names.join(",")));
+    }
     if let Some(id) = state {
         cmd.push_str(&format!(" --state {id}"));
     }
@@ -223,7 +232,7 @@ pub fn explore(request: &ExploreRequest) -> Result<(ExploreResult, Timing), FsEr
     let info = request.variant.info();
     let recorded = atomic_write::record(request.variant, &request.workload, request.config.seed)?;
     let progress = recorded.history.progress_by_moment(recorded.trace.len());
-    let judge = Judge::new(request.variant, &request.workload);
+    let judge = Judge::with_oracles(request.variant, &request.workload, &request.oracles);
     let class = |moment: usize| {
         let p = progress[moment];
         (p.started as u64) << 32 | p.acknowledged as u64
@@ -282,6 +291,7 @@ pub fn explore(request: &ExploreRequest) -> Result<(ExploreResult, Timing), FsEr
         trace_len: recorded.trace.len(),
         enumeration: stats,
         failed_states: FailureCount::new(failed, stats.distinct_states),
+        oracles: request.oracles.clone(),
         expectation: expectation(info, request.config.model, &by_kind),
         failures_by_kind: by_kind,
         first_by_kind,
@@ -320,7 +330,7 @@ pub fn explain_state(request: &ExploreRequest, id: &CrashStateId) -> Result<Stat
     let progress = recorded.history.progress_by_moment(recorded.trace.len());
     let (image, pending) = crash_state::reproduce(&recorded.base, &recorded.trace, &request.config, id)?;
     let at = progress[id.moment];
-    let judge = Judge::new(request.variant, &request.workload);
+    let judge = Judge::with_oracles(request.variant, &request.workload, &request.oracles);
     let files_before_recovery = list_files(&image);
     let (verdict, observed) = judge.judge(image, at);
     let trace = recorded.trace[..id.moment]

@@ -1,1 +1,219 @@
+//! The `faultline` command as a user runs it: exit codes, one-line errors, determinism,
+//! listings, and the report files it writes.
 
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn faultline(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn bad_input_gets_one_line_naming_the_valid_choices_and_exit_code_2() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["explore", "--family", "nope"], "valid families: atomic-write"),
+        (
+            &["explore", "--family", "atomic-write", "--variant", "nope"],
+            "valid variants: durable, truncate_in_place",
+        ),
+        (
+            &["explore", "--model", "flood"],
+            "valid models: process-crash, power-loss",
+        ),
+        (&["explore", "--block-size", "0"], "power of two"),
+        (&["explore", "--block-size", "4095"], "power of two"),
+        (&["explore", "--seed", "0xzz"], "invalid seed"),
+        (
+            &["explore", "--state", "1:-"],
+            "give --family, --variant and --model",
+        ),
+        (
+            &[
+                "explore",
+                "--family",
+                "atomic-write",
+                "--variant",
+                "durable",
+                "--model",
+                "power-loss",
+                "--state",
+                "bogus",
+            ],
+            "malformed state id",
+        ),
+    ];
+    for (args, needle) in cases {
+        let o = faultline(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert_eq!(err.lines().count(), 1, "{args:?} must print one line, got: {err}");
+        assert!(
+            err.starts_with("error: ") && err.contains(needle),
+            "{args:?}: {err}"
+        );
+        assert!(o.stdout.is_empty(), "{args:?}: nothing runs on bad input");
+    }
+}
+
+#[test]
+fn explore_prints_identical_results_twice_and_timing_only_on_stderr() {
+    let args = [
+        "explore",
+        "--family",
+        "atomic-write",
+        "--variant",
+        "no_dir_fsync",
+        "--model",
+        "power-loss",
+        "--block-size",
+        "512",
+    ];
+    let (a, b) = (faultline(&args), faultline(&args));
+    assert_eq!(a.status.code(), Some(0), "{}", stderr(&a));
+    assert_eq!(a.stdout, b.stdout);
+    let text = stdout(&a);
+    for needle in [
+        "distinct crash states",
+        "LostAcknowledgedWrite",
+        "caught (LostAcknowledgedWrite)",
+        "lost ",
+        "reproduce: faultline explore --family atomic-write --variant no_dir_fsync --model power-loss --block-size 512 --state ",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    assert!(stderr(&a).contains("states/s"), "{}", stderr(&a));
+}
+
+#[test]
+fn the_printed_reproduce_command_shows_that_state_failing() {
+    let o = faultline(&[
+        "explore",
+        "--family",
+        "atomic-write",
+        "--variant",
+        "fsync_after_rename",
+        "--model",
+        "power-loss",
+    ]);
+    let text = stdout(&o);
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("reproduce: "))
+        .expect("a reproduce line");
+    let command = line.trim_start().trim_start_matches("reproduce: faultline ");
+    let args: Vec<&str> = command.split(' ').collect();
+    let replay = faultline(&args);
+    assert_eq!(replay.status.code(), Some(0), "{}", stderr(&replay));
+    let shown = stdout(&replay);
+    assert!(shown.contains(": FAIL") && shown.contains("TornFile"), "{shown}");
+    assert!(shown.contains("trace up to the crash:"), "{shown}");
+}
+
+#[test]
+fn the_default_suite_holds_every_expectation_and_writes_its_report_durably() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("reports/out");
+    let o = faultline(&["explore", "--out", out.to_str().expect("utf-8 path")]);
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("16 of 16 expectations held"),
+        "{}",
+        stdout(&o)
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("explore.json")).expect("json written"))
+            .expect("valid json");
+    assert_eq!(json["format_version"], 1);
+    assert_eq!(json["results"].as_array().map(Vec::len), Some(16));
+    let md = std::fs::read_to_string(out.join("explore.md")).expect("markdown written");
+    assert!(md.contains("| no_dir_fsync | AW3 | power-loss |"), "{md}");
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .expect("readable")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["explore.json", "explore.md"], "no temp files left behind");
+    // A second run replaces the report with identical bytes.
+    let first = std::fs::read(out.join("explore.json")).expect("json");
+    faultline(&["explore", "--out", out.to_str().expect("utf-8 path")]);
+    assert_eq!(std::fs::read(out.join("explore.json")).expect("json"), first);
+}
+
+#[test]
+fn a_variant_not_caught_exits_3() {
+    // Judged by old-or-new alone, a lost acknowledged write is invisible: the detector has
+    // lost the power the catalogue promises, and the gate must say so.
+    let o = faultline(&[
+        "explore",
+        "--family",
+        "atomic-write",
+        "--variant",
+        "no_dir_fsync",
+        "--model",
+        "power-loss",
+        "--oracle",
+        "old-or-new",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("NOT CAUGHT (expected LostAcknowledgedWrite)"),
+        "{}",
+        stdout(&o)
+    );
+    let bad = faultline(&["explore", "--oracle", "vibes"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("valid oracles: old-or-new, acknowledged-durable"),
+        "{}",
+        stderr(&bad)
+    );
+}
+
+#[test]
+fn list_names_every_variant_with_its_catalogue_id() {
+    let o = faultline(&["list"]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = stdout(&o);
+    for id in [
+        "AW1",
+        "AW2",
+        "AW3",
+        "AW4",
+        "AW5",
+        "AW6",
+        "AW7",
+        "reference",
+        "atomic_write.before_rename",
+    ] {
+        assert!(text.contains(id), "missing {id} in:\n{text}");
+    }
+    let json: serde_json::Value =
+        serde_json::from_slice(&faultline(&["list", "--format", "json"]).stdout).expect("json");
+    assert_eq!(json["families"][0]["variants"].as_array().map(Vec::len), Some(8));
+    assert!(Path::new(env!("CARGO_MANIFEST_DIR")).exists());
+}
+
+#[test]
+fn help_documents_the_exit_codes() {
+    let text = stdout(&faultline(&["--help"]));
+    for line in [
+        "0  every expectation held",
+        "1  a reference",
+        "2  usage",
+        "3  a broken variant was not caught",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+    }
+}

@@ -10,16 +10,46 @@ use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
 enum Op {
-    Open { name: u8, create: bool, excl: bool, trunc: bool, append: bool },
-    Write { handle: u8, len: u16 },
-    Pwrite { handle: u8, len: u16, offset: u16 },
-    Truncate { handle: u8, len: u16 },
-    Fsync { handle: u8 },
-    Close { handle: u8 },
-    Rename { from: u8, to: u8 },
-    Link { from: u8, to: u8 },
-    Unlink { name: u8 },
-    Mkdir { name: u8 },
+    Open {
+        name: u8,
+        create: bool,
+        excl: bool,
+        trunc: bool,
+        append: bool,
+    },
+    Write {
+        handle: u8,
+        len: u16,
+    },
+    Pwrite {
+        handle: u8,
+        len: u16,
+        offset: u16,
+    },
+    Truncate {
+        handle: u8,
+        len: u16,
+    },
+    Fsync {
+        handle: u8,
+    },
+    Close {
+        handle: u8,
+    },
+    Rename {
+        from: u8,
+        to: u8,
+    },
+    Link {
+        from: u8,
+        to: u8,
+    },
+    Unlink {
+        name: u8,
+    },
+    Mkdir {
+        name: u8,
+    },
     FsyncDir,
 }
 
@@ -27,10 +57,26 @@ fn op() -> impl Strategy<Value = Op> {
     let name = 0u8..4;
     let handle = 0u8..4;
     prop_oneof![
-        (name.clone(), any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>())
-            .prop_map(|(name, create, excl, trunc, append)| Op::Open { name, create, excl, trunc, append }),
+        (
+            name.clone(),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>()
+        )
+            .prop_map(|(name, create, excl, trunc, append)| Op::Open {
+                name,
+                create,
+                excl,
+                trunc,
+                append
+            }),
         (handle.clone(), 0u16..3000).prop_map(|(handle, len)| Op::Write { handle, len }),
-        (handle.clone(), 0u16..700, 0u16..5000).prop_map(|(handle, len, offset)| Op::Pwrite { handle, len, offset }),
+        (handle.clone(), 0u16..700, 0u16..5000).prop_map(|(handle, len, offset)| Op::Pwrite {
+            handle,
+            len,
+            offset
+        }),
         (handle.clone(), 0u16..5000).prop_map(|(handle, len)| Op::Truncate { handle, len }),
         handle.clone().prop_map(|handle| Op::Fsync { handle }),
         handle.prop_map(|handle| Op::Close { handle }),
@@ -55,7 +101,13 @@ fn run<F: Fs>(fs: &F, root: &Path, ops: &[Op]) -> (Vec<i32>, BTreeMap<String, Op
     let code = |r: Result<(), faultline_core::FsError>| r.err().map_or(0, |e| e.errno.raw_os_error());
     for op in ops {
         let answer = match op {
-            Op::Open { name, create, excl, trunc, append } => {
+            Op::Open {
+                name,
+                create,
+                excl,
+                trunc,
+                append,
+            } => {
                 let slot = usize::from(*name);
                 if handles[slot].is_some() {
                     continue;
@@ -65,7 +117,11 @@ fn run<F: Fs>(fs: &F, root: &Path, ops: &[Op]) -> (Vec<i32>, BTreeMap<String, Op
                     .truncate(*trunc)
                     .append(*append)
                     .mode(0o644);
-                let options = OpenOptions { read: true, exclusive: *excl && *create, ..options };
+                let options = OpenOptions {
+                    read: true,
+                    exclusive: *excl && *create,
+                    ..options
+                };
                 match fs.open(&path(*name), &options) {
                     Ok(fd) => {
                         handles[slot] = Some(fd);
@@ -137,5 +193,6 @@ fn sim_fs_injected_failure_changes_nothing() {
     let err = fs.mkdir(Path::new("/d/x"), 0o755).expect_err("injected");
     assert_eq!(err.errno, Errno::NOSPC);
     assert_eq!(fs.image(), before);
-    fs.mkdir(Path::new("/d/x"), 0o755).expect("only the one call fails");
+    fs.mkdir(Path::new("/d/x"), 0o755)
+        .expect("only the one call fails");
 }

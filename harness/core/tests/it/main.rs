@@ -11,7 +11,9 @@ use std::path::Path;
 
 use faultline_core::crash_state::enumerate;
 use faultline_core::fs::write_all;
-use faultline_core::{BlockSize, EnumerationConfig, FdGuard, Fs, FsImage, OpenOptions, PersistenceModel, SimFs};
+use faultline_core::{
+    BlockSize, EnumerationConfig, FdGuard, Fs, FsImage, OpenOptions, PersistenceModel, SimFs,
+};
 
 /// Every distinct image the model allows for what `body` does after `setup`, keyed by digest.
 pub fn states(
@@ -27,32 +29,50 @@ pub fn states(
     let mut config = EnumerationConfig::new(model);
     config.block_size = BlockSize::new(block_size).expect("tests use valid block sizes");
     let mut out = Vec::new();
-    enumerate(&base, &fs.trace(), &config, |_| 0, |s| {
-        out.push(s.image);
-        ControlFlow::Continue(())
-    });
+    enumerate(
+        &base,
+        &fs.trace(),
+        &config,
+        |_| 0,
+        |s| {
+            out.push(s.image);
+            ControlFlow::Continue(())
+        },
+    );
     out
 }
 
 /// What `path` holds in each state: `None` if missing.
 pub fn contents(states: &[FsImage], path: &str) -> BTreeSet<Option<Vec<u8>>> {
-    states.iter().map(|s| s.read(Path::new(path)).ok().map(|d| d.to_vec())).collect()
+    states
+        .iter()
+        .map(|s| s.read(Path::new(path)).ok().map(|d| d.to_vec()))
+        .collect()
 }
 
 /// Creates `path` with `data` (no fsync).
 pub fn create(fs: &SimFs, path: &str, data: &[u8]) {
-    let f = FdGuard::open(fs, Path::new(path), &OpenOptions::write_only().create(true).truncate(true))
-        .expect("create");
+    let f = FdGuard::open(
+        fs,
+        Path::new(path),
+        &OpenOptions::write_only().create(true).truncate(true),
+    )
+    .expect("create");
     write_all(fs, f.fd(), data).expect("write");
     f.close().expect("close");
 }
 
 /// Creates `path` with `data`, fsyncs it and its directory.
 pub fn create_durable(fs: &SimFs, path: &str, data: &[u8]) {
-    let f = FdGuard::open(fs, Path::new(path), &OpenOptions::write_only().create(true).truncate(true))
-        .expect("create");
+    let f = FdGuard::open(
+        fs,
+        Path::new(path),
+        &OpenOptions::write_only().create(true).truncate(true),
+    )
+    .expect("create");
     write_all(fs, f.fd(), data).expect("write");
     fs.fsync(f.fd()).expect("fsync");
     f.close().expect("close");
-    fs.fsync_dir(faultline_core::fs::parent_dir(Path::new(path))).expect("fsync dir");
+    fs.fsync_dir(faultline_core::fs::parent_dir(Path::new(path)))
+        .expect("fsync dir");
 }

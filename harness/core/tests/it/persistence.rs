@@ -34,7 +34,10 @@ fn directory_fsync_makes_the_name_durable() {
     // The last moment has nothing pending; earlier moments may still lose it, but the final
     // state must be exactly the new file.
     let last = s.last().expect("at least one state");
-    assert_eq!(last.read(Path::new("/d/a")).map(|d| d.to_vec()), Ok(b"hello".to_vec()));
+    assert_eq!(
+        last.read(Path::new("/d/a")).map(|d| d.to_vec()),
+        Ok(b"hello".to_vec())
+    );
 }
 
 #[test]
@@ -54,7 +57,11 @@ fn power_loss_can_undo_a_rename_that_no_directory_fsync_covered() {
     assert_eq!(contents(&s, "/d/a"), set(&[Some(b"old"), Some(b"new")]));
     // After the rename, a state with the rename lost exists: the old file is back.
     let after_rename: Vec<_> = s.iter().filter(|i| i.read(Path::new("/d/t")).is_err()).collect();
-    assert!(after_rename.iter().any(|i| i.read(Path::new("/d/a")).map(|d| d.to_vec()) == Ok(b"old".to_vec())));
+    assert!(
+        after_rename
+            .iter()
+            .any(|i| i.read(Path::new("/d/a")).map(|d| d.to_vec()) == Ok(b"old".to_vec()))
+    );
 }
 
 #[test]
@@ -69,7 +76,10 @@ fn a_rename_before_the_data_fsync_can_expose_an_empty_file() {
         fs.fsync_dir(Path::new("/d")).expect("fsync dir");
     };
     let s = states(PowerLoss, 4096, setup, body);
-    assert!(contents(&s, "/d/a").contains(&Some(Vec::new())), "the unsynced data must be losable");
+    assert!(
+        contents(&s, "/d/a").contains(&Some(Vec::new())),
+        "the unsynced data must be losable"
+    );
 }
 
 #[test]
@@ -78,7 +88,9 @@ fn power_loss_can_resurrect_an_unlinked_file() {
         dir(fs);
         create_durable(fs, "/d/a", b"x");
     };
-    let s = states(PowerLoss, 4096, setup, |fs| fs.unlink(Path::new("/d/a")).expect("unlink"));
+    let s = states(PowerLoss, 4096, setup, |fs| {
+        fs.unlink(Path::new("/d/a")).expect("unlink")
+    });
     assert_eq!(contents(&s, "/d/a"), set(&[None, Some(b"x")]));
 }
 
@@ -130,9 +142,16 @@ fn fdatasync_does_not_make_the_mode_durable() {
     };
     let modes: BTreeSet<u32> = states(PowerLoss, 4096, setup, body)
         .iter()
-        .map(|i| i.node(i.lookup(Path::new("/d/a")).expect("exists")).expect("node").mode())
+        .map(|i| {
+            i.node(i.lookup(Path::new("/d/a")).expect("exists"))
+                .expect("node")
+                .mode()
+        })
         .collect();
-    assert!(modes.contains(&0o644), "the old mode must survive some crash: {modes:?}");
+    assert!(
+        modes.contains(&0o644),
+        "the old mode must survive some crash: {modes:?}"
+    );
 }
 
 #[test]
@@ -155,5 +174,8 @@ fn process_crash_keeps_every_completed_call_and_tears_only_the_last_write_as_a_p
     // The temp was seen torn only as prefixes: 0, 512, 1024 or all 1500 bytes.
     let lens: BTreeSet<usize> = t.iter().flatten().map(Vec::len).collect();
     assert_eq!(lens, [0, 512, 1024, 1500].into_iter().collect());
-    assert!(t.iter().flatten().all(|d| d.iter().all(|b| *b == b'n')), "prefixes, never holes");
+    assert!(
+        t.iter().flatten().all(|d| d.iter().all(|b| *b == b'n')),
+        "prefixes, never holes"
+    );
 }

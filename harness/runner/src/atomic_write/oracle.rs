@@ -33,8 +33,18 @@ pub enum Oracle {
     MetadataPreserved,
 }
 
+impl std::str::FromStr for Oracle {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Oracle::ALL.into_iter().find(|o| o.name() == s).ok_or_else(|| {
+            let valid: Vec<&str> = Oracle::ALL.iter().map(|o| o.name()).collect();
+            format!("unknown oracle '{s}'; valid oracles: {}", valid.join(", "))
+        })
+    }
+}
+
 impl Oracle {
-    /// Every oracle of the family; explore judges with all of them.
+    /// Every oracle of the family; explore judges with all of them by default.
     pub const ALL: [Oracle; 4] = [
         Oracle::OldOrNew,
         Oracle::AcknowledgedDurable,
@@ -80,6 +90,11 @@ pub struct Observed {
 impl<'w> Judge<'w> {
     /// A judge for `variant` running `workload`, with every oracle.
     pub fn new(variant: Variant, workload: &'w Workload) -> Self {
+        Judge::with_oracles(variant, workload, &Oracle::ALL)
+    }
+
+    /// A judge that applies only `oracles`.
+    pub fn with_oracles(variant: Variant, workload: &'w Workload, oracles: &[Oracle]) -> Self {
         let by_digest = workload
             .versions
             .iter()
@@ -90,7 +105,7 @@ impl<'w> Judge<'w> {
             variant,
             workload,
             by_digest,
-            oracles: Oracle::ALL.to_vec(),
+            oracles: oracles.to_vec(),
         }
     }
 

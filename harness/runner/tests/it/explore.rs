@@ -1,10 +1,15 @@
 use faultline_core::{BlockSize, FailureKind, PersistenceModel};
 use faultline_runner::atomic_write::Workload;
-use faultline_runner::explore::{ExploreRequest, Expectation, detectors_for, explain_state, explore};
+use faultline_runner::explore::{Expectation, ExploreRequest, detectors_for, explain_state, explore};
 use faultline_targets::atomic_write::Variant;
 use proptest::prelude::*;
 
-fn run(variant: Variant, model: PersistenceModel, block: u64, seed: u64) -> faultline_runner::explore::ExploreResult {
+fn run(
+    variant: Variant,
+    model: PersistenceModel,
+    block: u64,
+    seed: u64,
+) -> faultline_runner::explore::ExploreResult {
     let mut request = ExploreRequest::new(variant, model);
     request.config.block_size = BlockSize::new(block).expect("valid");
     request.config.seed = seed;
@@ -35,18 +40,52 @@ fn every_variant_meets_its_catalogue_expectation_under_every_model_and_block_siz
     }
     // AW1-AW4 under power loss, AW1 and AW6 under process crash, AW7 under both.
     let expected = [
-        (Variant::TruncateInPlace, PersistenceModel::PowerLoss, FailureKind::TornFile),
-        (Variant::TruncateInPlace, PersistenceModel::ProcessCrash, FailureKind::TornFile),
-        (Variant::NoFileFsync, PersistenceModel::PowerLoss, FailureKind::TornFile),
-        (Variant::NoDirFsync, PersistenceModel::PowerLoss, FailureKind::LostAcknowledgedWrite),
-        (Variant::FsyncAfterRename, PersistenceModel::PowerLoss, FailureKind::TornFile),
-        (Variant::LeaksTempFiles, PersistenceModel::ProcessCrash, FailureKind::LeakedTemp),
-        (Variant::ModeNotPreserved, PersistenceModel::ProcessCrash, FailureKind::MetadataChanged),
-        (Variant::ModeNotPreserved, PersistenceModel::PowerLoss, FailureKind::MetadataChanged),
+        (
+            Variant::TruncateInPlace,
+            PersistenceModel::PowerLoss,
+            FailureKind::TornFile,
+        ),
+        (
+            Variant::TruncateInPlace,
+            PersistenceModel::ProcessCrash,
+            FailureKind::TornFile,
+        ),
+        (
+            Variant::NoFileFsync,
+            PersistenceModel::PowerLoss,
+            FailureKind::TornFile,
+        ),
+        (
+            Variant::NoDirFsync,
+            PersistenceModel::PowerLoss,
+            FailureKind::LostAcknowledgedWrite,
+        ),
+        (
+            Variant::FsyncAfterRename,
+            PersistenceModel::PowerLoss,
+            FailureKind::TornFile,
+        ),
+        (
+            Variant::LeaksTempFiles,
+            PersistenceModel::ProcessCrash,
+            FailureKind::LeakedTemp,
+        ),
+        (
+            Variant::ModeNotPreserved,
+            PersistenceModel::ProcessCrash,
+            FailureKind::MetadataChanged,
+        ),
+        (
+            Variant::ModeNotPreserved,
+            PersistenceModel::PowerLoss,
+            FailureKind::MetadataChanged,
+        ),
     ];
     for (variant, model, kind) in expected {
         assert!(
-            caught.iter().any(|(v, m, kinds)| *v == variant && *m == model && kinds.contains(&kind)),
+            caught
+                .iter()
+                .any(|(v, m, kinds)| *v == variant && *m == model && kinds.contains(&kind)),
             "{variant:?} must be caught as {kind} under {model}"
         );
     }
@@ -57,7 +96,11 @@ fn every_broken_variant_names_a_detector_that_explore_or_interleave_covers() {
     for variant in Variant::ALL.into_iter().skip(1) {
         let info = variant.info();
         assert!(!info.expectations.is_empty(), "{} has no expectation", info.name);
-        assert!(info.catalogue_id.is_some_and(|id| id.starts_with("AW")), "{}", info.name);
+        assert!(
+            info.catalogue_id.is_some_and(|id| id.starts_with("AW")),
+            "{}",
+            info.name
+        );
     }
     // Detectors P, K and X map onto the models; R is covered by the interleaving check.
     assert!(detectors_for(PersistenceModel::PowerLoss).len() == 2);
@@ -82,8 +125,15 @@ fn every_first_failure_replays_from_its_state_id() {
             for (kind, first) in &r.first_by_kind {
                 let id = first.state.parse().expect("printed ids parse");
                 let replay = explain_state(&request, &id).expect("printed ids fit");
-                assert!(!replay.passed, "{variant:?} {model}: state {} no longer fails", first.state);
-                assert!(replay.state.failures.iter().any(|f| f.kind == *kind), "{variant:?} {model} {kind}");
+                assert!(
+                    !replay.passed,
+                    "{variant:?} {model}: state {} no longer fails",
+                    first.state
+                );
+                assert!(
+                    replay.state.failures.iter().any(|f| f.kind == *kind),
+                    "{variant:?} {model} {kind}"
+                );
                 assert!(first.reproduce.contains(&format!("--state {}", first.state)));
             }
         }
