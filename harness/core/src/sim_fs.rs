@@ -243,7 +243,7 @@ impl SimFs {
         })
     }
 
-    fn file<'s>(st: &'s SimState, fd: Fd) -> Option<&'s OpenFile> {
+    fn file(st: &SimState, fd: Fd) -> Option<&OpenFile> {
         st.fds.get(&fd.0)
     }
 

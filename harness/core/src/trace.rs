@@ -143,11 +143,8 @@ impl Mutation {
                     return;
                 };
                 let units = u64::from(self.units(block_size_bytes));
-                let full = if units == 64 {
-                    u64::MAX
-                } else {
-                    (1u64 << units) - 1
-                };
+                // Units are capped at 63, so the shift cannot overflow.
+                let full = (1u64 << units) - 1;
                 let file = Arc::make_mut(file);
                 if mask & full == full {
                     write_at(file, *offset, data);

@@ -259,8 +259,8 @@ pub fn explore(request: &ExploreRequest) -> Result<(ExploreResult, Timing), FsEr
             failed += 1;
             for failure in &failures {
                 *by_kind.entry(failure.kind).or_default() += 1;
-                if !first_by_kind.contains_key(&failure.kind) {
-                    let detail = failed_state(
+                first_by_kind.entry(failure.kind).or_insert_with(|| {
+                    failed_state(
                         request,
                         &recorded,
                         &state.id,
@@ -268,9 +268,8 @@ pub fn explore(request: &ExploreRequest) -> Result<(ExploreResult, Timing), FsEr
                         at,
                         &failures,
                         &observed,
-                    );
-                    first_by_kind.insert(failure.kind, detail);
-                }
+                    )
+                });
             }
         }
         ControlFlow::Continue(())

@@ -25,8 +25,8 @@ pub const INITIAL_MODE: u32 = 0o640;
 /// What to write: version 0 exists before the trace starts, versions 1.. are written in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Workload {
-    /// The file's successive contents; at least two.
-    pub versions: Vec<Vec<u8>>,
+    /// The file's successive contents; at least two, all different.
+    versions: Vec<Vec<u8>>,
 }
 
 impl Default for Workload {
@@ -69,15 +69,45 @@ impl Workload {
         Workload { versions }
     }
 
+    /// A workload of these versions: at least two, no two equal (the oracles tell versions
+    /// apart by their bytes, so equal versions would make a regression look like a pass).
+    pub fn from_versions(versions: Vec<Vec<u8>>) -> Result<Self, WorkloadError> {
+        if versions.len() < 2 {
+            return Err(WorkloadError::TooFewVersions(versions.len()));
+        }
+        for (i, v) in versions.iter().enumerate() {
+            if let Some(j) = versions[..i].iter().position(|w| w == v) {
+                return Err(WorkloadError::EqualVersions(j, i));
+            }
+        }
+        Ok(Workload { versions })
+    }
+
     /// How many replaces the workload makes.
     pub fn replaces(&self) -> usize {
         self.versions.len().saturating_sub(1)
+    }
+
+    /// The versions, version 0 first.
+    pub fn versions(&self) -> &[Vec<u8>] {
+        &self.versions
     }
 
     /// The sizes of the versions, for descriptions.
     pub fn sizes(&self) -> Vec<usize> {
         self.versions.iter().map(Vec::len).collect()
     }
+}
+
+/// A workload that cannot be judged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WorkloadError {
+    /// Fewer than two versions: nothing would be replaced.
+    #[error("a workload needs at least two versions, got {0}")]
+    TooFewVersions(usize),
+    /// Two versions are byte-for-byte equal.
+    #[error("versions {0} and {1} are equal; every version must differ")]
+    EqualVersions(usize, usize),
 }
 
 /// Something the workload did, at a trace position.
