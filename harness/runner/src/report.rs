@@ -161,12 +161,14 @@ pub fn write_explore(dir: &Path, report: &ExploreReport) -> Result<[PathBuf; 2],
     let json = dir.join("explore.json");
     let md = dir.join("explore.md");
     for (path, text) in [(&json, report.to_json()), (&md, report.to_markdown())] {
-        Durable
-            .replace(&fs, path, text.as_bytes())
-            .map_err(|source| ReportError {
-                path: path.clone(),
-                source,
-            })?;
+        let failed = |source| ReportError {
+            path: path.clone(),
+            source,
+        };
+        // A run interrupted mid-write (Ctrl-C, kill) leaves its temp behind; its pid is dead
+        // now, so recovery removes it before this run writes.
+        Durable.recover(&fs, path).map_err(failed)?;
+        Durable.replace(&fs, path, text.as_bytes()).map_err(failed)?;
     }
     Ok([json, md])
 }

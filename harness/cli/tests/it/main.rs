@@ -217,3 +217,22 @@ fn help_documents_the_exit_codes() {
         assert!(text.contains(line), "missing {line:?} in:\n{text}");
     }
 }
+
+#[test]
+fn a_report_temp_left_by_an_interrupted_run_is_removed_by_the_next() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A pid that cannot be running: above the kernel's pid_max limit (4194304).
+    let stale = dir.path().join(".explore.json.4194305.00000000deadbeef.tmp");
+    std::fs::write(&stale, b"half a report").expect("plant a stale temp");
+    let o = faultline(&[
+        "explore",
+        "--variant",
+        "durable",
+        "--model",
+        "power-loss",
+        "--out",
+        dir.path().to_str().expect("utf-8"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stale.exists(), "the stale temp must be gone");
+}
