@@ -64,6 +64,23 @@ struct LockState {
     exclusive: Option<i32>,
 }
 
+impl LockState {
+    /// Drops whatever lock the handle holds.
+    fn release(&mut self, fd: Fd) {
+        self.shared.remove(&fd.0);
+        if self.exclusive == Some(fd.0) {
+            self.exclusive = None;
+        }
+    }
+}
+
+/// Drops whatever lock `fd` holds on `ino`.
+fn release_lock(st: &mut SimState, ino: Ino, fd: Fd) {
+    if let Some(lock) = st.locks.get_mut(&ino) {
+        lock.release(fd);
+    }
+}
+
 struct SimState {
     image: FsImage,
     fds: BTreeMap<i32, OpenFile>,
@@ -428,12 +445,7 @@ impl Fs for SimFs {
         let Some(of) = st.fds.remove(&fd.0) else {
             return self.fail(&mut st, FsCall::Close, None, text(), Errno::BADF);
         };
-        if let Some(lock) = st.locks.get_mut(&of.ino) {
-            lock.shared.remove(&fd.0);
-            if lock.exclusive == Some(fd.0) {
-                lock.exclusive = None;
-            }
-        }
+        release_lock(&mut st, of.ino, fd);
         self.push(&mut st, text(), None, Vec::new());
         Ok(())
     }
@@ -720,10 +732,7 @@ impl Fs for SimFs {
             return self.fail(&mut st, FsCall::Lock, None, text(), errno);
         }
         // flock converts an existing lock of the same description rather than stacking.
-        lock.shared.remove(&fd.0);
-        if lock.exclusive == Some(fd.0) {
-            lock.exclusive = None;
-        }
+        lock.release(fd);
         match kind {
             LockKind::Shared => {
                 lock.shared.insert(fd.0);
@@ -742,12 +751,7 @@ impl Fs for SimFs {
             return self.fail(&mut st, FsCall::Lock, None, text(), Errno::BADF);
         };
         let ino = of.ino;
-        if let Some(lock) = st.locks.get_mut(&ino) {
-            lock.shared.remove(&fd.0);
-            if lock.exclusive == Some(fd.0) {
-                lock.exclusive = None;
-            }
-        }
+        release_lock(&mut st, ino, fd);
         self.push(&mut st, text(), None, Vec::new());
         Ok(())
     }

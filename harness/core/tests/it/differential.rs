@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use faultline_core::{Errno, Fd, Fs, OpenOptions, RealFs, SimFs};
+use faultline_core::{Errno, Fd, Fs, LockKind, LockWait, OpenOptions, RealFs, SimFs};
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
@@ -51,6 +51,13 @@ enum Op {
         name: u8,
     },
     FsyncDir,
+    Flock {
+        handle: u8,
+        exclusive: bool,
+    },
+    Unlock {
+        handle: u8,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -85,6 +92,8 @@ fn op() -> impl Strategy<Value = Op> {
         name.clone().prop_map(|name| Op::Unlink { name }),
         name.prop_map(|name| Op::Mkdir { name }),
         Just(Op::FsyncDir),
+        (0u8..4, any::<bool>()).prop_map(|(handle, exclusive)| Op::Flock { handle, exclusive }),
+        (0u8..4).prop_map(|handle| Op::Unlock { handle }),
     ]
 }
 
@@ -155,6 +164,23 @@ fn run<F: Fs>(fs: &F, root: &Path, ops: &[Op]) -> (Vec<i32>, BTreeMap<String, Op
             Op::Unlink { name } => code(fs.unlink(&path(*name))),
             Op::Mkdir { name } => code(fs.mkdir(&path(*name), 0o755)),
             Op::FsyncDir => code(fs.fsync_dir(root)),
+            // Non-blocking only: flock is per open file description, so two handles of one
+            // process conflict on the real kernel too, and a blocking call would hang.
+            Op::Flock { handle, exclusive } => match handles[usize::from(*handle)] {
+                Some(fd) => {
+                    let kind = if *exclusive {
+                        LockKind::Exclusive
+                    } else {
+                        LockKind::Shared
+                    };
+                    code(fs.flock(fd, kind, LockWait::NonBlocking))
+                }
+                None => continue,
+            },
+            Op::Unlock { handle } => match handles[usize::from(*handle)] {
+                Some(fd) => code(fs.unlock(fd)),
+                None => continue,
+            },
         };
         answers.push(answer);
     }

@@ -64,13 +64,8 @@ pub fn create(fs: &SimFs, path: &str, data: &[u8]) {
 
 /// Creates `path` with `data`, fsyncs it and its directory.
 pub fn create_durable(fs: &SimFs, path: &str, data: &[u8]) {
-    let f = FdGuard::open(
-        fs,
-        Path::new(path),
-        &OpenOptions::write_only().create(true).truncate(true),
-    )
-    .expect("create");
-    write_all(fs, f.fd(), data).expect("write");
+    create(fs, path, data);
+    let f = FdGuard::open(fs, Path::new(path), &OpenOptions::write_only()).expect("reopen");
     fs.fsync(f.fd()).expect("fsync");
     f.close().expect("close");
     fs.fsync_dir(faultline_core::fs::parent_dir(Path::new(path)))
