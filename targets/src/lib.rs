@@ -7,5 +7,6 @@
 
 pub mod atomic_write;
 pub mod registry;
+pub mod store;
 
 pub use registry::{Detector, FamilyInfo, VariantInfo};

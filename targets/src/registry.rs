@@ -6,7 +6,7 @@ use std::fmt;
 
 use faultline_core::FailureKind;
 
-use crate::atomic_write;
+use crate::{atomic_write, store};
 
 /// The ways faultline can catch a bug (the letters of the catalogue).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -108,11 +108,18 @@ impl FamilyInfo {
 }
 
 /// Every family this crate ships.
-pub const FAMILIES: &[FamilyInfo] = &[FamilyInfo {
-    name: atomic_write::FAMILY,
-    variants: atomic_write::VARIANTS,
-    crash_points: atomic_write::CRASH_POINTS,
-}];
+pub const FAMILIES: &[FamilyInfo] = &[
+    FamilyInfo {
+        name: atomic_write::FAMILY,
+        variants: atomic_write::VARIANTS,
+        crash_points: atomic_write::CRASH_POINTS,
+    },
+    FamilyInfo {
+        name: store::FAMILY,
+        variants: store::VARIANTS,
+        crash_points: store::CRASH_POINTS,
+    },
+];
 
 /// The family called `name`.
 pub fn family(name: &str) -> Option<&'static FamilyInfo> {

@@ -15,7 +15,7 @@ use faultline_targets::registry;
 #[command(
     name = "faultline",
     version,
-    after_help = "Exit codes:\n  0  every expectation held\n  1  a reference (fixed) variant failed\n  2  usage, scenario or setup error\n  3  a broken variant was not caught (the detector lost its power)\n  4  a rate got worse than the baseline"
+    after_help = "Exit codes:\n  0  every expectation held\n  1  a reference (fixed) variant failed\n  2  usage, scenario or setup error\n  3  a broken variant was not caught (the detector lost its power)\n  4  a rate got worse than the baseline\n  130 interrupted (Ctrl-C or SIGTERM); workers stopped, trial directories removed"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -26,6 +26,9 @@ pub struct Cli {
 pub enum Command {
     /// List families, their variants with catalogue IDs, crash points, and scenario files.
     List(ListArgs),
+    /// Run scenario files with real processes on the real file system, and report failure
+    /// rates before and after each fix. With no file: every scenario in scenarios/.
+    Run(RunArgs),
     /// Enumerate the crash states of a variant's workload on the simulated file system and
     /// judge every one. With no --family, --variant or --model: every one of each.
     Explore(ExploreArgs),
@@ -90,9 +93,58 @@ pub struct ExploreArgs {
     pub out: Option<PathBuf>,
 }
 
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Scenario files to run. Default: every *.toml in --scenarios.
+    pub scenarios: Vec<PathBuf>,
+    /// Where scenario files are looked for when none is given.
+    #[arg(
+        long = "scenarios",
+        default_value = "scenarios",
+        env = "FAULTLINE_SCENARIOS",
+        help_heading = "What to run"
+    )]
+    pub scenario_dir: PathBuf,
+    /// Run only this variant of each scenario.
+    #[arg(long, help_heading = "What to run")]
+    pub variant: Option<String>,
+    /// Trials per variant, instead of the scenario's.
+    #[arg(long, conflicts_with = "duration", help_heading = "How long")]
+    pub trials: Option<u64>,
+    /// Run each variant this long instead: 30s, 2m, 500ms.
+    #[arg(long, help_heading = "How long")]
+    pub duration: Option<String>,
+    /// Seed for every trial's choices, instead of the scenario's (decimal or 0x-hex).
+    #[arg(long, env = "FAULTLINE_SEED", help_heading = "How long")]
+    pub seed: Option<String>,
+    /// Run only this trial (as a reproduce line prints it).
+    #[arg(long, help_heading = "What to run")]
+    pub trial: Option<u64>,
+    /// Keep the directory of each failing trial and print its path.
+    #[arg(long, help_heading = "Output")]
+    pub keep: bool,
+    /// Make trial directories here: the file system under test. Default: the system's temp
+    /// directory.
+    #[arg(long, env = "FAULTLINE_TEMP_DIR", help_heading = "What to run")]
+    pub temp_dir: Option<PathBuf>,
+    /// Where run.json and run.md are written.
+    #[arg(
+        long,
+        default_value = "reports/out",
+        env = "FAULTLINE_OUT",
+        help_heading = "Output"
+    )]
+    pub out: PathBuf,
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value = "text", help_heading = "Output")]
+    pub format: Format,
+}
+
 /// Bad input, reported in one line with the valid choices; exit code 2.
 #[derive(Debug, thiserror::Error)]
 pub enum UsageError {
+    #[error("{0}")]
+    Run(#[from] faultline_runner::run::RunError),
     #[error("unknown family '{0}'; valid families: {valid}", valid = registry::family_names())]
     UnknownFamily(String),
     #[error("unknown variant '{name}' of family {family}; valid variants: {valid}")]
@@ -102,10 +154,9 @@ pub enum UsageError {
         valid: String,
     },
     #[error(
-        "--variant needs --family, or a variant name no two families share; valid families: {}",
-        registry::family_names()
+        "family {0} has no crash-state workload yet; explore families: atomic-write (run its scenarios with `faultline run`)"
     )]
-    VariantNeedsFamily,
+    NotExplorable(&'static str),
     #[error("{0}")]
     Model(#[from] faultline_core::persistence::UnknownModel),
     #[error("{0}")]
@@ -118,11 +169,36 @@ pub enum UsageError {
     MaxChoices,
     #[error("{0}")]
     BadState(String),
+    #[error("invalid duration '{0}'; use a number with s, m or ms, e.g. 30s, 2m, 500ms")]
+    Duration(String),
+    #[error("{0}")]
+    Scenario(#[from] faultline_runner::scenario::ScenarioError),
+    #[error("no scenario files in {0}; give a scenario path or --scenarios DIR")]
+    NoScenarios(String),
     #[error("--state shows one crash state: give --family, --variant and --model too")]
     StateNeedsOneRun,
 }
 
-fn parse_seed(text: &str) -> Result<u64, UsageError> {
+/// `30s`, `2m`, `500ms` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, UsageError> {
+    let bad = || UsageError::Duration(text.to_string());
+    let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (text, 1.0)
+    };
+    let value: f64 = number.parse().map_err(|_| bad())?;
+    if !(value > 0.0 && value.is_finite()) {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_secs_f64(value * scale))
+}
+
+pub fn parse_seed(text: &str) -> Result<u64, UsageError> {
     let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
         Some(hex) => u64::from_str_radix(hex, 16),
         None => text.parse(),
@@ -133,14 +209,20 @@ fn parse_seed(text: &str) -> Result<u64, UsageError> {
 impl ExploreArgs {
     /// Every (variant, model) run the arguments ask for, or the first bad argument.
     pub fn requests(&self) -> Result<Vec<ExploreRequest>, UsageError> {
+        // Only atomic-write has a simulated crash workload so far.
+        let explorable = [faultline_targets::atomic_write::FAMILY];
         let families: Vec<&registry::FamilyInfo> = match &self.family {
             Some(name) => {
-                vec![registry::family(name).ok_or_else(|| UsageError::UnknownFamily(name.clone()))?]
+                let family = registry::family(name).ok_or_else(|| UsageError::UnknownFamily(name.clone()))?;
+                if !explorable.contains(&family.name) {
+                    return Err(UsageError::NotExplorable(family.name));
+                }
+                vec![family]
             }
-            None if self.variant.is_some() && registry::FAMILIES.len() > 1 => {
-                return Err(UsageError::VariantNeedsFamily);
-            }
-            None => registry::FAMILIES.iter().collect(),
+            None => registry::FAMILIES
+                .iter()
+                .filter(|f| explorable.contains(&f.name))
+                .collect(),
         };
         let mut variants = Vec::new();
         for family in families {

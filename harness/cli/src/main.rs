@@ -2,6 +2,7 @@
 
 mod args;
 mod display;
+mod run_cmd;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -12,7 +13,7 @@ use faultline_core::CrashStateId;
 use faultline_runner::explore::{self, ExploreRequest};
 use faultline_runner::report::{self, ExploreReport};
 
-use args::{Cli, Command, ExploreArgs, Format, ListArgs, UsageError};
+use args::{Cli, Command, ExploreArgs, Format, ListArgs, RunArgs, UsageError};
 
 /// Every expectation held.
 const EXIT_OK: u8 = 0;
@@ -28,6 +29,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::List(args) => list(&args),
         Command::Explore(args) => run_explore(&args),
+        Command::Run(args) => run_scenarios(&args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),
@@ -103,6 +105,21 @@ fn run_explore(args: &ExploreArgs) -> anyhow::Result<u8> {
         }
     }
     Ok(exit_code(&report))
+}
+
+fn run_scenarios(args: &RunArgs) -> anyhow::Result<u8> {
+    let report = match run_cmd::run(args)? {
+        run_cmd::Outcome::Interrupted => return Ok(run_cmd::EXIT_INTERRUPTED),
+        run_cmd::Outcome::Done(report) => report,
+    };
+    print_stdout(&run_cmd::present(&report, args)?)?;
+    Ok(if report.limit_exceeded() {
+        EXIT_REFERENCE_FAILED
+    } else if report.not_caught() {
+        EXIT_NOT_CAUGHT
+    } else {
+        EXIT_OK
+    })
 }
 
 fn explain(request: &ExploreRequest, state: &str, format: Format) -> anyhow::Result<u8> {

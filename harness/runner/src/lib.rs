@@ -7,4 +7,7 @@
 
 pub mod atomic_write;
 pub mod explore;
+pub mod process;
 pub mod report;
+pub mod run;
+pub mod scenario;

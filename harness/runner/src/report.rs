@@ -11,6 +11,7 @@ use faultline_core::{Errno, FileKind, Fs, FsError, RealFs};
 use faultline_targets::atomic_write::{AtomicWrite, Durable};
 
 use crate::explore::{Expectation, ExploreResult};
+use crate::run::{VariantResult, Verdict};
 
 /// The version of the JSON layout; bumped on any incompatible change.
 pub const FORMAT_VERSION: u32 = 1;
@@ -150,27 +151,163 @@ pub fn create_dir_durable<F: Fs + ?Sized>(fs: &F, dir: &Path) -> Result<(), FsEr
     }
 }
 
-/// Writes `explore.json` and `explore.md` into `dir` with the durable atomic write; returns
-/// their paths.
-pub fn write_explore(dir: &Path, report: &ExploreReport) -> Result<[PathBuf; 2], ReportError> {
+/// Writes each `(file name, text)` into `dir` with the durable atomic write, creating `dir`
+/// durably first; returns the paths written.
+pub fn write_files(dir: &Path, files: &[(&str, String)]) -> Result<Vec<PathBuf>, ReportError> {
     let fs = RealFs::new();
     create_dir_durable(&fs, dir).map_err(|source| ReportError {
         path: dir.to_path_buf(),
         source,
     })?;
-    let json = dir.join("explore.json");
-    let md = dir.join("explore.md");
-    for (path, text) in [(&json, report.to_json()), (&md, report.to_markdown())] {
+    let mut written = Vec::new();
+    for (name, text) in files {
+        let path = dir.join(name);
         let failed = |source| ReportError {
             path: path.clone(),
             source,
         };
         // A run interrupted mid-write (Ctrl-C, kill) leaves its temp behind; its pid is dead
         // now, so recovery removes it before this run writes.
-        Durable.recover(&fs, path).map_err(failed)?;
-        Durable.replace(&fs, path, text.as_bytes()).map_err(failed)?;
+        Durable.recover(&fs, &path).map_err(failed)?;
+        Durable.replace(&fs, &path, text.as_bytes()).map_err(failed)?;
+        written.push(path);
     }
-    Ok([json, md])
+    Ok(written)
+}
+
+/// Writes `explore.json` and `explore.md` into `dir`; returns their paths.
+pub fn write_explore(dir: &Path, report: &ExploreReport) -> Result<Vec<PathBuf>, ReportError> {
+    write_files(
+        dir,
+        &[
+            ("explore.json", report.to_json()),
+            ("explore.md", report.to_markdown()),
+        ],
+    )
+}
+
+/// The JSON report of a `run`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RunReport {
+    /// [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// `run`.
+    pub kind: &'static str,
+    /// One per scenario and variant.
+    pub results: Vec<VariantResult>,
+}
+
+impl RunReport {
+    /// A report of these results.
+    pub fn new(results: Vec<VariantResult>) -> Self {
+        RunReport {
+            format_version: FORMAT_VERSION,
+            kind: "run",
+            results,
+        }
+    }
+
+    /// The report as pretty JSON with a trailing newline.
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).expect("report types serialise infallibly");
+        text.push('\n');
+        text
+    }
+
+    /// Before/after tables per scenario, and a reproduce line for each first failure.
+    pub fn to_markdown(&self) -> String {
+        let mut md = String::from("# faultline run\n");
+        let mut scenario = "";
+        for r in &self.results {
+            if r.scenario != scenario {
+                scenario = &r.scenario;
+                md.push_str(&format!("\n## {scenario}\n\n"));
+                md.push_str("| variant | ID | trials | failed reads | failed trials | kinds | verdict |\n");
+                md.push_str("|---|---|---:|---|---|---|---|\n");
+            }
+            let kinds: Vec<String> = r
+                .failures_by_kind
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            let reads = if r.reads.trials > 0 {
+                r.reads.summary()
+            } else {
+                "-".into()
+            };
+            md.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} | {} |\n",
+                r.variant,
+                r.catalogue_id.unwrap_or("reference"),
+                r.trials,
+                reads,
+                r.failed_trials.summary(),
+                if kinds.is_empty() {
+                    "-".to_string()
+                } else {
+                    kinds.join(", ")
+                },
+                verdict_text(&r.verdict),
+            ));
+        }
+        let failing: Vec<&VariantResult> = self
+            .results
+            .iter()
+            .filter(|r| !r.first_by_kind.is_empty())
+            .collect();
+        if !failing.is_empty() {
+            md.push_str("\n## First failures\n\n");
+        }
+        for r in failing {
+            for (kind, first) in &r.first_by_kind {
+                md.push_str(&format!(
+                    "- {} / {} **{kind}** in trial {} at {:.2} s: {}\n  `{}`\n",
+                    r.scenario, r.variant, first.trial, first.after_s, first.detail, first.reproduce
+                ));
+            }
+        }
+        md
+    }
+
+    /// Whether a variant with a failure limit exceeded it.
+    pub fn limit_exceeded(&self) -> bool {
+        self.results
+            .iter()
+            .any(|r| matches!(r.verdict, Verdict::Exceeded { .. }))
+    }
+
+    /// Whether a variant that must fail was not caught.
+    pub fn not_caught(&self) -> bool {
+        self.results
+            .iter()
+            .any(|r| matches!(r.verdict, Verdict::NotCaught { .. }))
+    }
+}
+
+/// A one-phrase rendering of a run verdict.
+pub fn verdict_text(v: &Verdict) -> String {
+    match v {
+        Verdict::Held => "held".into(),
+        Verdict::NotCaught { missing } if missing.is_empty() => "NOT CAUGHT (no failure)".into(),
+        Verdict::NotCaught { missing } => format!(
+            "NOT CAUGHT (expected {})",
+            missing
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Verdict::Exceeded { limit } => format!("FAILED ({limit})"),
+        Verdict::NoExpectation => "no expectation".into(),
+    }
+}
+
+/// Writes `run.json` and `run.md` into `dir`; returns their paths.
+pub fn write_run(dir: &Path, report: &RunReport) -> Result<Vec<PathBuf>, ReportError> {
+    write_files(
+        dir,
+        &[("run.json", report.to_json()), ("run.md", report.to_markdown())],
+    )
 }
 
 /// `0.42%`-style rate of a result's failed states, for one-line summaries.

@@ -1,10 +1,13 @@
 //! The `faultline` command as a user runs it: exit codes, one-line errors, determinism,
 //! listings, and the report files it writes.
 
+mod run;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn faultline(args: &[&str]) -> Output {
+/// Runs the binary with `args` from the crate's directory.
+pub fn faultline(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_faultline"))
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -12,11 +15,13 @@ fn faultline(args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
-fn stdout(o: &Output) -> String {
+/// Its stdout as text.
+pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn stderr(o: &Output) -> String {
+/// Its stderr as text.
+pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 

@@ -3,3 +3,5 @@
 
 mod explore;
 mod interleave;
+mod process;
+mod scenario;

@@ -1,0 +1,241 @@
+//! `faultline run` as a user runs it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{faultline, stderr, stdout};
+
+fn scenarios() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios")
+}
+
+fn write_scenario(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write scenario");
+    path.to_str().expect("utf-8").to_string()
+}
+
+const RACE: &str = r#"
+family = "atomic-write"
+variants = ["truncate_in_place", "durable"]
+[roles]
+writers = 1
+readers = 2
+[workload]
+reads_per_reader = 300
+[run]
+trials = 1
+[expect.truncate_in_place]
+BEFORE
+[expect.durable]
+AFTER
+"#;
+
+fn race(dir: &Path, before: &str, after: &str) -> std::process::Output {
+    let path = write_scenario(
+        dir,
+        "race.toml",
+        &RACE.replace("BEFORE", before).replace("AFTER", after),
+    );
+    let out = dir.join("out");
+    faultline(&[
+        "run",
+        &path,
+        "--out",
+        out.to_str().expect("utf-8"),
+        "--temp-dir",
+        dir.to_str().expect("utf-8"),
+    ])
+}
+
+#[test]
+fn config_race_reports_rates_and_exits_0_when_both_expectations_hold() {
+    let dir = tempfile::tempdir().expect("temp");
+    let path = scenarios().join("config-race.toml");
+    let out = dir.path().join("out");
+    let o = faultline(&[
+        "run",
+        path.to_str().expect("utf-8"),
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("0 of 2000 (95% upper bound 0.15%)"),
+        "durable over 2000 reads:\n{text}"
+    );
+    assert!(
+        text.contains("FAIL config-race / truncate_in_place: TornRead"),
+        "{text}"
+    );
+    assert!(text.contains("reproduce: faultline run "), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("run.json")).expect("run.json")).expect("json");
+    assert_eq!(json["format_version"], 1);
+    assert_eq!(json["results"][1]["variant"], "durable");
+    assert_eq!(json["results"][1]["reads"]["trials"], 2000);
+    assert!(
+        json["results"][0]["reads"]["failures"]
+            .as_u64()
+            .is_some_and(|f| f > 0)
+    );
+    assert!(out.join("run.md").exists());
+}
+
+#[test]
+fn a_flipped_expectation_makes_the_run_fail() {
+    let dir = tempfile::tempdir().expect("temp");
+    // The reference must fail: it does not, so the detector's claim is broken: exit 3.
+    let o = race(dir.path(), "max_failure_rate = 1.0", "must_fail = [\"TornRead\"]");
+    assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
+    assert!(stdout(&o).contains("NOT CAUGHT"), "{}", stdout(&o));
+    // The broken variant is held to zero failures: it fails, exit 1.
+    let o = race(dir.path(), "max_failures = 0", "max_failures = 0");
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("FAILED (max_failures = 0)"), "{}", stdout(&o));
+}
+
+#[test]
+fn a_bad_scenario_stops_everything_with_file_line_and_column() {
+    let dir = tempfile::tempdir().expect("temp");
+    let bad = write_scenario(
+        dir.path(),
+        "bad.toml",
+        &RACE
+            .replace("BEFORE", "must_fail = []")
+            .replace("AFTER", "max_failures = 0")
+            .replace("readers = 2", "readerz = 2"),
+    );
+    let good = scenarios().join("config-race.toml");
+    let o = faultline(&["run", good.to_str().expect("utf-8"), &bad]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.starts_with(&format!("error: {bad}:6:1: unknown field `readerz`")),
+        "{err}"
+    );
+    assert!(stdout(&o).is_empty(), "nothing runs: {}", stdout(&o));
+    let o = faultline(&["run", good.to_str().expect("utf-8"), "--variant", "nope"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("does not run variant 'nope'; it runs: truncate_in_place, durable"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn the_default_suite_catches_every_r_and_k_variant_and_passes_the_references() {
+    let dir = tempfile::tempdir().expect("temp");
+    let started = Instant::now();
+    let o = faultline(&[
+        "run",
+        "--scenarios",
+        scenarios().to_str().expect("utf-8"),
+        "--out",
+        dir.path().join("out").to_str().expect("utf-8"),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        started.elapsed() < Duration::from_secs(120),
+        "the default suite must finish within 2 minutes"
+    );
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json on stdout");
+    let results = json["results"].as_array().expect("results");
+    let verdict = |scenario: &str, variant: &str| {
+        results
+            .iter()
+            .find(|r| r["scenario"] == scenario && r["variant"] == variant)
+            .map(|r| r["verdict"]["outcome"].as_str().unwrap_or("").to_string())
+            .unwrap_or_else(|| panic!("{scenario} / {variant} did not run"))
+    };
+    // Catalogue R and K variants of atomic-write: AW1 (R, K), AW5 (R), AW6 (K); and the
+    // references of both families.
+    for (scenario, variant) in [
+        ("config-race", "truncate_in_place"),
+        ("config-race-seed001", "truncate_in_place"),
+        ("kill-mid-write", "truncate_in_place"),
+        ("config-race-two-writers", "fixed_tmp_name"),
+        ("kill-mid-write", "leaks_temp_files"),
+        ("jsonstore-save", "snapshot_outside_lock"),
+        ("jsonstore-save", "shared_tmp_save"),
+        ("config-race", "durable"),
+        ("kill-mid-write", "durable"),
+        ("jsonstore-save", "generational"),
+    ] {
+        assert_eq!(verdict(scenario, variant), "held", "{scenario} / {variant}");
+    }
+}
+
+/// Every process whose command line mentions `needle`, except this test's own.
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let me = std::process::id().to_string();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == me || !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline"))
+            && String::from_utf8_lossy(&cmdline).contains(needle)
+        {
+            found.push(name);
+        }
+    }
+    found
+}
+
+#[test]
+fn sigint_leaves_no_worker_and_no_trial_directory() {
+    let dir = tempfile::tempdir().expect("temp");
+    let temp = dir.path().join("trials");
+    std::fs::create_dir(&temp).expect("mkdir");
+    let temp_arg = temp.to_str().expect("utf-8").to_string();
+    let path = scenarios().join("config-race.toml");
+    let child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args([
+            "run",
+            path.to_str().expect("utf-8"),
+            "--duration",
+            "30s",
+            "--temp-dir",
+            &temp_arg,
+            "--out",
+        ])
+        .arg(dir.path().join("out"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        !processes_mentioning(&temp_arg).is_empty(),
+        "the run must be under way"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("signal");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
+    // Workers are killed before the runner exits; give the kernel a moment to reap them.
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        processes_mentioning(&temp_arg),
+        Vec::<String>::new(),
+        "stray workers"
+    );
+    let left: Vec<_> = std::fs::read_dir(&temp).expect("readable").collect();
+    assert!(left.is_empty(), "trial directories left behind: {left:?}");
+}

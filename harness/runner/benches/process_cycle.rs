@@ -1,0 +1,95 @@
+//! The cost of one kill-and-check cycle of the process runner, next to a bare fork + SIGKILL +
+//! waitpid in the same run.
+//!
+//! `kill_and_check_trial` is a whole trial with a random kill at the earliest offset: a fresh
+//! directory holding version 0, a writer forked, SIGKILLed by the runner, reaped, then the
+//! old-or-new check, the variant's recovery, the temp check and the directory's removal. Its
+//! cost over the bare cycle is the harness's own.
+//! `crash_point_trial` lets the writer run until it kills itself at `atomic_write.after_write`:
+//! the extra time is the child running target code (faulting in its pages), not harness cost.
+//! All run on /dev/shm when it exists, so disk latency does not hide the harness's cost.
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use faultline_runner::process::target::Target;
+use faultline_runner::process::trial::{TrialPlan, run_trial};
+use faultline_runner::scenario;
+use faultline_targets::atomic_write::Variant;
+use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::waitpid;
+use nix::unistd::{ForkResult, fork};
+
+const KILL: &str = r#"
+family = "atomic-write"
+variants = ["durable"]
+[roles]
+writers = 1
+[workload]
+document_bytes = 4096
+[faults]
+kill = { offset_ms = [0, 0] }
+[oracle]
+checks = ["old-or-new", "no-leaked-temps"]
+"#;
+
+const CRASH_POINT: &str = r#"
+family = "atomic-write"
+variants = ["durable"]
+[roles]
+writers = 1
+[workload]
+document_bytes = 4096
+[faults]
+crash_points = [{ point = "atomic_write.after_write", hit = 1 }]
+[oracle]
+checks = ["old-or-new", "no-leaked-temps"]
+"#;
+
+fn bare_fork_kill_wait() {
+    #[expect(
+        unsafe_code,
+        reason = "the baseline is a bare fork; the child only sleeps until killed"
+    )]
+    // SAFETY: the child runs no Rust code that could need a lock: it sleeps until SIGKILL.
+    let forked = unsafe { fork() }.expect("fork");
+    match forked {
+        ForkResult::Child => loop {
+            std::thread::sleep(std::time::Duration::from_secs(60));
+        },
+        ForkResult::Parent { child } => {
+            kill(child, Signal::SIGKILL).expect("kill");
+            waitpid(child, None).expect("waitpid");
+        }
+    }
+}
+
+fn cycles(c: &mut Criterion) {
+    let shm = Path::new("/dev/shm");
+    let root = shm.is_dir().then_some(shm);
+    let kill = scenario::parse(Path::new("kill.toml"), KILL).expect("the bench scenario parses");
+    let crash = scenario::parse(Path::new("crash.toml"), CRASH_POINT).expect("the bench scenario parses");
+    let cancel = AtomicBool::new(false);
+    let mut group = c.benchmark_group("process_cycle");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("bare_fork_sigkill_waitpid", |b| b.iter(bare_fork_kill_wait));
+    for (name, scenario) in [("kill_and_check_trial", &kill), ("crash_point_trial", &crash)] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let plan = TrialPlan {
+                    scenario,
+                    target: Target::AtomicWrite(Variant::Durable),
+                    trial: 0,
+                    temp_dir: root,
+                };
+                let outcome = run_trial(&plan, &cancel, false).expect("the trial runs");
+                assert!(!outcome.failed(), "{outcome:?}");
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, cycles);
+criterion_main!(benches);

@@ -1,0 +1,12 @@
+//! Real processes on a real file system: the `process` detector.
+//!
+//! A trial forks writers and readers (see [`fork`]) that work on one file in a fresh
+//! directory, releases them together, injects the scenario's faults (random SIGKILL of a
+//! writer, an exact kill at a crash point, a SIGSTOP pause), and judges what readers saw and
+//! what the file holds afterwards. Not here: lock scenarios and queue workloads.
+
+pub mod document;
+pub mod fork;
+pub mod target;
+pub mod trial;
+pub mod worker;

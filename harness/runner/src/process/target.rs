@@ -1,0 +1,45 @@
+//! What a process writer runs: a variant of one of the families that have a process workload.
+
+use std::path::Path;
+
+use faultline_core::{Fs, FsResult};
+use faultline_targets::registry::VariantInfo;
+use faultline_targets::{atomic_write, store};
+
+/// A variant to run in writer processes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// An atomic-write variant: each writer replaces the file in a loop.
+    AtomicWrite(atomic_write::Variant),
+    /// A store variant: each writer is a process whose threads mutate and save one store.
+    Store(store::Variant),
+}
+
+impl Target {
+    /// The variant `variant` of family `family`, if both exist and the family has a process
+    /// workload.
+    pub fn by_name(family: &str, variant: &str) -> Option<Target> {
+        match family {
+            atomic_write::FAMILY => atomic_write::Variant::by_name(variant).map(Target::AtomicWrite),
+            store::FAMILY => store::Variant::by_name(variant).map(Target::Store),
+            _ => None,
+        }
+    }
+
+    /// Its registry entry.
+    pub fn info(self) -> &'static VariantInfo {
+        match self {
+            Target::AtomicWrite(v) => v.info(),
+            Target::Store(v) => v.info(),
+        }
+    }
+
+    /// The variant's own recovery after a crash.
+    pub fn recover(self, fs: &dyn Fs, path: &Path) -> FsResult<()> {
+        use atomic_write::AtomicWrite;
+        match self {
+            Target::AtomicWrite(v) => v.recover(fs, path),
+            Target::Store(v) => v.recover(fs, path),
+        }
+    }
+}

@@ -1,0 +1,507 @@
+//! One trial of a process scenario: a fresh directory, writers and readers forked behind a
+//! barrier, faults on a timeline, a watchdog, and the checks afterwards.
+//!
+//! Every way out (the end, the watchdog, Ctrl-C seen through `cancel`, a panic) kills the
+//! trial's process group and removes its directory, unless `keep` asks to keep a failing one.
+
+use std::collections::BTreeMap;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use faultline_core::{CrashPlan, Errno, Failure, FailureKind, Fs, RealFs};
+use nix::sys::signal::Signal;
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng, SeedableRng};
+use rustix::event::{PollFd, PollFlags};
+
+use super::document::{Read, Version, classify, document};
+use super::fork::{Ended, Group, SpawnError};
+use super::target::Target;
+use super::worker::{self, FirstFailure, Pipes, ReaderPlan, Report, WriterPlan};
+use crate::scenario::{Check, Scenario};
+
+/// The name of the file every trial works on.
+pub const FILE_NAME: &str = "config.json";
+
+/// What to run.
+pub struct TrialPlan<'s> {
+    /// The scenario.
+    pub scenario: &'s Scenario,
+    /// The implementation.
+    pub target: Target,
+    /// Trial number, from 0.
+    pub trial: u64,
+    /// Where the trial's directory is made (the file system under test); the system's temp
+    /// directory when `None`.
+    pub temp_dir: Option<&'s Path>,
+}
+
+impl TrialPlan<'_> {
+    /// The trial's own seed: the scenario's seed and the trial number, mixed.
+    pub fn seed(&self) -> u64 {
+        self.scenario.seed ^ self.trial.wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+}
+
+/// The faults a trial's seed chose.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Faults {
+    /// Random kill: the writer and the offset.
+    pub kill: Option<(u32, u64)>,
+    /// Crash-point kill: the writer and the plan.
+    pub crash: Option<(u32, CrashPlan)>,
+    /// SIGSTOP: the writer, the offset and the length.
+    pub pause: Option<(u32, u64, u64)>,
+}
+
+/// What one trial showed.
+#[derive(Clone, Debug, Default)]
+pub struct TrialOutcome {
+    /// Reads made by all readers.
+    pub reads: u64,
+    /// Reads that failed.
+    pub failed_reads: u64,
+    /// Replaces that returned Ok.
+    pub writes: u64,
+    /// Failed reads and trial-level failures, by kind.
+    pub failures_by_kind: BTreeMap<FailureKind, u64>,
+    /// Failures of the trial as a whole (after-kill checks, writer errors, deadlock).
+    pub trial_failures: Vec<Failure>,
+    /// The first failure of each kind, with its time after the release.
+    pub first_by_kind: BTreeMap<FailureKind, FirstFailure>,
+    /// Whether a writer died by SIGKILL (random or at its crash point).
+    pub writer_killed: bool,
+    /// The faults chosen.
+    pub faults: Faults,
+    /// The kept directory of a failing trial, with `keep`.
+    pub kept: Option<PathBuf>,
+    /// Store writers that finished: their number and the newest generation they made.
+    pub final_generations: Vec<(u32, u64)>,
+}
+
+impl TrialOutcome {
+    /// Whether anything failed.
+    pub fn failed(&self) -> bool {
+        self.failed_reads > 0 || !self.trial_failures.is_empty()
+    }
+
+    fn note(&mut self, failure: FirstFailure) {
+        *self.failures_by_kind.entry(failure.kind).or_default() += 1;
+        self.first_by_kind.entry(failure.kind).or_insert(failure);
+    }
+}
+
+/// A trial that could not run (as opposed to one that ran and failed).
+#[derive(Debug, thiserror::Error)]
+pub enum TrialError {
+    /// Ctrl-C or SIGTERM.
+    #[error("interrupted")]
+    Cancelled,
+    /// A worker could not be started.
+    #[error(transparent)]
+    Spawn(#[from] SpawnError),
+    /// The trial directory or its pipes could not be set up.
+    #[error("failed to set up the trial: {0}")]
+    Setup(String),
+}
+
+fn setup_error(what: &str) -> impl Fn(std::fmt::Arguments<'_>) -> TrialError + '_ {
+    move |detail| TrialError::Setup(format!("{what}: {detail}"))
+}
+
+/// A pipe. `nonblocking` makes both ends non-blocking (for a pipe whose writer never fills
+/// it); `nonblocking_read` only the read end (for one that workers must never lose a line to).
+fn pipe(nonblocking: bool, nonblocking_read: bool) -> Result<(OwnedFd, OwnedFd), TrialError> {
+    let mut flags = rustix::pipe::PipeFlags::CLOEXEC;
+    if nonblocking {
+        flags |= rustix::pipe::PipeFlags::NONBLOCK;
+    }
+    let (r, w) = rustix::pipe::pipe_with(flags).map_err(|e| TrialError::Setup(format!("pipe: {e}")))?;
+    if nonblocking_read && !nonblocking {
+        rustix::fs::fcntl_setfl(&r, rustix::fs::OFlags::NONBLOCK)
+            .map_err(|e| TrialError::Setup(format!("fcntl: {e}")))?;
+    }
+    Ok((r, w))
+}
+
+/// Chooses the trial's faults from its seed.
+pub fn choose_faults(plan: &TrialPlan<'_>) -> Faults {
+    let s = plan.scenario;
+    let mut rng = ChaCha8Rng::seed_from_u64(plan.seed());
+    let mut pick = |lo: u64, hi: u64| lo + rng.next_u64() % (hi - lo + 1);
+    let mut faults = Faults::default();
+    let writer = 1 + (pick(0, u64::from(s.writers) - 1) as u32);
+    // With both random kills and crash points, even trials kill at random and odd trials
+    // cycle through the crash points.
+    let both = s.kill.is_some() && !s.crash_points.is_empty();
+    let crash_turn = !s.crash_points.is_empty() && (!both || plan.trial % 2 == 1);
+    if let Some(k) = s.kill.filter(|_| !crash_turn) {
+        faults.kill = Some((writer, pick(k.offset_ms_min, k.offset_ms_max)));
+    }
+    if crash_turn {
+        let turn = if both { plan.trial / 2 } else { plan.trial };
+        let cp = &s.crash_points[(turn % s.crash_points.len() as u64) as usize];
+        faults.crash = Some((
+            writer,
+            CrashPlan {
+                point: cp.point.to_string(),
+                hit: cp.hit,
+            },
+        ));
+    }
+    if let Some(p) = s.pause {
+        faults.pause = Some((writer, pick(p.after_ms_min, p.after_ms_max), p.for_ms));
+    }
+    faults
+}
+
+/// Runs one trial.
+pub fn run_trial(plan: &TrialPlan<'_>, cancel: &AtomicBool, keep: bool) -> Result<TrialOutcome, TrialError> {
+    let s = plan.scenario;
+    let builder = {
+        let mut b = tempfile::Builder::new();
+        b.prefix("faultline-trial-");
+        b
+    };
+    let dir = match plan.temp_dir {
+        Some(root) => builder.tempdir_in(root),
+        None => builder.tempdir(),
+    }
+    .map_err(|e| setup_error("temp dir")(format_args!("{e}")))?;
+    let path = dir.path().join(FILE_NAME);
+    let initial = document(Version { writer: 0, seq: 0 }, s.document_bytes);
+    // Process runs keep the kernel alive, so version 0 needs no fsync to be there for every
+    // reader and after every kill: a plain create and write is enough.
+    std::fs::write(&path, &initial).map_err(|e| setup_error("initial version")(format_args!("{e}")))?;
+
+    let mut outcome = TrialOutcome {
+        faults: choose_faults(plan),
+        ..TrialOutcome::default()
+    };
+    let workers = s.writers + s.readers;
+    let (barrier_r, barrier_w) = if workers > 1 {
+        pipe(false, false).map(|(r, w)| (Some(r), Some(w)))?
+    } else {
+        (None, None)
+    };
+    let (stop_r, stop_w) = if s.readers > 0 {
+        pipe(true, true).map(|(r, w)| (Some(r), Some(w)))?
+    } else {
+        (None, None)
+    };
+    let (results_r, results_w) = pipe(false, true)?;
+    let pipes = Pipes {
+        barrier: barrier_r,
+        stop: stop_r,
+        results: results_w,
+    };
+
+    let mut group = Group::default();
+    let mut writer_index = BTreeMap::new();
+    for id in 1..=s.writers {
+        let crash = outcome
+            .faults
+            .crash
+            .as_ref()
+            .filter(|(w, _)| *w == id)
+            .map(|(_, c)| c.clone());
+        let wplan = WriterPlan {
+            id,
+            target: plan.target,
+            threads: s.threads,
+            path: path.clone(),
+            size: s.document_bytes,
+            max_writes: s.writes_per_writer,
+            pause_us: s.write_pause_us,
+            crash,
+        };
+        writer_index.insert(id, group.spawn(|| worker::writer(&wplan, &pipes))?);
+    }
+    let mut readers = Vec::new();
+    for id in 1..=s.readers {
+        let rplan = ReaderPlan {
+            id,
+            path: path.clone(),
+            size: s.document_bytes,
+            reads: s.reads_per_reader,
+            pause_us: s.read_pause_us,
+            check_regression: s.writers == 1 && s.checks.contains(&Check::StaleRegression),
+        };
+        readers.push(group.spawn(|| worker::reader(&rplan, &pipes))?);
+    }
+
+    // Release everyone at once: one byte per worker in a single write.
+    if let Some(barrier) = &barrier_w {
+        let _ = rustix::io::write(barrier, &vec![b'g'; group.workers.len()]);
+    }
+    let start = Instant::now();
+    let deadline = start + Duration::from_millis(s.watchdog_ms);
+
+    let mut events = timeline(&outcome.faults, &writer_index);
+    let mut reports = Vec::new();
+    let mut buffer = Vec::new();
+    let mut stop_sent = false;
+    let mut deadlocked = false;
+    loop {
+        if cancel.load(Ordering::SeqCst) {
+            return Err(TrialError::Cancelled);
+        }
+        for w in group.workers.iter_mut() {
+            w.reap();
+        }
+        if !stop_sent && readers.iter().all(|r| group.workers[*r].ended.is_some()) && !readers.is_empty() {
+            if let Some(stop) = &stop_w {
+                let _ = rustix::io::write(stop, &vec![b's'; s.writers as usize]);
+            }
+            stop_sent = true;
+        }
+        drain(&results_r, &mut buffer, &mut reports);
+        if group.workers.iter().all(|w| w.ended.is_some()) {
+            break;
+        }
+        let now = Instant::now();
+        while let Some((at, _, _)) = events.first()
+            && *at <= now
+        {
+            let (_, index, signal) = events.remove(0);
+            group.workers[index].signal(signal);
+        }
+        if now >= deadline {
+            deadlocked = true;
+            break;
+        }
+        let next = events.first().map_or(deadline, |(at, _, _)| (*at).min(deadline));
+        wait_for_any(
+            &group,
+            &results_r,
+            next.saturating_duration_since(now)
+                .min(Duration::from_millis(100)),
+        );
+    }
+    group_kill(&mut group);
+    drain(&results_r, &mut buffer, &mut reports);
+
+    let sigkill = Some(Ended::Killed(Signal::SIGKILL as i32));
+    outcome.writer_killed = writer_index.values().any(|i| group.workers[*i].ended == sigkill);
+    collect(&mut outcome, &reports, s);
+    if deadlocked {
+        outcome.trial_failures.push(Failure {
+            kind: FailureKind::Deadlock,
+            detail: format!("no end within the watchdog's {} ms", s.watchdog_ms),
+        });
+        outcome.note(FirstFailure {
+            kind: FailureKind::Deadlock,
+            detail: format!("trial ran past the watchdog ({} ms)", s.watchdog_ms),
+            at_s: start.elapsed().as_secs_f64(),
+        });
+    }
+    after_checks(&mut outcome, plan.target, &path, s, start.elapsed().as_secs_f64());
+
+    if keep && outcome.failed() {
+        outcome.kept = Some(dir.keep());
+    }
+    Ok(outcome)
+}
+
+/// Kills whatever is still running in the group and reaps it.
+fn group_kill(group: &mut Group) {
+    if let Some(id) = group.id {
+        super::fork::kill_group(id, &mut group.workers);
+    }
+}
+
+type Event = (Instant, usize, Signal);
+
+fn timeline(faults: &Faults, writers: &BTreeMap<u32, usize>) -> Vec<Event> {
+    let start = Instant::now();
+    let mut events = Vec::new();
+    if let Some((w, offset_ms)) = faults.kill {
+        events.push((
+            start + Duration::from_millis(offset_ms),
+            writers[&w],
+            Signal::SIGKILL,
+        ));
+    }
+    if let Some((w, after_ms, for_ms)) = faults.pause {
+        let at = start + Duration::from_millis(after_ms);
+        events.push((at, writers[&w], Signal::SIGSTOP));
+        events.push((at + Duration::from_millis(for_ms), writers[&w], Signal::SIGCONT));
+    }
+    events.sort_by_key(|(at, _, _)| *at);
+    events
+}
+
+/// Sleeps until a worker ends, a report arrives, a signal interrupts, or `timeout` passes.
+fn wait_for_any(group: &Group, results: &OwnedFd, timeout: Duration) {
+    let mut fds: Vec<PollFd<'_>> = group
+        .workers
+        .iter()
+        .filter(|w| w.ended.is_none())
+        .map(|w| PollFd::new(&w.pidfd, PollFlags::IN))
+        .collect();
+    fds.push(PollFd::new(results, PollFlags::IN));
+    let timeout = rustix::event::Timespec {
+        tv_sec: timeout.as_secs() as i64,
+        tv_nsec: i64::from(timeout.subsec_nanos()),
+    };
+    // EINTR (Ctrl-C) and timeouts both just return to the loop, which checks everything.
+    let _ = rustix::event::poll(&mut fds, Some(&timeout));
+}
+
+fn drain(results: &OwnedFd, buffer: &mut Vec<u8>, reports: &mut Vec<Report>) {
+    let mut chunk = [0u8; 8192];
+    loop {
+        match rustix::io::read(results.as_fd(), &mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+        }
+    }
+    while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
+        let line: Vec<u8> = buffer.drain(..=end).collect();
+        if let Ok(report) = serde_json::from_slice::<Report>(&line) {
+            reports.push(report);
+        }
+    }
+}
+
+fn collect(outcome: &mut TrialOutcome, reports: &[Report], s: &Scenario) {
+    for report in reports {
+        match report {
+            Report::Reader {
+                reads,
+                failures,
+                first,
+                ..
+            } => {
+                outcome.reads += reads;
+                let failed: u64 = failures.values().sum();
+                outcome.failed_reads += failed;
+                for (kind, n) in failures {
+                    *outcome.failures_by_kind.entry(*kind).or_default() += n;
+                }
+                if let Some(first) = first {
+                    outcome
+                        .first_by_kind
+                        .entry(first.kind)
+                        .or_insert_with(|| first.clone());
+                }
+            }
+            Report::Writer {
+                id,
+                writes,
+                errors,
+                first,
+                final_generation,
+            } => {
+                outcome.writes += writes;
+                if let Some(generation) = final_generation {
+                    outcome.final_generations.push((*id, *generation));
+                }
+                if *errors > 0
+                    && s.checks.contains(&Check::NoWriterErrors)
+                    && let Some(first) = first
+                {
+                    outcome.trial_failures.push(Failure {
+                        kind: first.kind,
+                        detail: first.detail.clone(),
+                    });
+                    outcome.note(first.clone());
+                }
+            }
+        }
+    }
+}
+
+/// After the workers are gone: the file must be a complete version, and after the variant's
+/// recovery no temps may remain.
+fn after_checks(outcome: &mut TrialOutcome, target: Target, path: &Path, s: &Scenario, at_s: f64) {
+    let fs = RealFs::new();
+    let when = if outcome.writer_killed {
+        "after the kill"
+    } else {
+        "after the trial"
+    };
+    if s.checks.contains(&Check::OldOrNew) {
+        let problem = match faultline_core::fs::read_file(&fs, path) {
+            Err(e) if e.errno == Errno::NOENT => {
+                Some((FailureKind::MissingFile, format!("the file is missing {when}")))
+            }
+            Err(e) => Some((
+                FailureKind::UnexpectedError,
+                format!("reading the file {when} failed: {e}: {}", e.errno),
+            )),
+            Ok(bytes) => match classify(&bytes, s.document_bytes) {
+                Read::Complete(_) => None,
+                Read::Bad { detail, .. } => Some((FailureKind::TornFile, format!("{when}: {detail}"))),
+            },
+        };
+        if let Some((kind, detail)) = problem {
+            outcome.trial_failures.push(Failure {
+                kind,
+                detail: detail.clone(),
+            });
+            outcome.note(FirstFailure { kind, detail, at_s });
+        }
+    }
+    // A store whose writer finished must end holding its newest generation.
+    if s.checks.contains(&Check::StaleRegression)
+        && !outcome.writer_killed
+        && let [(writer, newest)] = outcome.final_generations.as_slice()
+    {
+        let expected = document(
+            Version {
+                writer: *writer,
+                seq: *newest,
+            },
+            s.document_bytes,
+        );
+        let held = faultline_core::fs::read_file(&fs, path).ok();
+        if held.as_deref() != Some(expected.as_slice()) {
+            let seen = match held.as_deref().map(|b| classify(b, s.document_bytes)) {
+                Some(Read::Complete(v)) => format!("generation {}", v.seq),
+                Some(Read::Bad { detail, .. }) => detail,
+                None => "nothing readable".to_string(),
+            };
+            let detail = format!(
+                "after the last save the file holds {seen}, but the store reached generation {newest}"
+            );
+            outcome.trial_failures.push(Failure {
+                kind: FailureKind::StaleRegression,
+                detail: detail.clone(),
+            });
+            outcome.note(FirstFailure {
+                kind: FailureKind::StaleRegression,
+                detail,
+                at_s,
+            });
+        }
+    }
+    if s.checks.contains(&Check::NoLeakedTemps) {
+        let recovered = target.recover(&fs, path);
+        let dir = faultline_core::fs::parent_dir(path);
+        let extra: Vec<String> = fs
+            .read_dir(dir)
+            .map(|names| names.into_iter().filter(|n| n != FILE_NAME).collect())
+            .unwrap_or_default();
+        let problem = match recovered {
+            Err(e) => Some((
+                FailureKind::RecoveryFailed,
+                format!("recovery {when} failed: {e}: {}", e.errno),
+            )),
+            Ok(()) if !extra.is_empty() => Some((
+                FailureKind::LeakedTemp,
+                format!("{when} and recovery, left: {}", extra.join(", ")),
+            )),
+            Ok(()) => None,
+        };
+        if let Some((kind, detail)) = problem {
+            outcome.trial_failures.push(Failure {
+                kind,
+                detail: detail.clone(),
+            });
+            outcome.note(FirstFailure { kind, detail, at_s });
+        }
+    }
+}

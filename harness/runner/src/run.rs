@@ -1,0 +1,391 @@
+//! `faultline run`: every scenario x variant for its trials, aggregated into failure rates with
+//! intervals, judged against the scenario's expectations, with a command that reproduces the
+//! first failure of each kind.
+//!
+//! Rates: when a scenario has readers, the unit is a read (as the field reports count); with
+//! no readers, it is a trial. Trial-level failures (after-kill checks, writer errors, deadlock)
+//! are counted per trial beside the reads.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use faultline_core::FailureKind;
+use faultline_core::stats::{FailureCount, clean_trials_to_claim_fix};
+
+use crate::process::target::Target;
+use crate::process::trial::{Faults, TrialError, TrialPlan, run_trial};
+use crate::scenario::{Expectation, Scenario};
+
+/// Command-line overrides of a scenario.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Trials per variant instead of the scenario's.
+    pub trials: Option<u64>,
+    /// Run each variant this long instead of a trial count.
+    pub duration: Option<Duration>,
+    /// The seed instead of the scenario's.
+    pub seed: Option<u64>,
+    /// Only this variant.
+    pub variant: Option<String>,
+    /// Only this trial (to reproduce it).
+    pub trial: Option<u64>,
+    /// Keep the directories of failing trials.
+    pub keep: bool,
+    /// Where trial directories are made.
+    pub temp_dir: Option<std::path::PathBuf>,
+}
+
+/// The first failure of one kind.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct FirstSeen {
+    /// The trial it happened in.
+    pub trial: u64,
+    /// What was seen.
+    pub detail: String,
+    /// Seconds after the variant's first trial started.
+    pub after_s: f64,
+    /// The faults that trial injected.
+    pub faults: Faults,
+    /// The command that runs that trial again.
+    pub reproduce: String,
+}
+
+/// Whether a variant met its expectation.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Verdict {
+    /// It held.
+    Held,
+    /// A variant that must fail did not (with the kinds not seen): the detector lost its power.
+    NotCaught {
+        /// Kinds expected and not seen (empty: no failure at all).
+        missing: Vec<FailureKind>,
+    },
+    /// A variant with a failure limit went over it.
+    Exceeded {
+        /// What limit.
+        limit: String,
+    },
+    /// The scenario expects nothing of this variant.
+    NoExpectation,
+}
+
+/// One scenario x variant.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct VariantResult {
+    /// The scenario's name.
+    pub scenario: String,
+    /// Its file.
+    pub scenario_path: String,
+    /// The family.
+    pub family: &'static str,
+    /// The variant.
+    pub variant: &'static str,
+    /// Its catalogue ID (`None` for the reference).
+    pub catalogue_id: Option<&'static str>,
+    /// The seed used.
+    pub seed: u64,
+    /// Trials run.
+    pub trials: u64,
+    /// Failed reads out of reads.
+    pub reads: FailureCount,
+    /// Failed trials out of trials.
+    pub failed_trials: FailureCount,
+    /// Replaces that returned Ok.
+    pub writes: u64,
+    /// Trials in which a writer was killed.
+    pub writer_kills: u64,
+    /// Failures (reads and trial-level) by kind.
+    pub failures_by_kind: BTreeMap<FailureKind, u64>,
+    /// The first failure of each kind.
+    pub first_by_kind: BTreeMap<FailureKind, FirstSeen>,
+    /// Seconds from the start to the first failure.
+    pub time_to_first_failure_s: Option<f64>,
+    /// For a variant after the first: clean units needed at 95% to claim the fix, given the
+    /// first variant's rate.
+    pub clean_needed_to_claim_fix: Option<u64>,
+    /// Wall-clock seconds the variant took (not deterministic).
+    pub elapsed_s: f64,
+    /// What the scenario expected.
+    pub expectation: Option<Expectation>,
+    /// Whether it held.
+    pub verdict: Verdict,
+    /// Directories kept with `--keep`.
+    pub kept: Vec<String>,
+}
+
+impl VariantResult {
+    /// The unit rates are given in: reads when there were any, else trials.
+    pub fn primary(&self) -> (FailureCount, &'static str) {
+        if self.reads.trials > 0 {
+            (self.reads, "reads")
+        } else {
+            (self.failed_trials, "trials")
+        }
+    }
+
+    /// Failed reads plus failed trials.
+    pub fn total_failures(&self) -> u64 {
+        self.reads.failures + self.failed_trials.failures
+    }
+}
+
+/// Errors that stop a run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// `--variant` names a variant the scenario does not run.
+    #[error("{scenario} does not run variant '{variant}'; it runs: {valid}")]
+    UnknownVariant {
+        /// The scenario file.
+        scenario: String,
+        /// The name given.
+        variant: String,
+        /// The scenario's variants.
+        valid: String,
+    },
+    /// The scenario's family has no process workload.
+    #[error("{scenario}: family {family} has no process workload yet")]
+    NoProcessWorkload {
+        /// The scenario file.
+        scenario: String,
+        /// Its family.
+        family: &'static str,
+    },
+    /// A trial could not run.
+    #[error("trial {trial} of {scenario} / {variant} could not run")]
+    Trial {
+        /// The scenario.
+        scenario: String,
+        /// The variant.
+        variant: String,
+        /// The trial.
+        trial: u64,
+        /// Why.
+        #[source]
+        source: TrialError,
+    },
+}
+
+impl RunError {
+    /// Whether the run was interrupted by Ctrl-C or SIGTERM.
+    pub fn cancelled(&self) -> bool {
+        matches!(
+            self,
+            RunError::Trial {
+                source: TrialError::Cancelled,
+                ..
+            }
+        )
+    }
+}
+
+/// The variants of `scenario` that `options` select.
+pub fn selected_variants(scenario: &Scenario, options: &RunOptions) -> Result<Vec<&'static str>, RunError> {
+    match &options.variant {
+        None => Ok(scenario.variants.clone()),
+        Some(v) => scenario
+            .variants
+            .iter()
+            .find(|n| **n == v.as_str())
+            .map(|n| vec![*n])
+            .ok_or_else(|| RunError::UnknownVariant {
+                scenario: scenario.path.display().to_string(),
+                variant: v.clone(),
+                valid: scenario.variants.join(", "),
+            }),
+    }
+}
+
+/// How many trials the selected variants run in all (for progress); `None` when a duration
+/// decides.
+pub fn planned_trials(scenario: &Scenario, options: &RunOptions) -> Option<u64> {
+    let variants = selected_variants(scenario, options).ok()?;
+    if options.trial.is_some() {
+        return Some(variants.len() as u64);
+    }
+    if options.duration.is_some() || (options.trials.is_none() && scenario.duration_s.is_some()) {
+        return None;
+    }
+    Some(
+        variants
+            .iter()
+            .map(|v| options.trials.unwrap_or_else(|| scenario.trials_for(v)))
+            .sum(),
+    )
+}
+
+impl Scenario {
+    /// Trials `variant` runs when nothing overrides them.
+    pub fn trials_for(&self, variant: &str) -> u64 {
+        self.trials_per_variant
+            .get(variant)
+            .copied()
+            .unwrap_or(self.trials)
+    }
+}
+
+/// Runs every selected variant of `scenario`. `progress` is called after each trial.
+pub fn run_scenario(
+    scenario: &Scenario,
+    options: &RunOptions,
+    cancel: &AtomicBool,
+    mut progress: impl FnMut(&str, u64),
+) -> Result<Vec<VariantResult>, RunError> {
+    let mut scenario = scenario.clone();
+    if let Some(seed) = options.seed {
+        scenario.seed = seed;
+    }
+    let mut results: Vec<VariantResult> = Vec::new();
+    for name in selected_variants(&scenario, options)? {
+        let target = Target::by_name(scenario.family, name).ok_or_else(|| RunError::NoProcessWorkload {
+            scenario: scenario.path.display().to_string(),
+            family: scenario.family,
+        })?;
+        let mut result = run_variant(&scenario, target, options, cancel, |t| progress(name, t))?;
+        // The claim is about a fix: only variants held to a failure limit are "after" ones.
+        let is_fix = result
+            .expectation
+            .as_ref()
+            .is_some_and(|e| e.max_failures.is_some() || e.max_failure_rate.is_some());
+        if let Some(before) = results.first().filter(|_| options.variant.is_none() && is_fix) {
+            result.clean_needed_to_claim_fix = before.primary().0.rate().and_then(clean_trials_to_claim_fix);
+        }
+        results.push(result);
+    }
+    Ok(results)
+}
+
+fn run_variant(
+    scenario: &Scenario,
+    target: Target,
+    options: &RunOptions,
+    cancel: &AtomicBool,
+    mut progress: impl FnMut(u64),
+) -> Result<VariantResult, RunError> {
+    let info = target.info();
+    let start = Instant::now();
+    let duration = options.duration.or_else(|| {
+        (options.trials.is_none())
+            .then_some(scenario.duration_s.map(Duration::from_secs_f64))
+            .flatten()
+    });
+    let trials: Box<dyn Iterator<Item = u64>> = match (options.trial, duration) {
+        (Some(t), _) => Box::new(std::iter::once(t)),
+        (None, Some(_)) => Box::new(0..),
+        (None, None) => Box::new(0..options.trials.unwrap_or_else(|| scenario.trials_for(info.name))),
+    };
+    let mut r = VariantResult {
+        scenario: scenario.name.clone(),
+        scenario_path: scenario.path.display().to_string(),
+        family: scenario.family,
+        variant: info.name,
+        catalogue_id: info.catalogue_id,
+        seed: scenario.seed,
+        trials: 0,
+        reads: FailureCount::new(0, 0),
+        failed_trials: FailureCount::new(0, 0),
+        writes: 0,
+        writer_kills: 0,
+        failures_by_kind: BTreeMap::new(),
+        first_by_kind: BTreeMap::new(),
+        time_to_first_failure_s: None,
+        clean_needed_to_claim_fix: None,
+        elapsed_s: 0.0,
+        expectation: scenario.expect.get(info.name).cloned(),
+        verdict: Verdict::NoExpectation,
+        kept: Vec::new(),
+    };
+    for trial in trials {
+        if let Some(d) = duration
+            && options.trial.is_none()
+            && start.elapsed() >= d
+        {
+            break;
+        }
+        let plan = TrialPlan {
+            scenario,
+            target,
+            trial,
+            temp_dir: options.temp_dir.as_deref(),
+        };
+        let trial_start = start.elapsed().as_secs_f64();
+        let outcome = run_trial(&plan, cancel, options.keep).map_err(|source| RunError::Trial {
+            scenario: scenario.name.clone(),
+            variant: info.name.to_string(),
+            trial,
+            source,
+        })?;
+        r.trials += 1;
+        r.reads = FailureCount::new(
+            r.reads.failures + outcome.failed_reads,
+            r.reads.trials + outcome.reads,
+        );
+        let trial_failed = !outcome.trial_failures.is_empty();
+        r.failed_trials = FailureCount::new(r.failed_trials.failures + u64::from(trial_failed), r.trials);
+        r.writes += outcome.writes;
+        r.writer_kills += u64::from(outcome.writer_killed);
+        for (kind, n) in &outcome.failures_by_kind {
+            *r.failures_by_kind.entry(*kind).or_default() += n;
+        }
+        for (kind, first) in &outcome.first_by_kind {
+            let after_s = trial_start + first.at_s;
+            r.time_to_first_failure_s =
+                Some(r.time_to_first_failure_s.map_or(after_s, |t: f64| t.min(after_s)));
+            r.first_by_kind.entry(*kind).or_insert_with(|| FirstSeen {
+                trial,
+                detail: first.detail.clone(),
+                after_s,
+                faults: outcome.faults.clone(),
+                reproduce: reproduce_command(scenario, info.name, trial),
+            });
+        }
+        if let Some(kept) = outcome.kept {
+            r.kept.push(kept.display().to_string());
+        }
+        progress(r.trials);
+    }
+    r.elapsed_s = start.elapsed().as_secs_f64();
+    r.verdict = judge(&r);
+    Ok(r)
+}
+
+/// The command that runs exactly this trial again.
+pub fn reproduce_command(scenario: &Scenario, variant: &str, trial: u64) -> String {
+    format!(
+        "faultline run {} --variant {variant} --seed {:#x} --trial {trial}",
+        scenario.path.display(),
+        scenario.seed
+    )
+}
+
+fn judge(r: &VariantResult) -> Verdict {
+    let Some(e) = &r.expectation else {
+        return Verdict::NoExpectation;
+    };
+    if let Some(kinds) = &e.must_fail {
+        let missing: Vec<FailureKind> = kinds
+            .iter()
+            .copied()
+            .filter(|k| !r.failures_by_kind.contains_key(k))
+            .collect();
+        if r.total_failures() == 0 || !missing.is_empty() {
+            return Verdict::NotCaught { missing };
+        }
+    }
+    if let Some(max) = e.max_failures
+        && r.total_failures() > max
+    {
+        return Verdict::Exceeded {
+            limit: format!("max_failures = {max}"),
+        };
+    }
+    if let (Some(max), Some(rate)) = (e.max_failure_rate, r.primary().0.rate())
+        && rate > max
+    {
+        return Verdict::Exceeded {
+            limit: format!("max_failure_rate = {max}"),
+        };
+    }
+    Verdict::Held
+}

@@ -1,0 +1,562 @@
+//! Scenario files: what to run, which faults, which oracle, and what each variant must do.
+//!
+//! A scenario is a TOML file (format in `scenarios/README.md`). Parsing is strict: a syntax
+//! error, an unknown key, a wrong type, an unknown family, variant, crash point or failure kind
+//! is a [`ScenarioError`] naming the file, line and column, and nothing runs.
+//! This module reads and checks files; it runs nothing.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use faultline_core::FailureKind;
+use faultline_targets::registry::{self, FamilyInfo};
+use serde::Deserialize;
+use toml::Spanned;
+
+/// A scenario file that cannot be run, with where the problem is.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}:{line}:{column}: {message}", path.display())]
+pub struct ScenarioError {
+    /// The file.
+    pub path: PathBuf,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+/// The raw file, as TOML gives it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    description: Option<String>,
+    family: Spanned<String>,
+    seed: Option<u64>,
+    variants: Vec<Spanned<String>>,
+    roles: RawRoles,
+    workload: Option<RawWorkload>,
+    faults: Option<RawFaults>,
+    oracle: Option<RawOracle>,
+    #[serde(default)]
+    run: RawRun,
+    #[serde(default)]
+    expect: BTreeMap<String, Spanned<RawExpectation>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoles {
+    writers: Spanned<u32>,
+    #[serde(default)]
+    readers: u32,
+    threads: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWorkload {
+    document_bytes: Option<Spanned<usize>>,
+    reads_per_reader: Option<u32>,
+    writes_per_writer: Option<u32>,
+    read_pause_us: Option<u64>,
+    write_pause_us: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFaults {
+    kill: Option<RawKill>,
+    #[serde(default)]
+    crash_points: Vec<Spanned<RawCrashPoint>>,
+    pause: Option<RawPause>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKill {
+    offset_ms: Spanned<[u64; 2]>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCrashPoint {
+    point: Spanned<String>,
+    #[serde(default = "one")]
+    hit: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPause {
+    after_ms: Spanned<[u64; 2]>,
+    for_ms: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOracle {
+    checks: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRun {
+    trials: Option<Spanned<u64>>,
+    duration_s: Option<Spanned<f64>>,
+    watchdog_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExpectation {
+    trials: Option<u64>,
+    must_fail: Option<Vec<Spanned<String>>>,
+    max_failures: Option<u64>,
+    max_failure_rate: Option<f64>,
+}
+
+/// A property judged in process runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Check {
+    /// Every read equals one complete version (`TornRead`, `ParseError`).
+    TornRead,
+    /// With one writer, no reader sees an older version after a newer one (`StaleRegression`).
+    StaleRegression,
+    /// After a kill, the file is one complete version (`TornFile`, `MissingFile`).
+    OldOrNew,
+    /// After a kill and recovery, no temps remain (`LeakedTemp`).
+    NoLeakedTemps,
+    /// Writers never fail with no fault injected (`UnexpectedError`).
+    NoWriterErrors,
+}
+
+impl Check {
+    /// Every check, in report order.
+    pub const ALL: [Check; 5] = [
+        Check::TornRead,
+        Check::StaleRegression,
+        Check::OldOrNew,
+        Check::NoLeakedTemps,
+        Check::NoWriterErrors,
+    ];
+
+    /// Its name in scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Check::TornRead => "torn-read",
+            Check::StaleRegression => "stale-regression",
+            Check::OldOrNew => "old-or-new",
+            Check::NoLeakedTemps => "no-leaked-temps",
+            Check::NoWriterErrors => "no-writer-errors",
+        }
+    }
+}
+
+/// Kill a writer with SIGKILL at a random time after the start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RandomKill {
+    /// Earliest offset from the release of the workers.
+    pub offset_ms_min: u64,
+    /// Latest offset.
+    pub offset_ms_max: u64,
+}
+
+/// A writer kills itself at the `hit`-th pass of `point`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct CrashPointKill {
+    /// The crash point's name.
+    pub point: &'static str,
+    /// Which pass kills (from 1).
+    pub hit: u64,
+}
+
+/// Stop a writer with SIGSTOP for a while, then SIGCONT.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Pause {
+    /// Earliest offset from the release.
+    pub after_ms_min: u64,
+    /// Latest offset.
+    pub after_ms_max: u64,
+    /// How long the writer stays stopped.
+    pub for_ms: u64,
+}
+
+/// What a variant must do in this scenario.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Expectation {
+    /// The variant must fail, with each of these kinds (empty: any kind).
+    pub must_fail: Option<Vec<FailureKind>>,
+    /// At most this many failed checks.
+    pub max_failures: Option<u64>,
+    /// At most this failure rate (fraction of checks).
+    pub max_failure_rate: Option<f64>,
+}
+
+/// A checked scenario, ready to run.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Scenario {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// The file's stem: `config-race`.
+    pub name: String,
+    /// One line on what it reproduces.
+    pub description: String,
+    /// The family.
+    pub family: &'static str,
+    /// The variants to compare, in order (before first, after last).
+    pub variants: Vec<&'static str>,
+    /// Seeds every trial's choices.
+    pub seed: u64,
+    /// Writer processes.
+    pub writers: u32,
+    /// Reader processes.
+    pub readers: u32,
+    /// Threads in each writer process (store family).
+    pub threads: u32,
+    /// Size of each document written.
+    pub document_bytes: usize,
+    /// Reads each reader makes.
+    pub reads_per_reader: u32,
+    /// Replaces each writer makes at most (it also stops when the readers are done).
+    pub writes_per_writer: u32,
+    /// Pause between reads.
+    pub read_pause_us: u64,
+    /// Pause between writes.
+    pub write_pause_us: u64,
+    /// Random kill of a writer.
+    pub kill: Option<RandomKill>,
+    /// Crash-point kills: trials cycle through them.
+    pub crash_points: Vec<CrashPointKill>,
+    /// SIGSTOP pause of a writer.
+    pub pause: Option<Pause>,
+    /// The properties judged.
+    pub checks: Vec<Check>,
+    /// Trials per variant (when no duration is given).
+    pub trials: u64,
+    /// Variants that run their own number of trials.
+    pub trials_per_variant: BTreeMap<&'static str, u64>,
+    /// Run each variant for this long instead of a trial count.
+    pub duration_s: Option<f64>,
+    /// A trial that runs longer than this is a `Deadlock`.
+    pub watchdog_ms: u64,
+    /// Per variant.
+    pub expect: BTreeMap<&'static str, Expectation>,
+}
+
+/// Reads and checks the scenario at `path`.
+pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        path: path.to_path_buf(),
+        line: 1,
+        column: 1,
+        message: format!("cannot read the file ({e}); give the path of a scenario .toml file"),
+    })?;
+    parse(path, &text)
+}
+
+/// Checks scenario `text` as if read from `path`.
+pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+    let at = |span: Range<usize>, message: String| {
+        let (line, column) = line_column(text, span.start);
+        ScenarioError {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message,
+        }
+    };
+    let raw: RawScenario = toml::from_str(text).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        at(span, e.message().trim().to_string())
+    })?;
+
+    let family: &FamilyInfo = registry::family(raw.family.get_ref()).ok_or_else(|| {
+        at(
+            raw.family.span(),
+            format!(
+                "unknown family '{}'; valid families: {}",
+                raw.family.get_ref(),
+                registry::family_names()
+            ),
+        )
+    })?;
+    if raw.variants.is_empty() {
+        return Err(at(
+            raw.family.span(),
+            "list at least one variant in `variants`".into(),
+        ));
+    }
+    let mut variants = Vec::new();
+    for v in &raw.variants {
+        let info = family.variant(v.get_ref()).ok_or_else(|| {
+            at(
+                v.span(),
+                format!(
+                    "unknown variant '{}' of family {}; valid variants: {}",
+                    v.get_ref(),
+                    family.name,
+                    family.variant_names()
+                ),
+            )
+        })?;
+        variants.push(info.name);
+    }
+    if *raw.roles.writers.get_ref() == 0 {
+        return Err(at(
+            raw.roles.writers.span(),
+            "[roles] writers must be at least 1".into(),
+        ));
+    }
+
+    let workload = raw.workload.unwrap_or(RawWorkload {
+        document_bytes: None,
+        reads_per_reader: None,
+        writes_per_writer: None,
+        read_pause_us: None,
+        write_pause_us: None,
+    });
+    let document_bytes = match &workload.document_bytes {
+        Some(b) if !(64..=16 << 20).contains(b.get_ref()) => {
+            return Err(at(
+                b.span(),
+                format!("document_bytes must be from 64 to 16777216, got {}", b.get_ref()),
+            ));
+        }
+        Some(b) => *b.get_ref(),
+        None => 4096,
+    };
+
+    let faults = raw.faults.unwrap_or(RawFaults {
+        kill: None,
+        crash_points: Vec::new(),
+        pause: None,
+    });
+    let kill = match faults.kill {
+        Some(k) if k.offset_ms.get_ref()[0] > k.offset_ms.get_ref()[1] => {
+            return Err(at(
+                k.offset_ms.span(),
+                "offset_ms must be [min, max] with min <= max".into(),
+            ));
+        }
+        Some(k) => {
+            let [min, max] = *k.offset_ms.get_ref();
+            Some(RandomKill {
+                offset_ms_min: min,
+                offset_ms_max: max,
+            })
+        }
+        None => None,
+    };
+    let mut crash_points = Vec::new();
+    for cp in &faults.crash_points {
+        let name = cp.get_ref().point.get_ref();
+        let point = family.crash_points.iter().find(|p| **p == name).ok_or_else(|| {
+            at(
+                cp.get_ref().point.span(),
+                format!(
+                    "unknown crash point '{name}'; valid points: {}",
+                    family.crash_points.join(", ")
+                ),
+            )
+        })?;
+        if cp.get_ref().hit == 0 {
+            return Err(at(cp.span(), "crash point hit counts from 1".into()));
+        }
+        crash_points.push(CrashPointKill {
+            point,
+            hit: cp.get_ref().hit,
+        });
+    }
+    let pause = match faults.pause {
+        Some(p) if p.after_ms.get_ref()[0] > p.after_ms.get_ref()[1] => {
+            return Err(at(
+                p.after_ms.span(),
+                "after_ms must be [min, max] with min <= max".into(),
+            ));
+        }
+        Some(p) => {
+            let [min, max] = *p.after_ms.get_ref();
+            Some(Pause {
+                after_ms_min: min,
+                after_ms_max: max,
+                for_ms: p.for_ms,
+            })
+        }
+        None => None,
+    };
+
+    let checks = match raw.oracle {
+        None => Check::ALL.to_vec(),
+        Some(o) => {
+            let mut checks = Vec::new();
+            for c in &o.checks {
+                let check = Check::ALL
+                    .into_iter()
+                    .find(|k| k.name() == c.get_ref())
+                    .ok_or_else(|| {
+                        let valid: Vec<&str> = Check::ALL.iter().map(|k| k.name()).collect();
+                        at(
+                            c.span(),
+                            format!(
+                                "unknown check '{}'; valid checks: {}",
+                                c.get_ref(),
+                                valid.join(", ")
+                            ),
+                        )
+                    })?;
+                checks.push(check);
+            }
+            checks
+        }
+    };
+
+    let trials = match &raw.run.trials {
+        Some(t) if *t.get_ref() == 0 => {
+            return Err(at(
+                t.span(),
+                "trials must be at least 1 (or give duration_s instead)".into(),
+            ));
+        }
+        Some(t) => *t.get_ref(),
+        None => 10,
+    };
+    if let Some(d) = &raw.run.duration_s
+        && !(*d.get_ref() > 0.0 && d.get_ref().is_finite())
+    {
+        return Err(at(
+            d.span(),
+            "duration_s must be a positive number of seconds".into(),
+        ));
+    }
+
+    let mut expect = BTreeMap::new();
+    let mut trials_per_variant = BTreeMap::new();
+    for (name, e) in &raw.expect {
+        let variant = variants.iter().find(|v| **v == name.as_str()).ok_or_else(|| {
+            at(
+                e.span(),
+                format!(
+                    "[expect.{name}] names a variant this scenario does not run; it runs: {}",
+                    variants.join(", ")
+                ),
+            )
+        })?;
+        let raw_e = e.get_ref();
+        let must_fail = match &raw_e.must_fail {
+            None => None,
+            Some(kinds) => {
+                let mut out = Vec::new();
+                for k in kinds {
+                    let kind = FailureKind::ALL
+                        .into_iter()
+                        .find(|f| f.to_string() == *k.get_ref())
+                        .ok_or_else(|| {
+                            at(
+                                k.span(),
+                                format!(
+                                    "unknown failure kind '{}'; valid kinds: {}",
+                                    k.get_ref(),
+                                    kind_names()
+                                ),
+                            )
+                        })?;
+                    out.push(kind);
+                }
+                Some(out)
+            }
+        };
+        if let Some(rate) = raw_e.max_failure_rate
+            && !(0.0..=1.0).contains(&rate)
+        {
+            return Err(at(e.span(), "max_failure_rate is a fraction from 0 to 1".into()));
+        }
+        if must_fail.is_none() && raw_e.max_failures.is_none() && raw_e.max_failure_rate.is_none() {
+            return Err(at(
+                e.span(),
+                "an expectation needs must_fail, max_failures or max_failure_rate".into(),
+            ));
+        }
+        if raw_e.trials == Some(0) {
+            return Err(at(e.span(), "trials must be at least 1".into()));
+        }
+        if let Some(t) = raw_e.trials {
+            trials_per_variant.insert(*variant, t);
+        }
+        expect.insert(
+            *variant,
+            Expectation {
+                must_fail,
+                max_failures: raw_e.max_failures,
+                max_failure_rate: raw_e.max_failure_rate,
+            },
+        );
+    }
+
+    Ok(Scenario {
+        path: path.to_path_buf(),
+        name: path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        description: raw.description.unwrap_or_default(),
+        family: family.name,
+        variants,
+        seed: raw.seed.unwrap_or(0),
+        writers: *raw.roles.writers.get_ref(),
+        readers: raw.roles.readers,
+        threads: raw.roles.threads.unwrap_or(1).max(1),
+        document_bytes,
+        reads_per_reader: workload.reads_per_reader.unwrap_or(100),
+        writes_per_writer: workload.writes_per_writer.unwrap_or(10_000),
+        read_pause_us: workload.read_pause_us.unwrap_or(0),
+        write_pause_us: workload.write_pause_us.unwrap_or(0),
+        kill,
+        crash_points,
+        pause,
+        checks,
+        trials,
+        trials_per_variant,
+        duration_s: raw.run.duration_s.map(|d| *d.get_ref()),
+        watchdog_ms: raw.run.watchdog_ms.unwrap_or(10_000),
+        expect,
+    })
+}
+
+fn kind_names() -> String {
+    FailureKind::ALL
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// 1-based line and column of byte `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// The `*.toml` files in `dir`, sorted; empty if the directory is missing.
+pub fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}

@@ -1,0 +1,180 @@
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use faultline_core::FailureKind;
+use faultline_runner::process::target::Target;
+use faultline_runner::process::trial::{TrialPlan, choose_faults, run_trial};
+use faultline_runner::run::{RunOptions, Verdict, run_scenario};
+use faultline_runner::scenario::{self, Scenario};
+use faultline_targets::atomic_write::Variant;
+
+fn parse(text: &str) -> Scenario {
+    scenario::parse(Path::new("test.toml"), text).expect("test scenario parses")
+}
+
+fn trial(
+    s: &Scenario,
+    variant: Variant,
+    trial: u64,
+    temp: &Path,
+) -> faultline_runner::process::trial::TrialOutcome {
+    let plan = TrialPlan {
+        scenario: s,
+        target: Target::AtomicWrite(variant),
+        trial,
+        temp_dir: Some(temp),
+    };
+    run_trial(&plan, &AtomicBool::new(false), false).expect("the trial runs")
+}
+
+const CRASH_AT: &str = r#"
+family = "atomic-write"
+variants = ["truncate_in_place", "leaks_temp_files", "durable"]
+[roles]
+writers = 1
+[faults]
+crash_points = [{ point = "POINT", hit = 2 }]
+[oracle]
+checks = ["old-or-new", "no-leaked-temps"]
+"#;
+
+#[test]
+fn a_crash_point_kill_lands_exactly_and_is_judged() {
+    let temp = tempfile::tempdir().expect("temp");
+    let at_create = parse(&CRASH_AT.replace("POINT", "atomic_write.after_create"));
+    let torn = trial(&at_create, Variant::TruncateInPlace, 0, temp.path());
+    assert!(torn.writer_killed);
+    assert_eq!(torn.writes, 0, "a killed writer reports nothing");
+    assert!(
+        torn.failures_by_kind.contains_key(&FailureKind::TornFile),
+        "{torn:?}"
+    );
+    let at_rename = parse(&CRASH_AT.replace("POINT", "atomic_write.before_rename"));
+    let leaked = trial(&at_rename, Variant::LeaksTempFiles, 0, temp.path());
+    assert!(
+        leaked.writer_killed && leaked.failures_by_kind.contains_key(&FailureKind::LeakedTemp),
+        "{leaked:?}"
+    );
+    let clean = trial(&at_rename, Variant::Durable, 0, temp.path());
+    assert!(clean.writer_killed && !clean.failed(), "{clean:?}");
+    assert_eq!(
+        std::fs::read_dir(temp.path()).expect("readable").count(),
+        0,
+        "trial directories are removed"
+    );
+}
+
+#[test]
+fn a_trial_past_its_watchdog_is_a_deadlock_and_leaves_nothing() {
+    let temp = tempfile::tempdir().expect("temp");
+    let s = parse(
+        r#"
+family = "atomic-write"
+variants = ["durable"]
+[roles]
+writers = 1
+[workload]
+writes_per_writer = 1000
+write_pause_us = 20000
+[run]
+watchdog_ms = 100
+"#,
+    );
+    let started = std::time::Instant::now();
+    let outcome = trial(&s, Variant::Durable, 0, temp.path());
+    assert!(
+        started.elapsed().as_secs_f64() < 5.0,
+        "the watchdog must end the trial"
+    );
+    assert!(
+        outcome.failures_by_kind.contains_key(&FailureKind::Deadlock),
+        "{outcome:?}"
+    );
+    assert_eq!(std::fs::read_dir(temp.path()).expect("readable").count(), 0);
+}
+
+#[test]
+fn faults_are_a_function_of_the_seed_and_trial() {
+    let s = parse(
+        r#"
+family = "atomic-write"
+variants = ["durable"]
+seed = 99
+[roles]
+writers = 3
+[faults]
+kill = { offset_ms = [0, 1000] }
+pause = { after_ms = [0, 1000], for_ms = 5 }
+"#,
+    );
+    let faults = |t| {
+        choose_faults(&TrialPlan {
+            scenario: &s,
+            target: Target::AtomicWrite(Variant::Durable),
+            trial: t,
+            temp_dir: None,
+        })
+    };
+    assert_eq!(faults(3), faults(3));
+    let distinct: std::collections::BTreeSet<String> = (0..20).map(|t| format!("{:?}", faults(t))).collect();
+    assert!(
+        distinct.len() > 15,
+        "trials must draw different faults: {distinct:?}"
+    );
+}
+
+#[test]
+fn a_failing_trial_is_kept_when_asked() {
+    let temp = tempfile::tempdir().expect("temp");
+    let s = parse(&CRASH_AT.replace("POINT", "atomic_write.after_create"));
+    let plan = TrialPlan {
+        scenario: &s,
+        target: Target::AtomicWrite(Variant::TruncateInPlace),
+        trial: 0,
+        temp_dir: Some(temp.path()),
+    };
+    let outcome = run_trial(&plan, &AtomicBool::new(false), true).expect("runs");
+    let kept = outcome.kept.expect("a failing trial is kept");
+    assert!(kept.join("config.json").exists(), "{kept:?}");
+}
+
+#[test]
+fn readers_catch_writing_in_place_and_the_reference_passes() {
+    let temp = tempfile::tempdir().expect("temp");
+    let s = parse(
+        r#"
+family = "atomic-write"
+variants = ["truncate_in_place", "durable"]
+[roles]
+writers = 1
+readers = 2
+[workload]
+reads_per_reader = 400
+[run]
+trials = 2
+[expect.truncate_in_place]
+must_fail = ["TornRead"]
+[expect.durable]
+max_failures = 0
+"#,
+    );
+    let options = RunOptions {
+        temp_dir: Some(temp.path().to_path_buf()),
+        ..RunOptions::default()
+    };
+    let results = run_scenario(&s, &options, &AtomicBool::new(false), |_, _| {}).expect("runs");
+    assert_eq!(results.len(), 2);
+    assert_eq!(results[0].verdict, Verdict::Held, "{:?}", results[0]);
+    assert!(results[0].reads.failures > 0);
+    assert_eq!(results[1].verdict, Verdict::Held, "{:?}", results[1]);
+    assert_eq!((results[1].reads.failures, results[1].reads.trials), (0, 1600));
+    let first = results[0]
+        .first_by_kind
+        .get(&FailureKind::TornRead)
+        .expect("a first torn read");
+    assert!(
+        first
+            .reproduce
+            .starts_with("faultline run test.toml --variant truncate_in_place --seed 0x0 --trial ")
+    );
+}

@@ -1,0 +1,148 @@
+//! Family `store`: an in-process state shared by threads and saved to one JSON file.
+//!
+//! Threads mutate the state (each mutation makes a new generation) and call `save`, which
+//! writes a snapshot of it. The properties: the file is always one complete snapshot, and once
+//! saves are done the file holds the newest generation (a save never lands an older snapshot
+//! over a newer one). The state is reduced to its generation number; `save` is handed a
+//! function that renders a generation, so the oracle can rebuild any snapshot exactly.
+//!
+//! What this family does not cover yet: debounced saves scheduled under a lock (S1, a
+//! deadlock, which needs the model checker and the lock-order graph).
+
+mod reference;
+mod shared_tmp_save;
+mod snapshot_outside_lock;
+
+use std::path::Path;
+
+use faultline_core::{FailureKind, Fs, FsResult};
+
+pub use reference::Generational;
+pub use shared_tmp_save::SharedTmpSave;
+pub use snapshot_outside_lock::SnapshotOutsideLock;
+
+use crate::registry::{Detector, Expectation, VariantInfo};
+
+/// The family's name.
+pub const FAMILY: &str = "store";
+
+/// How a save renders a generation into the file's bytes.
+pub type Render<'a> = &'a (dyn Fn(u64) -> Vec<u8> + Sync);
+
+/// A store's save logic. Implementations keep their own state and locks; `&self` is shared by
+/// every thread of the process.
+pub trait SaveLogic: Send + Sync {
+    /// Makes a new generation and returns it.
+    fn mutate(&self) -> u64;
+    /// Writes a snapshot of the state to `path`.
+    fn save(&self, fs: &(dyn Fs + Sync), path: &Path, render: Render<'_>) -> FsResult<()>;
+    /// The newest generation made so far.
+    fn generation(&self) -> u64;
+}
+
+/// The state shared by a store's threads, reduced to its generation number.
+#[derive(Debug, Default)]
+pub struct Generation(std::sync::RwLock<u64>);
+
+impl Generation {
+    /// Makes a new generation under the write lock and returns it.
+    pub fn bump(&self) -> u64 {
+        let mut g = self.0.write().unwrap_or_else(|p| p.into_inner());
+        *g += 1;
+        *g
+    }
+
+    /// Renders a snapshot under the read lock.
+    pub fn snapshot(&self, render: Render<'_>) -> (u64, Vec<u8>) {
+        let g = self.0.read().unwrap_or_else(|p| p.into_inner());
+        (*g, render(*g))
+    }
+
+    /// The newest generation.
+    pub fn get(&self) -> u64 {
+        *self.0.read().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Every variant of the family, selectable by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Variant {
+    /// The reference.
+    Generational,
+    /// S2
+    SnapshotOutsideLock,
+    /// S3
+    SharedTmpSave,
+}
+
+impl Variant {
+    /// Every variant, reference first (the order of [`VARIANTS`]).
+    pub const ALL: [Variant; 3] = [
+        Variant::Generational,
+        Variant::SnapshotOutsideLock,
+        Variant::SharedTmpSave,
+    ];
+
+    /// The variant called `name`.
+    pub fn by_name(name: &str) -> Option<Variant> {
+        Variant::ALL.into_iter().find(|v| v.info().name == name)
+    }
+
+    /// Its registry entry.
+    pub fn info(self) -> &'static VariantInfo {
+        let index = Variant::ALL
+            .iter()
+            .position(|v| *v == self)
+            .expect("ALL lists every variant");
+        &VARIANTS[index]
+    }
+
+    /// Removes what a crashed save left behind, with the atomic write the variant saves with.
+    pub fn recover(self, fs: &dyn Fs, path: &Path) -> FsResult<()> {
+        use crate::atomic_write::{AtomicWrite, Durable, FixedTmpName};
+        match self {
+            Variant::Generational | Variant::SnapshotOutsideLock => Durable.recover(fs, path),
+            Variant::SharedTmpSave => FixedTmpName.recover(fs, path),
+        }
+    }
+
+    /// A fresh store of this variant, at generation 0.
+    pub fn store(self) -> Box<dyn SaveLogic> {
+        match self {
+            Variant::Generational => Box::new(Generational::default()),
+            Variant::SnapshotOutsideLock => Box::new(SnapshotOutsideLock::default()),
+            Variant::SharedTmpSave => Box::new(SharedTmpSave::default()),
+        }
+    }
+}
+
+/// The registry entries, in the order of [`Variant::ALL`].
+pub const VARIANTS: &[VariantInfo] = &[
+    VariantInfo {
+        name: "generational",
+        catalogue_id: None,
+        summary: "one save at a time; a save of an older generation than the file's is skipped",
+        expectations: &[],
+    },
+    VariantInfo {
+        name: "snapshot_outside_lock",
+        catalogue_id: Some("S2"),
+        summary: "snapshots under the read lock, writes after releasing it; saves race",
+        expectations: &[Expectation {
+            detector: Detector::Readers,
+            kind: FailureKind::StaleRegression,
+        }],
+    },
+    VariantInfo {
+        name: "shared_tmp_save",
+        catalogue_id: Some("S3"),
+        summary: "concurrent saves go through one `<path>.tmp`",
+        expectations: &[Expectation {
+            detector: Detector::Readers,
+            kind: FailureKind::UnexpectedError,
+        }],
+    },
+];
+
+/// The crash points the family's code passes: those of the atomic write it saves with.
+pub const CRASH_POINTS: &[&str] = crate::atomic_write::CRASH_POINTS;
