@@ -7,20 +7,12 @@ use faultline_runner::explore::{ExploreRequest, ExploreResult, FailedState, Stat
 use faultline_runner::report::{ExploreReport, expectation_text};
 use faultline_targets::registry::FAMILIES;
 
-/// The `*.toml` files in `dir`, sorted; empty if the directory is missing.
+/// The scenario files in `dir`, as display strings.
 pub fn scenario_files(dir: &Path) -> Vec<String> {
-    let mut files: Vec<String> = std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-                .map(|p| p.display().to_string())
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
-    files
+    faultline_runner::scenario::files_in(dir)
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect()
 }
 
 /// `faultline list` as text.
@@ -36,7 +28,7 @@ pub fn list_text(scenarios: &[String]) -> String {
                 .collect();
             let _ = writeln!(
                 out,
-                "  {:<20} {:<9} {:<52} {}",
+                "  {:<22} {:<9} {:<58} {}",
                 v.name,
                 v.catalogue_id.unwrap_or("reference"),
                 v.summary,
