@@ -143,8 +143,6 @@ pub struct RunArgs {
 /// Bad input, reported in one line with the valid choices; exit code 2.
 #[derive(Debug, thiserror::Error)]
 pub enum UsageError {
-    #[error("{0}")]
-    Run(#[from] faultline_runner::run::RunError),
     #[error("unknown family '{0}'; valid families: {valid}", valid = registry::family_names())]
     UnknownFamily(String),
     #[error("unknown variant '{name}' of family {family}; valid variants: {valid}")]

@@ -107,10 +107,6 @@ pub enum TrialError {
     Setup(String),
 }
 
-fn setup_error(what: &str) -> impl Fn(std::fmt::Arguments<'_>) -> TrialError + '_ {
-    move |detail| TrialError::Setup(format!("{what}: {detail}"))
-}
-
 /// A pipe. `nonblocking` makes both ends non-blocking (for a pipe whose writer never fills
 /// it); `nonblocking_read` only the read end (for one that workers must never lose a line to).
 fn pipe(nonblocking: bool, nonblocking_read: bool) -> Result<(OwnedFd, OwnedFd), TrialError> {
@@ -169,12 +165,12 @@ pub fn run_trial(plan: &TrialPlan<'_>, cancel: &AtomicBool, keep: bool) -> Resul
         Some(root) => builder.tempdir_in(root),
         None => builder.tempdir(),
     }
-    .map_err(|e| setup_error("temp dir")(format_args!("{e}")))?;
+    .map_err(|e| TrialError::Setup(format!("temp dir: {e}")))?;
     let path = dir.path().join(FILE_NAME);
     let initial = document(Version { writer: 0, seq: 0 }, s.document_bytes);
     // Process runs keep the kernel alive, so version 0 needs no fsync to be there for every
     // reader and after every kill: a plain create and write is enough.
-    std::fs::write(&path, &initial).map_err(|e| setup_error("initial version")(format_args!("{e}")))?;
+    std::fs::write(&path, &initial).map_err(|e| TrialError::Setup(format!("initial version: {e}")))?;
 
     let mut outcome = TrialOutcome {
         faults: choose_faults(plan),

@@ -178,3 +178,38 @@ max_failures = 0
             .starts_with("faultline run test.toml --variant truncate_in_place --seed 0x0 --trial ")
     );
 }
+
+#[test]
+fn a_sigstop_pause_stops_the_writer_for_its_length() {
+    let temp = tempfile::tempdir().expect("temp");
+    let scenario = |for_ms: u64, watchdog_ms: u64| {
+        parse(&format!(
+            r#"
+family = "atomic-write"
+variants = ["durable"]
+[roles]
+writers = 1
+[workload]
+writes_per_writer = 40
+write_pause_us = 1000
+[faults]
+pause = {{ after_ms = [5, 5], for_ms = {for_ms} }}
+[run]
+watchdog_ms = {watchdog_ms}
+"#
+        ))
+    };
+    // Stopped for 400 ms with a 300 ms watchdog: the stopped writer cannot finish in time.
+    let stuck = trial(&scenario(400, 300), Variant::Durable, 0, temp.path());
+    assert!(
+        stuck.failures_by_kind.contains_key(&FailureKind::Deadlock),
+        "{stuck:?}"
+    );
+    // Stopped for 100 ms, continued, and finished: the trial takes at least the pause.
+    let started = std::time::Instant::now();
+    let resumed = trial(&scenario(100, 5000), Variant::Durable, 0, temp.path());
+    assert!(!resumed.failed(), "{resumed:?}");
+    assert_eq!(resumed.writes, 40);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(100));
+    assert_eq!(std::fs::read_dir(temp.path()).expect("readable").count(), 0);
+}
