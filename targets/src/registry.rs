@@ -130,3 +130,21 @@ pub fn family(name: &str) -> Option<&'static FamilyInfo> {
 pub fn family_names() -> String {
     FAMILIES.iter().map(|f| f.name).collect::<Vec<_>>().join(", ")
 }
+
+/// The variant of `all` whose entry in `entries` (same order) is called `name`.
+pub(crate) fn variant_by_name<V: Copy>(all: &[V], entries: &'static [VariantInfo], name: &str) -> Option<V> {
+    entries.iter().position(|e| e.name == name).map(|i| all[i])
+}
+
+/// The entry in `entries` of `variant`, whose place in `all` is its place in `entries`.
+pub(crate) fn entry_of<V: PartialEq>(
+    all: &[V],
+    entries: &'static [VariantInfo],
+    variant: &V,
+) -> &'static VariantInfo {
+    let index = all
+        .iter()
+        .position(|v| v == variant)
+        .expect("a family's ALL lists every variant");
+    &entries[index]
+}

@@ -16,32 +16,40 @@ use crate::run::{VariantResult, Verdict};
 /// The version of the JSON layout; bumped on any incompatible change.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// The JSON report of an `explore` run.
+/// A JSON report: the envelope every report shares, around its results.
 #[derive(Clone, Debug, serde::Serialize)]
-pub struct ExploreReport {
+pub struct Report<R> {
     /// [`FORMAT_VERSION`].
     pub format_version: u32,
-    /// `explore`.
+    /// `explore` or `run`.
     pub kind: &'static str,
-    /// One per variant and model.
-    pub results: Vec<ExploreResult>,
+    /// One per variant (and model, for explore).
+    pub results: Vec<R>,
 }
 
-impl ExploreReport {
-    /// A report of these results.
-    pub fn new(results: Vec<ExploreResult>) -> Self {
-        ExploreReport {
-            format_version: FORMAT_VERSION,
-            kind: "explore",
-            results,
-        }
-    }
-
+impl<R: serde::Serialize> Report<R> {
     /// The report as pretty JSON with a trailing newline.
     pub fn to_json(&self) -> String {
         let mut text = serde_json::to_string_pretty(self).expect("report types serialise infallibly");
         text.push('\n');
         text
+    }
+}
+
+/// The report of `faultline explore`.
+pub type ExploreReport = Report<ExploreResult>;
+
+/// The report of `faultline run`.
+pub type RunReport = Report<VariantResult>;
+
+impl ExploreReport {
+    /// A report of these results.
+    pub fn new(results: Vec<ExploreResult>) -> Self {
+        Report {
+            format_version: FORMAT_VERSION,
+            kind: "explore",
+            results,
+        }
     }
 
     /// The report as a Markdown table with the first failure of each broken variant.
@@ -186,32 +194,14 @@ pub fn write_explore(dir: &Path, report: &ExploreReport) -> Result<Vec<PathBuf>,
     )
 }
 
-/// The JSON report of a `run`.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct RunReport {
-    /// [`FORMAT_VERSION`].
-    pub format_version: u32,
-    /// `run`.
-    pub kind: &'static str,
-    /// One per scenario and variant.
-    pub results: Vec<VariantResult>,
-}
-
 impl RunReport {
     /// A report of these results.
     pub fn new(results: Vec<VariantResult>) -> Self {
-        RunReport {
+        Report {
             format_version: FORMAT_VERSION,
             kind: "run",
             results,
         }
-    }
-
-    /// The report as pretty JSON with a trailing newline.
-    pub fn to_json(&self) -> String {
-        let mut text = serde_json::to_string_pretty(self).expect("report types serialise infallibly");
-        text.push('\n');
-        text
     }
 
     /// Before/after tables per scenario, and a reproduce line for each first failure.

@@ -85,16 +85,12 @@ impl Variant {
 
     /// The variant called `name`.
     pub fn by_name(name: &str) -> Option<Variant> {
-        Variant::ALL.into_iter().find(|v| v.info().name == name)
+        crate::registry::variant_by_name(&Variant::ALL, VARIANTS, name)
     }
 
     /// Its registry entry.
     pub fn info(self) -> &'static VariantInfo {
-        let index = Variant::ALL
-            .iter()
-            .position(|v| *v == self)
-            .expect("ALL lists every variant");
-        &VARIANTS[index]
+        crate::registry::entry_of(&Variant::ALL, VARIANTS, &self)
     }
 
     /// Removes what a crashed save left behind, with the atomic write the variant saves with.
