@@ -7,14 +7,15 @@
 //! cost over the bare cycle is the harness's own.
 //! `crash_point_trial` lets the writer run until it kills itself at `atomic_write.after_write`:
 //! the extra time is the child running target code (faulting in its pages), not harness cost.
-//! All run on /dev/shm when it exists, so disk latency does not hide the harness's cost.
+//! Trials run in one workspace, as `faultline run`
+//! makes one per variant. All run on /dev/shm when it exists, so disk latency does not hide the harness's cost.
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use faultline_runner::process::target::Target;
-use faultline_runner::process::trial::{TrialPlan, run_trial};
+use faultline_runner::process::trial::{TrialPlan, Workspace, run_trial};
 use faultline_runner::scenario;
 use faultline_targets::atomic_write::Variant;
 use nix::sys::signal::{Signal, kill};
@@ -75,15 +76,16 @@ fn cycles(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     group.bench_function("bare_fork_sigkill_waitpid", |b| b.iter(bare_fork_kill_wait));
     for (name, scenario) in [("kill_and_check_trial", &kill), ("crash_point_trial", &crash)] {
+        // One workspace per variant, as `faultline run` makes them.
+        let mut workspace = Workspace::new(root).expect("workspace");
         group.bench_function(name, |b| {
             b.iter(|| {
                 let plan = TrialPlan {
                     scenario,
                     target: Target::AtomicWrite(Variant::Durable),
                     trial: 0,
-                    temp_dir: root,
                 };
-                let outcome = run_trial(&plan, &cancel, false).expect("the trial runs");
+                let outcome = run_trial(&plan, &mut workspace, &cancel, false).expect("the trial runs");
                 assert!(!outcome.failed(), "{outcome:?}");
             })
         });

@@ -14,7 +14,7 @@ use faultline_core::FailureKind;
 use faultline_core::stats::{FailureCount, clean_trials_to_claim_fix};
 
 use crate::process::target::Target;
-use crate::process::trial::{Faults, TrialError, TrialPlan, run_trial};
+use crate::process::trial::{Faults, TrialError, TrialPlan, Workspace, run_trial};
 use crate::scenario::{Expectation, Scenario};
 
 /// Command-line overrides of a scenario.
@@ -296,6 +296,13 @@ fn run_variant(
         verdict: Verdict::NoExpectation,
         kept: Vec::new(),
     };
+    // The directory trials run in (the file system under test), made once per variant.
+    let mut workspace = Workspace::new(options.temp_dir.as_deref()).map_err(|source| RunError::Trial {
+        scenario: scenario.name.clone(),
+        variant: info.name.to_string(),
+        trial: 0,
+        source,
+    })?;
     for trial in trials {
         if let Some(d) = duration
             && options.trial.is_none()
@@ -307,15 +314,15 @@ fn run_variant(
             scenario,
             target,
             trial,
-            temp_dir: options.temp_dir.as_deref(),
         };
         let trial_start = start.elapsed().as_secs_f64();
-        let outcome = run_trial(&plan, cancel, options.keep).map_err(|source| RunError::Trial {
-            scenario: scenario.name.clone(),
-            variant: info.name.to_string(),
-            trial,
-            source,
-        })?;
+        let outcome =
+            run_trial(&plan, &mut workspace, cancel, options.keep).map_err(|source| RunError::Trial {
+                scenario: scenario.name.clone(),
+                variant: info.name.to_string(),
+                trial,
+                source,
+            })?;
         r.trials += 1;
         r.reads = FailureCount::new(
             r.reads.failures + outcome.failed_reads,

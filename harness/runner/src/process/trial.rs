@@ -33,15 +33,75 @@ pub struct TrialPlan<'s> {
     pub target: Target,
     /// Trial number, from 0.
     pub trial: u64,
-    /// Where the trial's directory is made (the file system under test); the system's temp
-    /// directory when `None`.
-    pub temp_dir: Option<&'s Path>,
 }
 
 impl TrialPlan<'_> {
     /// The trial's own seed: the scenario's seed and the trial number, mixed.
     pub fn seed(&self) -> u64 {
         self.scenario.seed ^ self.trial.wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+}
+
+/// Where a variant's trials run: one directory and one results pipe, made once and cleaned
+/// between trials, so a trial pays neither for making and removing a directory nor for a pipe.
+/// Dropping it removes the directory.
+pub struct Workspace {
+    root: Option<PathBuf>,
+    dir: tempfile::TempDir,
+    results_r: OwnedFd,
+    results_w: OwnedFd,
+}
+
+impl Workspace {
+    /// A fresh workspace under `root` (the system's temp directory when `None`).
+    pub fn new(root: Option<&Path>) -> Result<Self, TrialError> {
+        let (results_r, results_w) = pipe(false, true)?;
+        Ok(Workspace {
+            root: root.map(Path::to_path_buf),
+            dir: Self::make_dir(root)?,
+            results_r,
+            results_w,
+        })
+    }
+
+    fn make_dir(root: Option<&Path>) -> Result<tempfile::TempDir, TrialError> {
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("faultline-trial-");
+        match root {
+            Some(root) => builder.tempdir_in(root),
+            None => builder.tempdir(),
+        }
+        .map_err(|e| TrialError::Setup(format!("temp dir: {e}")))
+    }
+
+    /// The file trials work on.
+    pub fn file(&self) -> PathBuf {
+        self.dir.path().join(FILE_NAME)
+    }
+
+    /// Removes everything but the file, for the next trial. `known` is what else the
+    /// directory holds when a check has just listed it, which saves listing it again.
+    fn clean(&self, known: Option<Vec<String>>) -> Result<(), TrialError> {
+        let extra = match known {
+            Some(names) => names,
+            None => std::fs::read_dir(self.dir.path())
+                .map_err(|e| TrialError::Setup(format!("clean: {e}")))?
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n != FILE_NAME)
+                .collect(),
+        };
+        for name in extra {
+            std::fs::remove_file(self.dir.path().join(name))
+                .map_err(|e| TrialError::Setup(format!("clean: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Keeps the current directory for the user and starts a new one; returns the kept path.
+    fn keep(&mut self) -> Result<PathBuf, TrialError> {
+        let fresh = Self::make_dir(self.root.as_deref())?;
+        Ok(std::mem::replace(&mut self.dir, fresh).keep())
     }
 }
 
@@ -153,20 +213,15 @@ pub fn choose_faults(plan: &TrialPlan<'_>) -> Faults {
     faults
 }
 
-/// Runs one trial.
-pub fn run_trial(plan: &TrialPlan<'_>, cancel: &AtomicBool, keep: bool) -> Result<TrialOutcome, TrialError> {
+/// Runs one trial in `workspace`, which it leaves clean for the next.
+pub fn run_trial(
+    plan: &TrialPlan<'_>,
+    workspace: &mut Workspace,
+    cancel: &AtomicBool,
+    keep: bool,
+) -> Result<TrialOutcome, TrialError> {
     let s = plan.scenario;
-    let builder = {
-        let mut b = tempfile::Builder::new();
-        b.prefix("faultline-trial-");
-        b
-    };
-    let dir = match plan.temp_dir {
-        Some(root) => builder.tempdir_in(root),
-        None => builder.tempdir(),
-    }
-    .map_err(|e| TrialError::Setup(format!("temp dir: {e}")))?;
-    let path = dir.path().join(FILE_NAME);
+    let path = workspace.file();
     let initial = document(Version { writer: 0, seq: 0 }, s.document_bytes);
     // Process runs keep the kernel alive, so version 0 needs no fsync to be there for every
     // reader and after every kill: a plain create and write is enough.
@@ -187,12 +242,12 @@ pub fn run_trial(plan: &TrialPlan<'_>, cancel: &AtomicBool, keep: bool) -> Resul
     } else {
         (None, None)
     };
-    let (results_r, results_w) = pipe(false, true)?;
     let pipes = Pipes {
-        barrier: barrier_r,
-        stop: stop_r,
-        results: results_w,
+        barrier: barrier_r.as_ref().map(AsFd::as_fd),
+        stop: stop_r.as_ref().map(AsFd::as_fd),
+        results: workspace.results_w.as_fd(),
     };
+    let results_r = &workspace.results_r;
 
     let mut group = Group::default();
     let mut writer_index = BTreeMap::new();
@@ -237,7 +292,7 @@ pub fn run_trial(plan: &TrialPlan<'_>, cancel: &AtomicBool, keep: bool) -> Resul
 
     let mut events = timeline(&outcome.faults, &writer_index);
     let mut reports = Vec::new();
-    let mut buffer = Vec::new();
+    let mut buffer = Vec::with_capacity(8192);
     let mut stop_sent = false;
     let mut deadlocked = false;
     loop {
@@ -253,7 +308,7 @@ pub fn run_trial(plan: &TrialPlan<'_>, cancel: &AtomicBool, keep: bool) -> Resul
             }
             stop_sent = true;
         }
-        drain(&results_r, &mut buffer, &mut reports);
+        drain(results_r, &mut buffer, &mut reports);
         if group.workers.iter().all(|w| w.ended.is_some()) {
             break;
         }
@@ -271,13 +326,13 @@ pub fn run_trial(plan: &TrialPlan<'_>, cancel: &AtomicBool, keep: bool) -> Resul
         let next = events.first().map_or(deadline, |(at, _, _)| (*at).min(deadline));
         wait_for_any(
             &group,
-            &results_r,
+            results_r,
             next.saturating_duration_since(now)
                 .min(Duration::from_millis(100)),
         );
     }
     group_kill(&mut group);
-    drain(&results_r, &mut buffer, &mut reports);
+    drain(results_r, &mut buffer, &mut reports);
 
     let sigkill = Some(Ended::Killed(Signal::SIGKILL as i32));
     outcome.writer_killed = writer_index.values().any(|i| group.workers[*i].ended == sigkill);
@@ -293,16 +348,21 @@ pub fn run_trial(plan: &TrialPlan<'_>, cancel: &AtomicBool, keep: bool) -> Resul
             at_s: start.elapsed().as_secs_f64(),
         });
     }
-    after_checks(&mut outcome, plan.target, &path, s, start.elapsed().as_secs_f64());
+    let extra = after_checks(&mut outcome, plan.target, &path, s, start.elapsed().as_secs_f64());
 
     if keep && outcome.failed() {
-        outcome.kept = Some(dir.keep());
+        outcome.kept = Some(workspace.keep()?);
+    } else {
+        workspace.clean(extra)?;
     }
     Ok(outcome)
 }
 
 /// Kills whatever is still running in the group and reaps it.
 fn group_kill(group: &mut Group) {
+    if group.workers.iter().all(|w| w.ended.is_some()) {
+        return;
+    }
     if let Some(id) = group.id {
         super::fork::kill_group(id, &mut group.workers);
     }
@@ -346,12 +406,17 @@ fn wait_for_any(group: &Group, results: &OwnedFd, timeout: Duration) {
     let _ = rustix::event::poll(&mut fds, Some(&timeout));
 }
 
+/// Reads every report line waiting in the results pipe. Reads go into `buffer`'s spare
+/// capacity, so an empty pipe writes no memory: after a fork every page written is a
+/// copy-on-write fault, and this runs on every turn of the wait loop.
 fn drain(results: &OwnedFd, buffer: &mut Vec<u8>, reports: &mut Vec<Report>) {
-    let mut chunk = [0u8; 8192];
     loop {
-        match rustix::io::read(results.as_fd(), &mut chunk) {
+        if buffer.capacity() - buffer.len() < 4096 {
+            buffer.reserve(8192);
+        }
+        match rustix::io::read(results.as_fd(), rustix::buffer::spare_capacity(buffer)) {
             Ok(0) | Err(_) => break,
-            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+            Ok(_) => {}
         }
     }
     while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
@@ -412,7 +477,14 @@ fn collect(outcome: &mut TrialOutcome, reports: &[Report], s: &Scenario) {
 
 /// After the workers are gone: the file must be a complete version, and after the variant's
 /// recovery no temps may remain.
-fn after_checks(outcome: &mut TrialOutcome, target: Target, path: &Path, s: &Scenario, at_s: f64) {
+/// Returns what else the directory held after recovery, when that was checked.
+fn after_checks(
+    outcome: &mut TrialOutcome,
+    target: Target,
+    path: &Path,
+    s: &Scenario,
+    at_s: f64,
+) -> Option<Vec<String>> {
     let fs = RealFs::new();
     let when = if outcome.writer_killed {
         "after the kill"
@@ -474,30 +546,33 @@ fn after_checks(outcome: &mut TrialOutcome, target: Target, path: &Path, s: &Sce
             });
         }
     }
-    if s.checks.contains(&Check::NoLeakedTemps) {
-        let recovered = target.recover(&fs, path);
-        let dir = faultline_core::fs::parent_dir(path);
-        let extra: Vec<String> = fs
-            .read_dir(dir)
-            .map(|names| names.into_iter().filter(|n| n != FILE_NAME).collect())
-            .unwrap_or_default();
-        let problem = match recovered {
-            Err(e) => Some((
-                FailureKind::RecoveryFailed,
-                format!("recovery {when} failed: {e}: {}", e.errno),
-            )),
-            Ok(()) if !extra.is_empty() => Some((
-                FailureKind::LeakedTemp,
-                format!("{when} and recovery, left: {}", extra.join(", ")),
-            )),
-            Ok(()) => None,
-        };
-        if let Some((kind, detail)) = problem {
-            outcome.trial_failures.push(Failure {
-                kind,
-                detail: detail.clone(),
-            });
-            outcome.note(FirstFailure { kind, detail, at_s });
-        }
+    if !s.checks.contains(&Check::NoLeakedTemps) {
+        return None;
     }
+    let recovered = target.recover(&fs, path);
+    let dir = faultline_core::fs::parent_dir(path);
+    let listed: Option<Vec<String>> = fs
+        .read_dir(dir)
+        .ok()
+        .map(|names| names.into_iter().filter(|n| n != FILE_NAME).collect());
+    let extra = listed.clone().unwrap_or_default();
+    let problem = match recovered {
+        Err(e) => Some((
+            FailureKind::RecoveryFailed,
+            format!("recovery {when} failed: {e}: {}", e.errno),
+        )),
+        Ok(()) if !extra.is_empty() => Some((
+            FailureKind::LeakedTemp,
+            format!("{when} and recovery, left: {}", extra.join(", ")),
+        )),
+        Ok(()) => None,
+    };
+    if let Some((kind, detail)) = problem {
+        outcome.trial_failures.push(Failure {
+            kind,
+            detail: detail.clone(),
+        });
+        outcome.note(FirstFailure { kind, detail, at_s });
+    }
+    listed
 }

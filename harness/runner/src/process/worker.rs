@@ -6,7 +6,7 @@
 //! Workers print nothing: the terminal belongs to the runner.
 
 use std::collections::BTreeMap;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -19,15 +19,15 @@ use super::target::Target;
 use super::document::{Read, Version, classify, document};
 
 /// The pipes a worker shares with the runner.
-pub struct Pipes {
+pub struct Pipes<'a> {
     /// Read one byte from here to start; `None` when the trial has a single worker, which
     /// has no one to start together with.
-    pub barrier: Option<OwnedFd>,
+    pub barrier: Option<BorrowedFd<'a>>,
     /// Non-blocking; a byte (or end of file) here tells writers to stop. `None` when there are
     /// no readers: writers then stop after their last write or when killed.
-    pub stop: Option<OwnedFd>,
+    pub stop: Option<BorrowedFd<'a>>,
     /// One JSON line goes here at the end.
-    pub results: OwnedFd,
+    pub results: BorrowedFd<'a>,
 }
 
 /// A writer's instructions.
@@ -108,13 +108,13 @@ pub enum Report {
     },
 }
 
-fn wait_at_barrier(pipes: &Pipes) -> bool {
+fn wait_at_barrier(pipes: &Pipes<'_>) -> bool {
     let Some(barrier) = &pipes.barrier else {
         return true;
     };
     let mut byte = [0u8; 1];
     loop {
-        match rustix::io::read(barrier.as_fd(), &mut byte) {
+        match rustix::io::read(barrier, &mut byte) {
             Ok(1) => return true,
             Err(Errno::INTR) => {}
             // End of file: the runner gave up before the start.
@@ -123,11 +123,11 @@ fn wait_at_barrier(pipes: &Pipes) -> bool {
     }
 }
 
-fn send(pipes: &Pipes, report: &Report) {
+fn send(pipes: &Pipes<'_>, report: &Report) {
     let mut line = serde_json::to_vec(report).expect("reports serialise infallibly");
     line.push(b'\n');
     // One write of less than PIPE_BUF (4096) bytes is atomic; details are kept short.
-    let _ = rustix::io::write(pipes.results.as_fd(), &line);
+    let _ = rustix::io::write(pipes.results, &line);
 }
 
 fn short(text: String) -> String {
@@ -141,17 +141,14 @@ fn short(text: String) -> String {
     format!("{}...", &text[..cut])
 }
 
-fn told_to_stop(pipes: &Pipes) -> bool {
+fn told_to_stop(pipes: &Pipes<'_>) -> bool {
     let Some(stop) = &pipes.stop else { return false };
     let mut byte = [0u8; 1];
-    !matches!(
-        rustix::io::read(stop.as_fd(), &mut byte),
-        Err(Errno::AGAIN | Errno::INTR)
-    )
+    !matches!(rustix::io::read(stop, &mut byte), Err(Errno::AGAIN | Errno::INTR))
 }
 
 /// A writer's body; returns its exit code.
-pub fn writer(plan: &WriterPlan, pipes: &Pipes) -> i32 {
+pub fn writer(plan: &WriterPlan, pipes: &Pipes<'_>) -> i32 {
     if !wait_at_barrier(pipes) {
         return 0;
     }
@@ -242,7 +239,7 @@ impl Tally {
 }
 
 /// Pauses between writes; true once the runner has said stop (seen by any thread).
-fn pause_or_stop(plan: &WriterPlan, pipes: &Pipes, tally: &Tally) -> bool {
+fn pause_or_stop(plan: &WriterPlan, pipes: &Pipes<'_>, tally: &Tally) -> bool {
     use std::sync::atomic::Ordering;
     if plan.pause_us > 0 {
         std::thread::sleep(Duration::from_micros(plan.pause_us));
@@ -258,7 +255,7 @@ fn pause_or_stop(plan: &WriterPlan, pipes: &Pipes, tally: &Tally) -> bool {
 }
 
 /// A reader's body; returns its exit code.
-pub fn reader(plan: &ReaderPlan, pipes: &Pipes) -> i32 {
+pub fn reader(plan: &ReaderPlan, pipes: &Pipes<'_>) -> i32 {
     if !wait_at_barrier(pipes) {
         return 0;
     }

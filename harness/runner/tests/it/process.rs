@@ -3,7 +3,7 @@ use std::sync::atomic::AtomicBool;
 
 use faultline_core::FailureKind;
 use faultline_runner::process::target::Target;
-use faultline_runner::process::trial::{TrialPlan, choose_faults, run_trial};
+use faultline_runner::process::trial::{TrialPlan, Workspace, choose_faults, run_trial};
 use faultline_runner::run::{RunOptions, Verdict, run_scenario};
 use faultline_runner::scenario::{self, Scenario};
 use faultline_targets::atomic_write::Variant;
@@ -22,9 +22,9 @@ fn trial(
         scenario: s,
         target: Target::AtomicWrite(variant),
         trial,
-        temp_dir: Some(temp),
     };
-    run_trial(&plan, &AtomicBool::new(false), false).expect("the trial runs")
+    let mut workspace = Workspace::new(Some(temp)).expect("workspace");
+    run_trial(&plan, &mut workspace, &AtomicBool::new(false), false).expect("the trial runs")
 }
 
 const CRASH_AT: &str = r#"
@@ -112,7 +112,6 @@ pause = { after_ms = [0, 1000], for_ms = 5 }
             scenario: &s,
             target: Target::AtomicWrite(Variant::Durable),
             trial: t,
-            temp_dir: None,
         })
     };
     assert_eq!(faults(3), faults(3));
@@ -131,10 +130,14 @@ fn a_failing_trial_is_kept_when_asked() {
         scenario: &s,
         target: Target::AtomicWrite(Variant::TruncateInPlace),
         trial: 0,
-        temp_dir: Some(temp.path()),
     };
-    let outcome = run_trial(&plan, &AtomicBool::new(false), true).expect("runs");
+    let mut workspace = Workspace::new(Some(temp.path())).expect("workspace");
+    let outcome = run_trial(&plan, &mut workspace, &AtomicBool::new(false), true).expect("runs");
     let kept = outcome.kept.expect("a failing trial is kept");
+    assert!(kept.join("config.json").exists(), "{kept:?}");
+    // The next trial runs in a fresh directory, and dropping the workspace leaves the kept one.
+    assert_ne!(workspace.file().parent(), Some(kept.as_path()));
+    drop(workspace);
     assert!(kept.join("config.json").exists(), "{kept:?}");
 }
 
