@@ -1,8 +1,9 @@
-//! One trial of a process scenario: a fresh directory, writers and readers forked behind a
+//! One trial of a process scenario: a clean directory, writers and readers forked behind a
 //! barrier, faults on a timeline, a watchdog, and the checks afterwards.
 //!
 //! Every way out (the end, the watchdog, Ctrl-C seen through `cancel`, a panic) kills the
-//! trial's process group and removes its directory, unless `keep` asks to keep a failing one.
+//! trial's process group. A variant's trials share one [`Workspace`], cleaned after each trial
+//! and removed when it drops (on Ctrl-C and panics too), unless `keep` keeps a failing one.
 
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, OwnedFd};
