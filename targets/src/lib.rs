@@ -6,6 +6,7 @@
 //! implements; judging is the runner's job. The [`registry`] lists what is here.
 
 pub mod atomic_write;
+pub mod lock;
 pub mod registry;
 pub mod store;
 

@@ -6,7 +6,7 @@ use std::fmt;
 
 use faultline_core::FailureKind;
 
-use crate::{atomic_write, store};
+use crate::{atomic_write, lock, store};
 
 /// The ways faultline can catch a bug (the letters of the catalogue).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -113,6 +113,11 @@ pub const FAMILIES: &[FamilyInfo] = &[
         name: atomic_write::FAMILY,
         variants: atomic_write::VARIANTS,
         crash_points: atomic_write::CRASH_POINTS,
+    },
+    FamilyInfo {
+        name: lock::FAMILY,
+        variants: lock::VARIANTS,
+        crash_points: lock::CRASH_POINTS,
     },
     FamilyInfo {
         name: store::FAMILY,

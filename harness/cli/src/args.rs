@@ -123,6 +123,10 @@ pub struct RunArgs {
     /// Keep the directory of each failing trial and print its path.
     #[arg(long, help_heading = "Output")]
     pub keep: bool,
+    /// Record every lock acquisition of lock scenarios and report lock-order cycles
+    /// (LockOrderInversion), even where the scenario does not ask for it.
+    #[arg(long, env = "FAULTLINE_LOCKDEP", value_parser = clap::builder::FalseyValueParser::new(), help_heading = "What to run")]
+    pub lockdep: bool,
     /// Make trial directories here: the file system under test. Default: the system's temp
     /// directory.
     #[arg(long, env = "FAULTLINE_TEMP_DIR", help_heading = "What to run")]

@@ -53,6 +53,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Outcome> {
         trial: args.trial,
         keep: args.keep,
         temp_dir: args.temp_dir.clone(),
+        lockdep: args.lockdep,
     };
     // Check --variant against every scenario before running any.
     for s in &scenarios {
@@ -168,6 +169,9 @@ pub fn text(report: &RunReport) -> String {
                 .map(|(k, n)| format!("{k} {n}"))
                 .collect();
             let _ = writeln!(out, "  {:<22} {}", "", kinds.join(", "));
+        }
+        if let Some(most) = r.max_shared_holders {
+            let _ = writeln!(out, "  {:<22} most shared holders inside at once: {most}", "");
         }
         if let Some(needed) = r.clean_needed_to_claim_fix {
             let (count, unit) = r.primary();

@@ -17,8 +17,8 @@ pub struct CrashPlan {
 }
 
 impl CrashPlan {
-    /// SIGKILLs this process. Used by [`crate::RealFs`] when the plan's hit is reached.
-    pub(crate) fn fire(&self) -> ! {
+    /// SIGKILLs this process. Used by [`crate::RealFs`] (and workers with their own crash points) when the plan's hit is reached.
+    pub fn fire(&self) -> ! {
         // SIGKILL cannot be caught, so nothing after this line runs; the loop only satisfies
         // the type checker should the signal be delayed.
         let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);

@@ -42,11 +42,17 @@ pub enum FailureKind {
     UnexpectedError,
     /// The target's own recovery after a crash failed.
     RecoveryFailed,
+    /// A lock holder's owner record was erased or overwritten while it held the lock.
+    OwnerRecordErased,
+    /// Locking followed a planted symlink and changed the file it points to.
+    FollowedSymlink,
+    /// Locks were taken in orders that form a cycle (a deadlock waiting to happen).
+    LockOrderInversion,
 }
 
 impl FailureKind {
     /// Every kind, in declaration order.
-    pub const ALL: [FailureKind; 17] = [
+    pub const ALL: [FailureKind; 20] = [
         FailureKind::TornFile,
         FailureKind::MissingFile,
         FailureKind::TornRead,
@@ -64,6 +70,9 @@ impl FailureKind {
         FailureKind::MetadataChanged,
         FailureKind::UnexpectedError,
         FailureKind::RecoveryFailed,
+        FailureKind::OwnerRecordErased,
+        FailureKind::FollowedSymlink,
+        FailureKind::LockOrderInversion,
     ];
 }
 

@@ -7,6 +7,7 @@
 
 pub mod atomic_write;
 pub mod explore;
+pub mod lockdep;
 pub mod process;
 pub mod report;
 pub mod run;

@@ -215,11 +215,14 @@ impl RunReport {
                 md.push_str("| variant | ID | trials | failed reads | failed trials | kinds | verdict |\n");
                 md.push_str("|---|---|---:|---|---|---|---|\n");
             }
-            let kinds: Vec<String> = r
+            let mut kinds: Vec<String> = r
                 .failures_by_kind
                 .iter()
                 .map(|(k, n)| format!("{k} {n}"))
                 .collect();
+            if let Some(most) = r.max_shared_holders {
+                kinds.push(format!("(most shared holders at once: {most})"));
+            }
             let reads = if r.reads.trials > 0 {
                 r.reads.summary()
             } else {

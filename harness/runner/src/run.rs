@@ -34,6 +34,8 @@ pub struct RunOptions {
     pub keep: bool,
     /// Where trial directories are made.
     pub temp_dir: Option<std::path::PathBuf>,
+    /// Record lock acquisitions and check the lock-order graph in lock scenarios.
+    pub lockdep: bool,
 }
 
 /// The first failure of one kind.
@@ -96,6 +98,8 @@ pub struct VariantResult {
     pub writes: u64,
     /// Trials in which a writer was killed.
     pub writer_kills: u64,
+    /// Lock scenarios with shared holders: the most inside the shared lock at once.
+    pub max_shared_holders: Option<u64>,
     /// Failures (reads and trial-level) by kind.
     pub failures_by_kind: BTreeMap<FailureKind, u64>,
     /// The first failure of each kind.
@@ -236,6 +240,12 @@ pub fn run_scenario(
     if let Some(seed) = options.seed {
         scenario.seed = seed;
     }
+    if options.lockdep && scenario.family == faultline_targets::lock::FAMILY {
+        scenario.lock.lockdep = true;
+        if !scenario.checks.contains(&crate::scenario::Check::LockOrder) {
+            scenario.checks.push(crate::scenario::Check::LockOrder);
+        }
+    }
     let mut results: Vec<VariantResult> = Vec::new();
     for name in selected_variants(&scenario, options)? {
         let target = Target::by_name(scenario.family, name).ok_or_else(|| RunError::NoProcessWorkload {
@@ -287,6 +297,7 @@ fn run_variant(
         failed_trials: FailureCount::new(0, 0),
         writes: 0,
         writer_kills: 0,
+        max_shared_holders: None,
         failures_by_kind: BTreeMap::new(),
         first_by_kind: BTreeMap::new(),
         time_to_first_failure_s: None,
@@ -332,6 +343,9 @@ fn run_variant(
         r.failed_trials = FailureCount::new(r.failed_trials.failures + u64::from(trial_failed), r.trials);
         r.writes += outcome.writes;
         r.writer_kills += u64::from(outcome.writer_killed);
+        if matches!(target, Target::Lock(_)) && scenario.readers > 0 {
+            r.max_shared_holders = Some(r.max_shared_holders.unwrap_or(0).max(outcome.max_shared_holders));
+        }
         for (kind, n) in &outcome.failures_by_kind {
             *r.failures_by_kind.entry(*kind).or_default() += n;
         }

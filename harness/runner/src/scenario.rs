@@ -40,6 +40,7 @@ struct RawScenario {
     workload: Option<RawWorkload>,
     faults: Option<RawFaults>,
     oracle: Option<RawOracle>,
+    lock: Option<RawLock>,
     #[serde(default)]
     run: RawRun,
     #[serde(default)]
@@ -101,6 +102,20 @@ struct RawPause {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawLock {
+    workload: Option<Spanned<String>>,
+    hold_us: Option<u64>,
+    timeout_ms: Option<u64>,
+    #[serde(default)]
+    spawn_helper: bool,
+    #[serde(default)]
+    plant_symlink: bool,
+    #[serde(default)]
+    lockdep: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawOracle {
     checks: Vec<Spanned<String>>,
 }
@@ -136,16 +151,34 @@ pub enum Check {
     NoLeakedTemps,
     /// Writers never fail with no fault injected (`UnexpectedError`).
     NoWriterErrors,
+    /// No exclusive holder overlaps another holder (`TwoHolders`).
+    TwoHolders,
+    /// Every acknowledged increment of the locked counter is in it (`LostUpdate`).
+    LostUpdate,
+    /// Every acquirer gets the lock within its timeout (`StuckLock`).
+    NoStuckLock,
+    /// A holder's owner record stays its own while it holds the lock (`OwnerRecordErased`).
+    OwnerRecord,
+    /// A symlink planted at the lock path leaves its target untouched (`FollowedSymlink`).
+    SymlinkVictim,
+    /// The lock-order graph of every acquisition has no cycle (`LockOrderInversion`).
+    LockOrder,
 }
 
 impl Check {
     /// Every check, in report order.
-    pub const ALL: [Check; 5] = [
+    pub const ALL: [Check; 11] = [
         Check::TornRead,
         Check::StaleRegression,
         Check::OldOrNew,
         Check::NoLeakedTemps,
         Check::NoWriterErrors,
+        Check::TwoHolders,
+        Check::LostUpdate,
+        Check::NoStuckLock,
+        Check::OwnerRecord,
+        Check::SymlinkVictim,
+        Check::LockOrder,
     ];
 
     /// Its name in scenario files.
@@ -156,6 +189,12 @@ impl Check {
             Check::OldOrNew => "old-or-new",
             Check::NoLeakedTemps => "no-leaked-temps",
             Check::NoWriterErrors => "no-writer-errors",
+            Check::TwoHolders => "two-holders",
+            Check::LostUpdate => "lost-update",
+            Check::NoStuckLock => "no-stuck-lock",
+            Check::OwnerRecord => "owner-record",
+            Check::SymlinkVictim => "symlink-victim",
+            Check::LockOrder => "lock-order",
         }
     }
 }
@@ -198,6 +237,60 @@ pub struct Expectation {
     pub max_failures: Option<u64>,
     /// At most this failure rate (fraction of checks).
     pub max_failure_rate: Option<f64>,
+}
+
+/// What lock holders do in each critical section (family `lock`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LockWorkload {
+    /// Enter, log, hold, check the owner record, log, leave.
+    CriticalSection,
+    /// Increment a counter file under the lock.
+    Counter,
+    /// Readers take the lock shared and upgrade it to exclusive every other section.
+    Upgrade,
+    /// Take two locks, naming them in one order in one section and in the other order in
+    /// the next (holders start on alternate orders).
+    Nested,
+}
+
+impl LockWorkload {
+    const ALL: [(LockWorkload, &'static str); 4] = [
+        (LockWorkload::CriticalSection, "critical-section"),
+        (LockWorkload::Counter, "counter"),
+        (LockWorkload::Upgrade, "upgrade"),
+        (LockWorkload::Nested, "nested"),
+    ];
+}
+
+/// The `[lock]` table: how lock holders behave (family `lock`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct LockPlan {
+    /// What a critical section does.
+    pub workload: LockWorkload,
+    /// Time inside each critical section.
+    pub hold_us: u64,
+    /// An acquirer that waits longer reports `StuckLock`; 0 waits forever.
+    pub timeout_ms: u64,
+    /// Holders start a helper program (`sleep`) inside the critical section that outlives them.
+    pub spawn_helper: bool,
+    /// A symlink to a victim file is planted at the lock path before the holders start.
+    pub plant_symlink: bool,
+    /// Record every acquisition for the lock-order graph.
+    pub lockdep: bool,
+}
+
+impl Default for LockPlan {
+    fn default() -> Self {
+        LockPlan {
+            workload: LockWorkload::CriticalSection,
+            hold_us: 100,
+            timeout_ms: 5000,
+            spawn_helper: false,
+            plant_symlink: false,
+            lockdep: false,
+        }
+    }
 }
 
 /// A checked scenario, ready to run.
@@ -249,6 +342,8 @@ pub struct Scenario {
     pub watchdog_ms: u64,
     /// Per variant.
     pub expect: BTreeMap<&'static str, Expectation>,
+    /// How lock holders behave (family `lock`).
+    pub lock: LockPlan,
 }
 
 /// Reads and checks the scenario at `path`.
@@ -393,8 +488,42 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         None => None,
     };
 
+    let lock = match raw.lock {
+        None => LockPlan::default(),
+        Some(l) => {
+            let workload = match &l.workload {
+                None => LockWorkload::CriticalSection,
+                Some(w) => LockWorkload::ALL
+                    .iter()
+                    .find(|(_, name)| *name == w.get_ref())
+                    .map(|(k, _)| *k)
+                    .ok_or_else(|| {
+                        let valid: Vec<&str> = LockWorkload::ALL.iter().map(|(_, n)| *n).collect();
+                        at(
+                            w.span(),
+                            format!(
+                                "unknown lock workload '{}'; valid workloads: {}",
+                                w.get_ref(),
+                                valid.join(", ")
+                            ),
+                        )
+                    })?,
+            };
+            let defaults = LockPlan::default();
+            LockPlan {
+                workload,
+                hold_us: l.hold_us.unwrap_or(defaults.hold_us),
+                timeout_ms: l.timeout_ms.unwrap_or(defaults.timeout_ms),
+                spawn_helper: l.spawn_helper,
+                plant_symlink: l.plant_symlink,
+                lockdep: l.lockdep,
+            }
+        }
+    };
+
     let checks = match raw.oracle {
-        None => Check::ALL.to_vec(),
+        None if family.name == "lock" => Check::ALL[5..].to_vec(),
+        None => Check::ALL[..5].to_vec(),
         Some(o) => {
             let mut checks = Vec::new();
             for c in &o.checks {
@@ -527,6 +656,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         duration_s: raw.run.duration_s.map(|d| *d.get_ref()),
         watchdog_ms: raw.run.watchdog_ms.unwrap_or(10_000),
         expect,
+        lock,
     })
 }
 

@@ -2,3 +2,4 @@
 //! under injected faults, the flags it opens with, and a real SIGKILL at a crash point.
 
 mod atomic_write;
+mod lock;

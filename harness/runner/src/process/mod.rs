@@ -7,6 +7,8 @@
 
 pub mod document;
 pub mod fork;
+pub mod holder;
+pub mod lock_checks;
 pub mod target;
 pub mod trial;
 pub mod worker;

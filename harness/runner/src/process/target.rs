@@ -4,7 +4,7 @@ use std::path::Path;
 
 use faultline_core::{Fs, FsResult};
 use faultline_targets::registry::VariantInfo;
-use faultline_targets::{atomic_write, store};
+use faultline_targets::{atomic_write, lock, store};
 
 /// A variant to run in writer processes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,6 +13,8 @@ pub enum Target {
     AtomicWrite(atomic_write::Variant),
     /// A store variant: each writer is a process whose threads mutate and save one store.
     Store(store::Variant),
+    /// A lock variant: writers hold it exclusively and readers shared, in a loop.
+    Lock(lock::Variant),
 }
 
 impl Target {
@@ -22,6 +24,7 @@ impl Target {
         match family {
             atomic_write::FAMILY => atomic_write::Variant::by_name(variant).map(Target::AtomicWrite),
             store::FAMILY => store::Variant::by_name(variant).map(Target::Store),
+            lock::FAMILY => lock::Variant::by_name(variant).map(Target::Lock),
             _ => None,
         }
     }
@@ -31,6 +34,7 @@ impl Target {
         match self {
             Target::AtomicWrite(v) => v.info(),
             Target::Store(v) => v.info(),
+            Target::Lock(v) => v.info(),
         }
     }
 
@@ -40,6 +44,9 @@ impl Target {
         match self {
             Target::AtomicWrite(v) => v.recover(fs, path),
             Target::Store(v) => v.recover(fs, path),
+            // Locks keep nothing to recover: the kernel drops a dead holder's lock, and the
+            // owner-record lock breaks a dead owner's file itself.
+            Target::Lock(_) => Ok(()),
         }
     }
 }

@@ -19,9 +19,12 @@ use rustix::event::{PollFd, PollFlags};
 
 use super::document::{Read, Version, classify, document};
 use super::fork::{Ended, Group, SpawnError};
+use super::holder::{self, HolderPlan};
+use super::lock_checks;
 use super::target::Target;
 use super::worker::{self, FirstFailure, Pipes, ReaderPlan, Report, WriterPlan};
 use crate::scenario::{Check, Scenario};
+use faultline_targets::lock::Mode;
 
 /// The name of the file every trial works on.
 pub const FILE_NAME: &str = "config.json";
@@ -140,6 +143,12 @@ pub struct TrialOutcome {
     pub kept: Option<PathBuf>,
     /// Store writers that finished: their number and the newest generation they made.
     pub final_generations: Vec<(u32, u64)>,
+    /// Lock trials: the most holders inside the shared lock at once.
+    pub max_shared_holders: u64,
+    /// Lock trials: counter increments the holders had acknowledged.
+    pub acknowledged: u64,
+    /// Lock trials: acquisitions refused because the lock path was a symlink.
+    pub refused: u64,
 }
 
 impl TrialOutcome {
@@ -148,7 +157,7 @@ impl TrialOutcome {
         self.failed_reads > 0 || !self.trial_failures.is_empty()
     }
 
-    fn note(&mut self, failure: FirstFailure) {
+    pub(crate) fn note(&mut self, failure: FirstFailure) {
         *self.failures_by_kind.entry(failure.kind).or_default() += 1;
         self.first_by_kind.entry(failure.kind).or_insert(failure);
     }
@@ -223,10 +232,18 @@ pub fn run_trial(
 ) -> Result<TrialOutcome, TrialError> {
     let s = plan.scenario;
     let path = workspace.file();
-    let initial = document(Version { writer: 0, seq: 0 }, s.document_bytes);
-    // Process runs keep the kernel alive, so version 0 needs no fsync to be there for every
-    // reader and after every kill: a plain create and write is enough.
-    std::fs::write(&path, &initial).map_err(|e| TrialError::Setup(format!("initial version: {e}")))?;
+    let dir = workspace.dir.path().to_path_buf();
+    if let Target::Lock(_) = plan.target {
+        if s.lock.plant_symlink {
+            holder::plant_symlink(&dir)
+                .map_err(|e| TrialError::Setup(format!("planting the symlink: {e}")))?;
+        }
+    } else {
+        let initial = document(Version { writer: 0, seq: 0 }, s.document_bytes);
+        // Process runs keep the kernel alive, so version 0 needs no fsync to be there for
+        // every reader and after every kill: a plain create and write is enough.
+        std::fs::write(&path, &initial).map_err(|e| TrialError::Setup(format!("initial version: {e}")))?;
+    }
 
     let mut outcome = TrialOutcome {
         faults: choose_faults(plan),
@@ -252,6 +269,7 @@ pub fn run_trial(
 
     let mut group = Group::default();
     let mut writer_index = BTreeMap::new();
+    let mut holder_of = BTreeMap::new();
     for id in 1..=s.writers {
         let crash = outcome
             .faults
@@ -259,6 +277,22 @@ pub fn run_trial(
             .as_ref()
             .filter(|(w, _)| *w == id)
             .map(|(_, c)| c.clone());
+        if let Target::Lock(variant) = plan.target {
+            let hplan = HolderPlan {
+                id,
+                variant,
+                dir: dir.clone(),
+                mode: Mode::Exclusive,
+                sections: s.writes_per_writer,
+                pause_us: s.write_pause_us,
+                lock: s.lock,
+                crash,
+            };
+            let index = group.spawn(|| holder::holder(&hplan, &pipes))?;
+            writer_index.insert(id, index);
+            holder_of.insert(index, id);
+            continue;
+        }
         let wplan = WriterPlan {
             id,
             target: plan.target,
@@ -273,6 +307,21 @@ pub fn run_trial(
     }
     let mut readers = Vec::new();
     for id in 1..=s.readers {
+        if let Target::Lock(variant) = plan.target {
+            let hplan = HolderPlan {
+                id: s.writers + id,
+                variant,
+                dir: dir.clone(),
+                mode: Mode::Shared,
+                sections: s.reads_per_reader,
+                pause_us: s.read_pause_us,
+                lock: s.lock,
+                crash: None,
+            };
+            let index = group.spawn(|| holder::holder(&hplan, &pipes))?;
+            holder_of.insert(index, s.writers + id);
+            continue;
+        }
         let rplan = ReaderPlan {
             id,
             path: path.clone(),
@@ -296,6 +345,7 @@ pub fn run_trial(
     let mut buffer = Vec::with_capacity(8192);
     let mut stop_sent = false;
     let mut deadlocked = false;
+    let mut killed_at = BTreeMap::new();
     loop {
         if cancel.load(Ordering::SeqCst) {
             return Err(TrialError::Cancelled);
@@ -303,6 +353,8 @@ pub fn run_trial(
         for w in group.workers.iter_mut() {
             w.reap();
         }
+        // Lock holders run their sections and stop; atomic-write writers stop when the
+        // readers are done.
         if !stop_sent && readers.iter().all(|r| group.workers[*r].ended.is_some()) && !readers.is_empty() {
             if let Some(stop) = &stop_w {
                 let _ = rustix::io::write(stop, &vec![b's'; s.writers as usize]);
@@ -322,6 +374,9 @@ pub fn run_trial(
             group.workers[index].signal(signal);
             if signal == Signal::SIGKILL {
                 killed = Some(index);
+                if let Some(id) = holder_of.get(&index) {
+                    killed_at.insert(*id, holder::now_ns());
+                }
             }
         }
         if let Some(index) = killed {
@@ -345,6 +400,7 @@ pub fn run_trial(
                 .min(Duration::from_millis(100)),
         );
     }
+    let end = holder::now_ns();
     group_kill(&mut group);
     drain(results_r, &mut buffer, &mut reports);
 
@@ -362,7 +418,26 @@ pub fn run_trial(
             at_s: start.elapsed().as_secs_f64(),
         });
     }
-    let extra = after_checks(&mut outcome, plan.target, &path, s, start.elapsed().as_secs_f64());
+    let extra = if let Target::Lock(_) = plan.target {
+        let killed = writer_index
+            .values()
+            .filter(|i| group.workers[**i].ended == sigkill)
+            .count() as u64;
+        let ends = lock_checks::Ends { killed_at, end };
+        let acknowledged = outcome.acknowledged;
+        lock_checks::judge(
+            &mut outcome,
+            &dir,
+            s,
+            &ends,
+            acknowledged,
+            killed,
+            start.elapsed().as_secs_f64(),
+        );
+        None
+    } else {
+        after_checks(&mut outcome, plan.target, &path, s, start.elapsed().as_secs_f64())
+    };
 
     if keep && outcome.failed() {
         outcome.kept = Some(workspace.keep()?);
@@ -461,6 +536,39 @@ fn collect(outcome: &mut TrialOutcome, reports: &[Report], s: &Scenario) {
                         .first_by_kind
                         .entry(first.kind)
                         .or_insert_with(|| first.clone());
+                }
+            }
+            Report::Holder {
+                sections,
+                acknowledged,
+                refused,
+                failures,
+                first,
+                ..
+            } => {
+                outcome.writes += sections;
+                outcome.acknowledged += acknowledged;
+                outcome.refused += refused;
+                for (kind, n) in failures {
+                    let checked = match kind {
+                        FailureKind::StuckLock => s.checks.contains(&Check::NoStuckLock),
+                        FailureKind::OwnerRecordErased => s.checks.contains(&Check::OwnerRecord),
+                        _ => true,
+                    };
+                    if !checked {
+                        continue;
+                    }
+                    outcome.trial_failures.push(Failure {
+                        kind: *kind,
+                        detail: format!("{n} times"),
+                    });
+                    *outcome.failures_by_kind.entry(*kind).or_default() += 1;
+                    if let Some(first) = first.as_ref().filter(|f| f.kind == *kind) {
+                        outcome
+                            .first_by_kind
+                            .entry(*kind)
+                            .or_insert_with(|| first.clone());
+                    }
                 }
             }
             Report::Writer {

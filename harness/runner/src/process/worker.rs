@@ -106,9 +106,24 @@ pub enum Report {
         /// The first failed read.
         first: Option<FirstFailure>,
     },
+    /// From a lock holder that was not killed.
+    Holder {
+        /// Holder number.
+        id: u32,
+        /// Critical sections completed.
+        sections: u64,
+        /// Counter increments that returned Ok.
+        acknowledged: u64,
+        /// Acquisitions refused because the lock path was a symlink.
+        refused: u64,
+        /// Failures by kind (timeouts, erased owner records, errors).
+        failures: BTreeMap<FailureKind, u64>,
+        /// The first of them.
+        first: Option<FirstFailure>,
+    },
 }
 
-fn wait_at_barrier(pipes: &Pipes<'_>) -> bool {
+pub(super) fn wait_at_barrier(pipes: &Pipes<'_>) -> bool {
     let Some(barrier) = &pipes.barrier else {
         return true;
     };
@@ -123,14 +138,14 @@ fn wait_at_barrier(pipes: &Pipes<'_>) -> bool {
     }
 }
 
-fn send(pipes: &Pipes<'_>, report: &Report) {
+pub(super) fn send(pipes: &Pipes<'_>, report: &Report) {
     let mut line = serde_json::to_vec(report).expect("reports serialise infallibly");
     line.push(b'\n');
     // One write of less than PIPE_BUF (4096) bytes is atomic; details are kept short.
     let _ = rustix::io::write(pipes.results, &line);
 }
 
-fn short(text: String) -> String {
+pub(super) fn short(text: String) -> String {
     if text.len() <= 300 {
         return text;
     }
@@ -195,6 +210,7 @@ pub fn writer(plan: &WriterPlan, pipes: &Pipes<'_>) -> i32 {
             });
             Some(store.generation())
         }
+        Target::Lock(_) => unreachable!("lock targets run holders (see `holder`), not writers"),
     };
     let (writes, errors, first) = tally.take();
     send(

@@ -3,5 +3,6 @@
 
 mod explore;
 mod interleave;
+mod locks;
 mod process;
 mod scenario;

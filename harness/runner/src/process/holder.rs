@@ -1,0 +1,272 @@
+//! Lock holders: worker processes of family `lock`. Each opens the trial's lock file once and
+//! enters critical sections in a loop, logging each entry and exit with a monotonic clock
+//! reading to its own log file, so the runner can tell afterwards whether two holders were
+//! ever inside at once.
+//!
+//! Log lines: `<event> <holder> <section> <nanoseconds>`, event `E` (entered exclusive), `S`
+//! (entered shared), `X` (left), `D` (about to die at its crash point); an upgrade logs `X`
+//! before it and `E` after it. Each line is one `write` to a file opened O_APPEND, so a kill never leaves half of
+//! one (a partial last line is ignored anyway).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use faultline_core::{CrashPlan, FailureKind};
+use faultline_targets::lock::{self, LockError, Mode};
+
+use super::worker::{FirstFailure, Pipes, Report, send, short, wait_at_barrier};
+use crate::scenario::{LockPlan, LockWorkload};
+
+/// The lock file every holder locks.
+pub const LOCK_FILE: &str = "main.lock";
+/// The second lock of the nested workload.
+pub const SECOND_LOCK_FILE: &str = "second.lock";
+/// The counter of the counter workload.
+pub const COUNTER_FILE: &str = "counter";
+/// What a planted symlink points to.
+pub const VICTIM_FILE: &str = "victim.txt";
+/// The victim's contents, which must survive.
+pub const VICTIM_TEXT: &str = "the user's data: locking must never touch this file\n";
+
+/// A holder's instructions.
+#[derive(Clone, Debug)]
+pub struct HolderPlan {
+    /// Holder number (writers from 1, then readers).
+    pub id: u32,
+    /// The lock variant.
+    pub variant: lock::Variant,
+    /// The trial directory.
+    pub dir: PathBuf,
+    /// Writers hold exclusively, readers shared.
+    pub mode: Mode,
+    /// Critical sections to run.
+    pub sections: u32,
+    /// Pause between sections.
+    pub pause_us: u64,
+    /// The scenario's `[lock]` table.
+    pub lock: LockPlan,
+    /// Kill itself at this crash point.
+    pub crash: Option<CrashPlan>,
+}
+
+/// The log file of holder `id`.
+pub fn log_name(id: u32) -> String {
+    format!("cs.{id}.log")
+}
+
+/// Nanoseconds on the system-wide monotonic clock, comparable between processes.
+pub fn now_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+}
+
+struct Log(std::fs::File);
+
+impl Log {
+    fn event(&mut self, event: char, id: u32, section: u32) {
+        let _ = self
+            .0
+            .write_all(format!("{event} {id} {section} {}\n", now_ns()).as_bytes());
+    }
+}
+
+struct Tally {
+    id: u32,
+    start: Instant,
+    failures: BTreeMap<FailureKind, u64>,
+    first: Option<FirstFailure>,
+}
+
+impl Tally {
+    fn fail(&mut self, kind: FailureKind, detail: String) {
+        *self.failures.entry(kind).or_default() += 1;
+        let id = self.id;
+        let at_s = self.start.elapsed().as_secs_f64();
+        self.first.get_or_insert_with(|| FirstFailure {
+            kind,
+            detail: short(format!("holder {id}: {detail}")),
+            at_s,
+        });
+    }
+
+    /// Records a failed acquisition; returns whether the holder should go on.
+    fn lock_error(&mut self, e: &LockError, refused: &mut u64) -> bool {
+        match e {
+            LockError::Timeout { .. } => self.fail(FailureKind::StuckLock, e.to_string()),
+            // Refusing a planted symlink is the right answer, not a failure.
+            LockError::Symlink { .. } => *refused += 1,
+            LockError::Io { .. } => self.fail(FailureKind::UnexpectedError, e.to_string()),
+        }
+        false
+    }
+}
+
+/// A holder's body; returns its exit code.
+pub fn holder(plan: &HolderPlan, pipes: &Pipes<'_>) -> i32 {
+    if !wait_at_barrier(pipes) {
+        return 0;
+    }
+    let mut tally = Tally {
+        id: plan.id,
+        start: Instant::now(),
+        failures: BTreeMap::new(),
+        first: None,
+    };
+    let mut sections = 0u64;
+    let mut acknowledged = 0u64;
+    let mut refused = 0u64;
+    run(plan, &mut tally, &mut sections, &mut acknowledged, &mut refused);
+    send(
+        pipes,
+        &Report::Holder {
+            id: plan.id,
+            sections,
+            acknowledged,
+            refused,
+            failures: tally.failures,
+            first: tally.first,
+        },
+    );
+    0
+}
+
+fn run(plan: &HolderPlan, tally: &mut Tally, sections: &mut u64, acknowledged: &mut u64, refused: &mut u64) {
+    let timeout = (plan.lock.timeout_ms > 0).then(|| Duration::from_millis(plan.lock.timeout_ms));
+    let hold = Duration::from_micros(plan.lock.hold_us);
+    if plan.lock.lockdep
+        && let Err(e) = lock::lockdep::enable(&plan.dir)
+    {
+        tally.fail(FailureKind::UnexpectedError, format!("lockdep: {e}"));
+    }
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(plan.dir.join(log_name(plan.id)));
+    let mut log = match log {
+        Ok(f) => Log(f),
+        Err(e) => return tally.fail(FailureKind::UnexpectedError, format!("log: {e}")),
+    };
+    let main = match plan.variant.open(&plan.dir.join(LOCK_FILE)) {
+        Ok(l) => l,
+        Err(e) => {
+            tally.lock_error(&e, refused);
+            return;
+        }
+    };
+    let second = match plan.lock.workload {
+        LockWorkload::Nested => match plan.variant.open(&plan.dir.join(SECOND_LOCK_FILE)) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tally.lock_error(&e, refused);
+                return;
+            }
+        },
+        _ => None,
+    };
+    let mut hits = 0u64;
+    for section in 1..=plan.sections {
+        match plan.lock.workload {
+            LockWorkload::Counter => match lock::increment(&main, &plan.dir.join(COUNTER_FILE), timeout) {
+                Ok(_) => *acknowledged += 1,
+                Err(e) => {
+                    tally.lock_error(&e, refused);
+                    return;
+                }
+            },
+            LockWorkload::Nested => {
+                let second = second.as_ref().expect("opened for the nested workload");
+                // Two call sites, one per order, so the lock-order graph can name both.
+                let guards = if (plan.id + section) % 2 == 0 {
+                    lock::lock_all(&[&main, second], plan.mode, timeout)
+                } else {
+                    lock::lock_all(&[second, &main], plan.mode, timeout)
+                };
+                match guards {
+                    Ok(guards) => {
+                        std::thread::sleep(hold);
+                        drop(guards);
+                    }
+                    Err(e) => {
+                        tally.lock_error(&e, refused);
+                        return;
+                    }
+                }
+            }
+            LockWorkload::CriticalSection | LockWorkload::Upgrade => {
+                let mut guard = match main.lock(plan.mode, timeout) {
+                    Ok(g) => g,
+                    Err(e) => {
+                        tally.lock_error(&e, refused);
+                        return;
+                    }
+                };
+                log.event(
+                    if plan.mode == Mode::Exclusive { 'E' } else { 'S' },
+                    plan.id,
+                    section,
+                );
+                if let Some(crash) = &plan.crash
+                    && crash.point == "lock.held"
+                {
+                    hits += 1;
+                    if hits == crash.hit {
+                        log.event('D', plan.id, section);
+                        crash.fire();
+                    }
+                }
+                // A holder checks its owner record on entering and again before leaving.
+                if let Err(detail) = guard.check_owner() {
+                    tally.fail(FailureKind::OwnerRecordErased, detail);
+                }
+                if plan.lock.spawn_helper {
+                    spawn_helper(plan.lock.timeout_ms);
+                }
+                std::thread::sleep(hold);
+                if plan.lock.workload == LockWorkload::Upgrade
+                    && plan.mode == Mode::Shared
+                    && section % 2 == 0
+                {
+                    // The references release the shared hold before waiting for the
+                    // exclusive one, so the shared stretch ends here; an in-place upgrade
+                    // (L9) is judged by the watchdog, not by overlaps.
+                    log.event('X', plan.id, section);
+                    if let Err(e) = guard.upgrade(timeout) {
+                        tally.lock_error(&e, refused);
+                        return;
+                    }
+                    log.event('E', plan.id, section);
+                    std::thread::sleep(hold);
+                }
+                if let Err(detail) = guard.check_owner() {
+                    tally.fail(FailureKind::OwnerRecordErased, detail);
+                }
+                log.event('X', plan.id, section);
+                drop(guard);
+            }
+        }
+        *sections += 1;
+        if plan.pause_us > 0 {
+            std::thread::sleep(Duration::from_micros(plan.pause_us));
+        }
+    }
+}
+
+/// Starts `sleep` with no stdio, as a holder running a hook would, and does not wait for it.
+/// It inherits every descriptor not marked close-on-exec.
+fn spawn_helper(timeout_ms: u64) {
+    let seconds = (timeout_ms / 1000).max(1) * 3;
+    let _ = std::process::Command::new("sleep")
+        .arg(seconds.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+}
+
+/// The victim a planted symlink at the lock path points to, and the link.
+pub fn plant_symlink(dir: &Path) -> std::io::Result<()> {
+    std::fs::write(dir.join(VICTIM_FILE), VICTIM_TEXT)?;
+    std::os::unix::fs::symlink(VICTIM_FILE, dir.join(LOCK_FILE))
+}
