@@ -346,6 +346,11 @@ impl LockFile {
             Kind::ThreadMutex => Held::Mutex(thread_mutex_only::lock()),
             Kind::Nothing => Held::Nothing,
         };
+        // Locks with no shared mode hold every lock exclusively.
+        let mode = match &self.kind {
+            Kind::Fd(_) => mode,
+            Kind::Owner(_) | Kind::PidFile | Kind::ThreadMutex | Kind::Nothing => Mode::Exclusive,
+        };
         let token = lockdep::acquired(&self.class, mode, site);
         Ok(Guard {
             file: self,
@@ -373,7 +378,7 @@ pub struct Guard<'a> {
 }
 
 impl Guard<'_> {
-    /// The mode held.
+    /// The mode held: `Exclusive` for locks with no shared mode, whatever was asked.
     pub fn mode(&self) -> Mode {
         self.mode
     }

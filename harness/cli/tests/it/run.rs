@@ -139,7 +139,26 @@ fn the_default_suite_catches_every_r_and_k_variant_and_passes_the_references() {
         "--format",
         "json",
     ]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    if o.status.code() != Some(0) {
+        let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+        let missed: Vec<String> = json["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["verdict"]["outcome"] != "held" && r["verdict"]["outcome"] != "no-expectation")
+            .map(|r| {
+                format!(
+                    "{} / {}: {} {}",
+                    r["scenario"], r["variant"], r["verdict"], r["failures_by_kind"]
+                )
+            })
+            .collect();
+        panic!(
+            "exit {:?}; not held: {missed:#?}\n{}",
+            o.status.code(),
+            stderr(&o)
+        );
+    }
     assert!(
         started.elapsed() < Duration::from_secs(120),
         "the default suite must finish within 2 minutes"
@@ -219,7 +238,8 @@ fn the_default_suite_catches_every_r_and_k_variant_and_passes_the_references() {
             }
         }
     }
-    assert!(checked >= 30, "only {checked} variants checked");
+    // 5 references, 5 atomic-write and store expectations, 15 lock expectations.
+    assert!(checked >= 25, "only {checked} expectations checked");
 }
 
 /// Every process whose command line mentions `needle`, except this test's own.

@@ -202,8 +202,9 @@ fn run(plan: &HolderPlan, tally: &mut Tally, sections: &mut u64, acknowledged: &
                         return;
                     }
                 };
+                // The mode held, which for locks with no shared mode is exclusive.
                 log.event(
-                    if plan.mode == Mode::Exclusive { 'E' } else { 'S' },
+                    if guard.mode() == Mode::Exclusive { 'E' } else { 'S' },
                     plan.id,
                     section,
                 );
@@ -225,7 +226,7 @@ fn run(plan: &HolderPlan, tally: &mut Tally, sections: &mut u64, acknowledged: &
                 }
                 std::thread::sleep(hold);
                 if plan.lock.workload == LockWorkload::Upgrade
-                    && plan.mode == Mode::Shared
+                    && guard.mode() == Mode::Shared
                     && section % 2 == 0
                 {
                     // The references release the shared hold before waiting for the

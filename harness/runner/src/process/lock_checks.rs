@@ -230,6 +230,38 @@ pub fn judge(
     }
 }
 
+/// Takes the trial's lock once every holder is gone; if that times out (200 ms), something
+/// still holds it: `StuckLock`.
+pub fn lock_is_free(
+    outcome: &mut TrialOutcome,
+    variant: faultline_targets::lock::Variant,
+    dir: &Path,
+    at_s: f64,
+) {
+    use faultline_targets::lock::{LockError, Mode};
+    let path = dir.join(super::holder::LOCK_FILE);
+    let result = variant.open(&path).and_then(|lock| {
+        lock.lock(Mode::Exclusive, Some(std::time::Duration::from_millis(200)))
+            .map(drop)
+    });
+    let (kind, detail) = match result {
+        Ok(()) => return,
+        Err(e @ LockError::Timeout { .. }) => (
+            FailureKind::StuckLock,
+            format!("every holder has ended, yet the lock is still held: {e}"),
+        ),
+        Err(e) => (
+            FailureKind::UnexpectedError,
+            format!("taking the lock after the trial: {e}"),
+        ),
+    };
+    outcome.trial_failures.push(Failure {
+        kind,
+        detail: detail.clone(),
+    });
+    outcome.note(FirstFailure { kind, detail, at_s });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

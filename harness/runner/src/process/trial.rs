@@ -371,11 +371,14 @@ pub fn run_trial(
             && *at <= now
         {
             let (_, index, signal) = events.remove(0);
+            // A holder killed inside held the lock until the signal; the time is taken
+            // before it, so nobody can have entered after its death but "before" it.
+            let sent_at = holder::now_ns();
             group.workers[index].signal(signal);
             if signal == Signal::SIGKILL {
                 killed = Some(index);
                 if let Some(id) = holder_of.get(&index) {
-                    killed_at.insert(*id, holder::now_ns());
+                    killed_at.insert(*id, sent_at);
                 }
             }
         }
@@ -418,7 +421,18 @@ pub fn run_trial(
             at_s: start.elapsed().as_secs_f64(),
         });
     }
-    let extra = if let Target::Lock(_) = plan.target {
+    let extra = if let Target::Lock(variant) = plan.target {
+        // Once every holder is gone the lock must be free. Checked before the helpers the
+        // holders started are killed: a helper that inherited the lock still holds it.
+        if s.checks.contains(&Check::NoStuckLock) && !s.lock.plant_symlink && !deadlocked {
+            lock_checks::lock_is_free(&mut outcome, variant, &dir, start.elapsed().as_secs_f64());
+        }
+        if s.lock.spawn_helper
+            && let Some(id) = group.id
+        {
+            // Helpers are in the trial's process group; kill them now.
+            let _ = nix::sys::signal::killpg(id, Signal::SIGKILL);
+        }
         let killed = writer_index
             .values()
             .filter(|i| group.workers[**i].ended == sigkill)
