@@ -10,7 +10,7 @@ use faultline_core::Errno;
 use nix::fcntl::{FcntlArg, fcntl};
 use rustix::fs::{FlockOperation, Mode as FileMode, OFlags};
 
-use super::{Backoff, LockError, Mode, owner_record};
+use super::{Backoff, LockError, Mode, Range, owner_record};
 
 /// Which kernel lock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,6 +79,7 @@ pub(crate) struct FdLock {
 pub(crate) struct FdHeld {
     /// The descriptor opened for this hold (recipes that open per lock).
     own: Option<OwnedFd>,
+    range: Range,
     wrote_record: bool,
 }
 
@@ -97,16 +98,27 @@ impl FdLock {
         })
     }
 
-    pub(crate) fn lock(&self, mode: Mode, timeout: Option<Duration>) -> Result<FdHeld, LockError> {
+    /// Whether this lock can hold part of a file (fcntl locks can; flock cannot).
+    pub(crate) fn has_ranges(&self) -> bool {
+        self.recipe.kernel != Kernel::Flock
+    }
+
+    pub(crate) fn lock(
+        &self,
+        mode: Mode,
+        range: Range,
+        timeout: Option<Duration>,
+    ) -> Result<FdHeld, LockError> {
         let own = if self.recipe.open_per_lock {
             Some(open(&self.path, &self.recipe)?)
         } else {
             None
         };
         let fd = own.as_ref().or(self.fd.as_ref()).expect("a descriptor is open");
-        acquire(fd, &self.path, self.recipe.kernel, mode, timeout)?;
+        acquire(fd, &self.path, self.recipe.kernel, mode, range, timeout)?;
         let mut held = FdHeld {
             own,
+            range,
             wrote_record: false,
         };
         if mode == Mode::Exclusive && self.recipe.owner_record {
@@ -128,9 +140,16 @@ impl FdLock {
             .or(self.fd.as_ref())
             .expect("a descriptor is open");
         if !self.recipe.upgrade_in_place {
-            unlock(fd, self.recipe.kernel);
+            unlock(fd, self.recipe.kernel, held.range);
         }
-        acquire(fd, &self.path, self.recipe.kernel, Mode::Exclusive, timeout)?;
+        acquire(
+            fd,
+            &self.path,
+            self.recipe.kernel,
+            Mode::Exclusive,
+            held.range,
+            timeout,
+        )?;
         if self.recipe.owner_record {
             write_record(fd, &self.path, &self.record)?;
             held.wrote_record = true;
@@ -147,7 +166,7 @@ impl FdLock {
             .as_ref()
             .or(self.fd.as_ref())
             .expect("a descriptor is open");
-        unlock(fd, self.recipe.kernel);
+        unlock(fd, self.recipe.kernel, held.range);
         drop(held.own);
     }
 }
@@ -214,26 +233,34 @@ pub(crate) fn acquire(
     path: &Path,
     kernel: Kernel,
     mode: Mode,
+    range: Range,
     timeout: Option<Duration>,
 ) -> Result<(), LockError> {
-    if try_lock(fd, path, kernel, mode, false)? {
+    if try_lock(fd, path, kernel, mode, range, false)? {
         return Ok(());
     }
     if timeout.is_none() {
-        try_lock(fd, path, kernel, mode, true)?;
+        try_lock(fd, path, kernel, mode, range, true)?;
         return Ok(());
     }
     let mut backoff = Backoff::new(timeout);
     loop {
         backoff.wait(path)?;
-        if try_lock(fd, path, kernel, mode, false)? {
+        if try_lock(fd, path, kernel, mode, range, false)? {
             return Ok(());
         }
     }
 }
 
 /// One attempt; `Ok(false)` when someone else holds a conflicting lock.
-fn try_lock(fd: &OwnedFd, path: &Path, kernel: Kernel, mode: Mode, block: bool) -> Result<bool, LockError> {
+fn try_lock(
+    fd: &OwnedFd,
+    path: &Path,
+    kernel: Kernel,
+    mode: Mode,
+    range: Range,
+    block: bool,
+) -> Result<bool, LockError> {
     let result = match kernel {
         Kernel::Flock => {
             let op = match (mode, block) {
@@ -254,7 +281,7 @@ fn try_lock(fd: &OwnedFd, path: &Path, kernel: Kernel, mode: Mode, block: bool) 
                 Mode::Shared => libc::F_RDLCK,
                 Mode::Exclusive => libc::F_WRLCK,
             };
-            fcntl_range(fd, kernel, kind as libc::c_short, block)
+            fcntl_range(fd, kernel, kind as libc::c_short, range, block)
         }
     };
     match result {
@@ -264,20 +291,26 @@ fn try_lock(fd: &OwnedFd, path: &Path, kernel: Kernel, mode: Mode, block: bool) 
     }
 }
 
-fn unlock(fd: &OwnedFd, kernel: Kernel) {
+fn unlock(fd: &OwnedFd, kernel: Kernel, range: Range) {
     let _ = match kernel {
         Kernel::Flock => rustix::fs::flock(fd, FlockOperation::Unlock),
-        Kernel::Ofd | Kernel::Posix => fcntl_range(fd, kernel, libc::F_UNLCK as libc::c_short, false),
+        Kernel::Ofd | Kernel::Posix => fcntl_range(fd, kernel, libc::F_UNLCK as libc::c_short, range, false),
     };
 }
 
-/// An fcntl lock on the whole file (offset 0, length 0 = to the end, growing with it).
-fn fcntl_range(fd: &OwnedFd, kernel: Kernel, kind: libc::c_short, block: bool) -> Result<(), Errno> {
+/// An fcntl lock on `range` (length 0: to the end of the file, growing with it).
+fn fcntl_range(
+    fd: &OwnedFd,
+    kernel: Kernel,
+    kind: libc::c_short,
+    range: Range,
+    block: bool,
+) -> Result<(), Errno> {
     let range = libc::flock {
         l_type: kind,
         l_whence: libc::SEEK_SET as libc::c_short,
-        l_start: 0,
-        l_len: 0,
+        l_start: range.start as libc::off_t,
+        l_len: range.len as libc::off_t,
         // OFD locks require 0 here.
         l_pid: 0,
     };

@@ -81,6 +81,21 @@ impl Mode {
     }
 }
 
+/// A byte range of a lock file: `len` bytes from `start`; `len` 0 reaches to the end of the
+/// file, however long it grows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Range {
+    /// First byte.
+    pub start: u64,
+    /// Length; 0 for "to the end".
+    pub len: u64,
+}
+
+impl Range {
+    /// The whole file.
+    pub const WHOLE: Range = Range { start: 0, len: 0 };
+}
+
 /// Why a lock was not taken.
 #[derive(Debug)]
 pub enum LockError {
@@ -93,6 +108,11 @@ pub enum LockError {
     },
     /// The lock path is a symbolic link; the lock refuses to follow it.
     Symlink {
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// A byte range was asked of a lock that only locks whole files.
+    NoRanges {
         /// The lock file.
         path: PathBuf,
     },
@@ -121,6 +141,11 @@ impl fmt::Display for LockError {
                 "the lock path {} is a symbolic link; remove it (locks never follow links)",
                 path.display()
             ),
+            LockError::NoRanges { path } => write!(
+                f,
+                "the lock {} locks whole files only; use the ofd variant for byte ranges",
+                path.display()
+            ),
             LockError::Io { call, path, errno } => write!(f, "{call} {}: {errno}", path.display()),
         }
     }
@@ -142,7 +167,7 @@ impl LockError {
     }
 }
 
-/// Waits between attempts: exponential from 20 µs to 5 ms, each wait jittered down to half,
+/// Waits between attempts: exponential from 20 µs to 1 ms, each wait jittered down to half,
 /// so racing waiters spread out instead of retrying in step.
 pub(crate) struct Backoff {
     started: Instant,
@@ -180,7 +205,7 @@ impl Backoff {
         let half = self.next / 2;
         let jitter = Duration::from_nanos(self.rng % (half.as_nanos() as u64 + 1));
         std::thread::sleep(half + jitter);
-        self.next = (self.next * 2).min(Duration::from_millis(5));
+        self.next = (self.next * 2).min(Duration::from_millis(1));
         Ok(())
     }
 }
@@ -335,12 +360,38 @@ impl LockFile {
     /// have no shared mode (owner records, PID files) take `Shared` as `Exclusive`.
     #[track_caller]
     pub fn lock(&self, mode: Mode, timeout: Option<Duration>) -> Result<Guard<'_>, LockError> {
-        let site = Location::caller();
+        self.lock_at(mode, Range::WHOLE, timeout, Location::caller())
+    }
+
+    /// Takes `range` of the lock file in `mode` (fcntl locks only: [`Variant::Ofd`]); holders of
+    /// ranges that do not overlap do not exclude each other.
+    #[track_caller]
+    pub fn lock_range(
+        &self,
+        mode: Mode,
+        range: Range,
+        timeout: Option<Duration>,
+    ) -> Result<Guard<'_>, LockError> {
+        match &self.kind {
+            Kind::Fd(lock) if lock.has_ranges() => self.lock_at(mode, range, timeout, Location::caller()),
+            _ => Err(LockError::NoRanges {
+                path: self.path.clone(),
+            }),
+        }
+    }
+
+    fn lock_at(
+        &self,
+        mode: Mode,
+        range: Range,
+        timeout: Option<Duration>,
+        site: &'static Location<'static>,
+    ) -> Result<Guard<'_>, LockError> {
         // Recorded before waiting, as lockdep does: an order that deadlocks is on record
         // even though the acquisition never completes.
         lockdep::acquiring(&self.class, mode, site);
         let held = match &self.kind {
-            Kind::Fd(lock) => Held::Fd(lock.lock(mode, timeout)?),
+            Kind::Fd(lock) => Held::Fd(lock.lock(mode, range, timeout)?),
             Kind::Owner(stale) => Held::Owner(owner_record::lock(&self.path, *stale, timeout)?),
             Kind::PidFile => Held::PidFile(pid_file_stale_race::lock(&self.path, timeout)?),
             Kind::ThreadMutex => Held::Mutex(thread_mutex_only::lock()),

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use faultline_targets::lock::{self, LockError, Mode, Variant};
+use faultline_targets::lock::{self, LockError, Mode, Range, Variant};
 
 const SHORT: Option<Duration> = Some(Duration::from_millis(30));
 
@@ -251,4 +251,33 @@ fn lockdep_records_the_held_locks_and_call_sites() {
         second_taken[1].contains(r#""class":"w.lock""#),
         "L10 took w second: {text}"
     );
+}
+
+#[test]
+fn ofd_ranges_exclude_only_where_they_overlap() {
+    let dir = tempfile::tempdir().expect("temp");
+    let path = dir.path().join("a.lock");
+    let one = Variant::Ofd.open(&path).expect("open");
+    let two = Variant::Ofd.open(&path).expect("open");
+    let first = Range { start: 0, len: 100 };
+    let _held = one.lock_range(Mode::Exclusive, first, SHORT).expect("free");
+    drop(
+        two.lock_range(Mode::Exclusive, Range { start: 100, len: 100 }, SHORT)
+            .expect("disjoint"),
+    );
+    assert!(timed_out(two.lock_range(
+        Mode::Exclusive,
+        Range { start: 50, len: 10 },
+        SHORT
+    )));
+    assert!(
+        timed_out(two.lock(Mode::Shared, SHORT)),
+        "the whole file overlaps"
+    );
+    // flock locks whole files only, and says so.
+    let flock = Variant::Flock.open(&path).expect("open");
+    assert!(matches!(
+        flock.lock_range(Mode::Shared, first, SHORT),
+        Err(LockError::NoRanges { .. })
+    ));
 }

@@ -97,7 +97,9 @@ impl Tally {
             LockError::Timeout { .. } => self.fail(FailureKind::StuckLock, e.to_string()),
             // Refusing a planted symlink is the right answer, not a failure.
             LockError::Symlink { .. } => *refused += 1,
-            LockError::Io { .. } => self.fail(FailureKind::UnexpectedError, e.to_string()),
+            LockError::Io { .. } | LockError::NoRanges { .. } => {
+                self.fail(FailureKind::UnexpectedError, e.to_string())
+            }
         }
         false
     }
