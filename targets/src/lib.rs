@@ -7,6 +7,7 @@
 
 pub mod atomic_write;
 pub mod lock;
+pub mod queue;
 pub mod registry;
 pub mod store;
 

@@ -319,6 +319,11 @@ impl<'a, F: Fs + ?Sized> FdGuard<'a, F> {
         Ok(FdGuard { fs, fd: Some(fd) })
     }
 
+    /// Guards a handle already open.
+    pub fn from_fd(fs: &'a F, fd: Fd) -> Self {
+        FdGuard { fs, fd: Some(fd) }
+    }
+
     /// The guarded handle.
     pub fn fd(&self) -> Fd {
         self.fd.expect("a guard holds its handle until close or drop")

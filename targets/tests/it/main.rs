@@ -3,3 +3,4 @@
 
 mod atomic_write;
 mod lock;
+mod queue;

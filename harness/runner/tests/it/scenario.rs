@@ -31,7 +31,17 @@ fn a_good_file_parses_with_defaults() {
     assert_eq!(s.name, "config-race");
     assert_eq!(s.variants, ["truncate_in_place", "durable"]);
     assert_eq!((s.writers, s.readers, s.trials, s.seed), (1, 2, 3, 7));
-    assert_eq!(s.checks, Check::ALL);
+    // Without [oracle]: every check of the family's workload (the file checks here).
+    assert_eq!(
+        s.checks,
+        [
+            Check::TornRead,
+            Check::StaleRegression,
+            Check::OldOrNew,
+            Check::NoLeakedTemps,
+            Check::NoWriterErrors
+        ]
+    );
     assert_eq!(s.expect["durable"].max_failures, Some(0));
 }
 
@@ -56,7 +66,7 @@ fn every_problem_is_reported_at_its_line_and_column() {
         (
             &GOOD.replace("\"atomic-write\"", "\"atomic\""),
             (2, 10),
-            "unknown family 'atomic'; valid families: atomic-write, store",
+            "unknown family 'atomic'; valid families: atomic-write, lock, store",
         ),
         (
             &GOOD.replace("writers = 1", "writers = 0"),
