@@ -281,3 +281,35 @@ fn ofd_ranges_exclude_only_where_they_overlap() {
         Err(LockError::NoRanges { .. })
     ));
 }
+
+#[test]
+fn closing_another_descriptor_drops_a_posix_lock_but_not_an_ofd_lock() {
+    // The L4 pitfall, shown in one process: a POSIX lock belongs to the process, and any close
+    // of the file releases it; an OFD lock belongs to its open file description.
+    let dir = tempfile::tempdir().expect("temp");
+    let path = dir.path().join("a.lock");
+    let ofd = Variant::Ofd.open(&path).expect("open");
+    let other = Variant::Ofd.open(&path).expect("open");
+    let _held = ofd.lock(Mode::Exclusive, SHORT).expect("free");
+    drop(std::fs::read(&path).expect("open, read and close the lock file"));
+    assert!(
+        timed_out(other.lock(Mode::Exclusive, SHORT)),
+        "the OFD lock survives the close"
+    );
+
+    let posix_path = dir.path().join("b.lock");
+    let posix = Variant::FcntlCloseReleases.open(&posix_path).expect("open");
+    let g = posix.lock(Mode::Exclusive, SHORT).expect("free");
+    let intruder = Variant::Ofd.open(&posix_path).expect("open");
+    assert!(
+        timed_out(intruder.lock(Mode::Exclusive, SHORT)),
+        "OFD and POSIX locks conflict"
+    );
+    assert!(g.check_owner().is_ok(), "the record is ours");
+    // check_owner read the file by path and closed it: the POSIX lock is gone, and the OFD
+    // lock from another description gets in.
+    assert!(
+        intruder.lock(Mode::Exclusive, SHORT).is_ok(),
+        "L4's lock was released by the close"
+    );
+}
