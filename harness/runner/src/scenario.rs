@@ -250,7 +250,8 @@ pub enum LockWorkload {
     /// Readers take the lock shared and upgrade it to exclusive every other section.
     Upgrade,
     /// Take two locks, naming them in one order in one section and in the other order in
-    /// the next (holders start on alternate orders).
+    /// the next (holders start on alternate orders), in the variant's acquisition order,
+    /// holding the first for `hold_us` before taking the second.
     Nested,
 }
 

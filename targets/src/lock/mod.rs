@@ -450,7 +450,8 @@ impl Guard<'_> {
 
     /// Turns a shared hold into an exclusive one. The references release the shared lock
     /// first and then wait for the exclusive one, so two upgraders cannot deadlock; what was
-    /// read under the shared lock may have changed by the time this returns.
+    /// read under the shared lock may have changed by the time this returns. If it fails
+    /// (a timeout), the guard holds nothing any more; dropping it is still fine.
     pub fn upgrade(&mut self, timeout: Option<Duration>) -> Result<(), LockError> {
         if self.mode == Mode::Exclusive {
             return Ok(());
@@ -481,23 +482,30 @@ impl Drop for Guard<'_> {
     }
 }
 
-/// Takes every lock in `files` in `mode`. The references sort the locks by path first, so
-/// processes that need the same locks always take them in the same order and cannot deadlock
-/// on each other. On error the locks already taken are released.
+/// The order in which [`lock_all`] takes `files`: the references sort them by path (and drop
+/// duplicates), so processes that need the same locks always take them in the same order and
+/// cannot deadlock on each other; L10 keeps the caller's order.
+pub fn acquisition_order<'a>(files: &[&'a LockFile]) -> Vec<&'a LockFile> {
+    let mut order: Vec<&'a LockFile> = files.to_vec();
+    if !files.iter().any(|f| f.variant.keeps_caller_order()) {
+        order.sort_by(|a, b| a.path.cmp(&b.path));
+        order.dedup_by(|a, b| a.path == b.path);
+    }
+    order
+}
+
+/// Takes every lock in `files` in `mode`, in [`acquisition_order`]. On error the locks already
+/// taken are released.
 #[track_caller]
 pub fn lock_all<'a>(
     files: &[&'a LockFile],
     mode: Mode,
     timeout: Option<Duration>,
 ) -> Result<Vec<Guard<'a>>, LockError> {
-    let mut order: Vec<&'a LockFile> = files.to_vec();
-    if !files.iter().any(|f| f.variant.keeps_caller_order()) {
-        order.sort_by(|a, b| a.path.cmp(&b.path));
-        order.dedup_by(|a, b| a.path == b.path);
-    }
+    let order = acquisition_order(files);
     let mut guards = Vec::with_capacity(order.len());
     for file in order {
-        guards.push(file.lock(mode, timeout)?);
+        guards.push(file.lock_at(mode, Range::WHOLE, timeout, Location::caller())?);
     }
     Ok(guards)
 }
@@ -508,9 +516,7 @@ pub fn with_read_lock<T>(
     timeout: Option<Duration>,
     f: impl FnOnce() -> T,
 ) -> Result<T, LockError> {
-    let lock = Variant::Flock.open(path)?;
-    let _guard = lock.lock(Mode::Shared, timeout)?;
-    Ok(f())
+    with_lock(path, Mode::Shared, timeout, f)
 }
 
 /// Runs `f` holding the flock reference's exclusive lock on `path`.
@@ -519,8 +525,17 @@ pub fn with_write_lock<T>(
     timeout: Option<Duration>,
     f: impl FnOnce() -> T,
 ) -> Result<T, LockError> {
+    with_lock(path, Mode::Exclusive, timeout, f)
+}
+
+fn with_lock<T>(
+    path: &Path,
+    mode: Mode,
+    timeout: Option<Duration>,
+    f: impl FnOnce() -> T,
+) -> Result<T, LockError> {
     let lock = Variant::Flock.open(path)?;
-    let _guard = lock.lock(Mode::Exclusive, timeout)?;
+    let _guard = lock.lock(mode, timeout)?;
     Ok(f())
 }
 

@@ -179,22 +179,32 @@ fn run(plan: &HolderPlan, tally: &mut Tally, sections: &mut u64, acknowledged: &
             },
             LockWorkload::Nested => {
                 let second = second.as_ref().expect("opened for the nested workload");
-                // Two call sites, one per order, so the lock-order graph can name both.
-                let guards = if (plan.id + section) % 2 == 0 {
-                    lock::lock_all(&[&main, second], plan.mode, timeout)
+                let wanted = if (plan.id + section) % 2 == 0 {
+                    [&main, second]
                 } else {
-                    lock::lock_all(&[second, &main], plan.mode, timeout)
+                    [second, &main]
                 };
-                match guards {
-                    Ok(guards) => {
-                        std::thread::sleep(hold);
-                        drop(guards);
-                    }
+                // The variant's order (the reference sorts), one lock at a time with the
+                // hold between: the first at one call site, the second at another, so the
+                // lock-order graph names both.
+                let order = lock::acquisition_order(&wanted);
+                let first = match order[0].lock(plan.mode, timeout) {
+                    Ok(g) => g,
                     Err(e) => {
                         tally.lock_error(&e, refused);
                         return;
                     }
-                }
+                };
+                std::thread::sleep(hold);
+                let then = match order[1].lock(plan.mode, timeout) {
+                    Ok(g) => g,
+                    Err(e) => {
+                        tally.lock_error(&e, refused);
+                        return;
+                    }
+                };
+                std::thread::sleep(hold);
+                drop((then, first));
             }
             LockWorkload::CriticalSection | LockWorkload::Upgrade => {
                 let mut guard = match main.lock(plan.mode, timeout) {

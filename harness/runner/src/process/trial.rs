@@ -348,6 +348,13 @@ pub fn run_trial(
     let mut killed_at = BTreeMap::new();
     loop {
         if cancel.load(Ordering::SeqCst) {
+            // Workers die with the group (its Drop); helpers lock holders started may have
+            // outlived theirs, so the whole process group goes.
+            if s.lock.spawn_helper
+                && let Some(id) = group.id
+            {
+                let _ = nix::sys::signal::killpg(id, Signal::SIGKILL);
+            }
             return Err(TrialError::Cancelled);
         }
         for w in group.workers.iter_mut() {

@@ -1,0 +1,76 @@
+//! The reference queue's costs, each next to its baseline in the same run.
+//!
+//! - `enqueue/raw_append_fdatasync`: `pwrite` of the same record bytes at the end of a file
+//!   and `fdatasync`, the least a durable append can cost; `enqueue/reference`: a durable
+//!   `enqueue` (lock, tail check, write, fdatasync, unlock).
+//! - `dequeue_ack/100` and `dequeue_ack/100000`: `dequeue` + `ack` of one record with that many
+//!   queued (one record is enqueued per iteration to keep the depth), to show the cost does not
+//!   grow with the queue. The ack commits the cursor durably (temp, fsync, rename, directory
+//!   fsync), which is most of its cost.
+//!
+//! Runs on /dev/shm when it exists, so the figures are the code's, not the disk's.
+
+use std::path::Path;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use faultline_core::RealFs;
+use faultline_targets::queue::{Options, SegmentedQueue, encode};
+
+const PAYLOAD: [u8; 100] = [7; 100];
+
+fn temp() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        tempfile::tempdir_in(shm).expect("temp")
+    } else {
+        tempfile::tempdir().expect("temp")
+    }
+}
+
+fn enqueue(c: &mut Criterion) {
+    let mut group = c.benchmark_group("enqueue");
+    let dir = temp();
+    let raw_path = dir.path().join("raw.log");
+    let raw = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(&raw_path)
+        .expect("open");
+    let record = encode(1, &PAYLOAD);
+    let mut end = 0u64;
+    group.bench_function("raw_append_fdatasync", |b| {
+        b.iter(|| {
+            rustix::io::pwrite(&raw, &record, end).expect("pwrite");
+            rustix::fs::fdatasync(&raw).expect("fdatasync");
+            end += record.len() as u64;
+        })
+    });
+    let fs = RealFs::new();
+    let mut q = SegmentedQueue::open(&fs, &dir.path().join("q"), Options::default()).expect("open");
+    group.bench_function("reference", |b| b.iter(|| q.enqueue(&PAYLOAD).expect("enqueue")));
+    group.finish();
+}
+
+fn dequeue_ack(c: &mut Criterion) {
+    let mut group = c.benchmark_group("dequeue_ack");
+    let fs = RealFs::new();
+    for depth in [100u64, 100_000] {
+        let dir = temp();
+        let mut q = SegmentedQueue::open(&fs, &dir.path().join("q"), Options::default()).expect("open");
+        for _ in 0..depth {
+            q.enqueue(&PAYLOAD).expect("fill");
+        }
+        group.bench_with_input(BenchmarkId::from_parameter(depth), &depth, |b, _| {
+            b.iter(|| {
+                let d = q.dequeue().expect("dequeue").expect("an item");
+                q.ack(d.id).expect("ack");
+                q.enqueue(&PAYLOAD).expect("refill");
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, enqueue, dequeue_ack);
+criterion_main!(benches);
