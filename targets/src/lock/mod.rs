@@ -587,32 +587,57 @@ fn write_counter(path: &Path, value: u64) -> Result<(), LockError> {
         .map_err(|e| LockError::std("write", path, &e))
 }
 
-/// This process's owner record: `pid <pid> host <host> start <ticks>\n`.
+/// This process's owner record: `pid <pid> host <host> start <ticks>\n`. The start time is 0
+/// when /proc cannot tell it, and a record with start 0 is never judged dead.
 pub(crate) fn owner_record() -> String {
     let pid = std::process::id();
-    format!(
-        "pid {pid} host {} start {}\n",
-        host_name(),
-        process_start(pid).unwrap_or(0)
-    )
+    let start = match liveness(pid) {
+        Liveness::Running(start) => start,
+        Liveness::Gone | Liveness::Unknown => 0,
+    };
+    format!("pid {pid} host {} start {start}\n", host_name())
 }
 
 pub(crate) fn host_name() -> String {
     rustix::system::uname().nodename().to_string_lossy().into_owned()
 }
 
-/// The start time of process `pid` in clock ticks since boot (field 22 of /proc/PID/stat),
-/// or `None` if there is no such process or it has exited (a zombie).
-pub(crate) fn process_start(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) is in parentheses and may hold spaces: skip past it.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split(' ').collect();
-    // `rest` starts at field 3, the state.
-    if fields.first() == Some(&"Z") || fields.first() == Some(&"X") {
-        return None;
+/// What can be known of a process from here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Liveness {
+    /// Running (or stopped), started at this many clock ticks after boot (field 22 of
+    /// /proc/PID/stat).
+    Running(u64),
+    /// No such process, or it has exited (a zombie).
+    Gone,
+    /// It exists, but /proc could not be read: treat it as running.
+    Unknown,
+}
+
+/// Whether process `pid` runs, and since when. Only `kill(pid, 0)` failing with ESRCH, or
+/// /proc showing a zombie, says it is gone: a failed read of /proc is `Unknown`, never `Gone`,
+/// so a lock is never broken on a guess.
+pub(crate) fn liveness(pid: u32) -> Liveness {
+    let Some(raw) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) else {
+        return Liveness::Unknown;
+    };
+    if rustix::process::test_kill_process(raw) == Err(rustix::io::Errno::SRCH) {
+        return Liveness::Gone;
     }
-    fields.get(19)?.parse().ok()
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Liveness::Unknown;
+    };
+    // The command name (field 2) is in parentheses and may hold spaces: skip past it.
+    let Some(rest) = stat.rfind(')').and_then(|i| stat.get(i + 2..)) else {
+        return Liveness::Unknown;
+    };
+    // `rest` starts at field 3, the state; field 22 is the 20th from there.
+    let fields: Vec<&str> = rest.split(' ').collect();
+    match (fields.first(), fields.get(19).and_then(|f| f.parse().ok())) {
+        (Some(&"Z") | Some(&"X"), _) => Liveness::Gone,
+        (_, Some(start)) => Liveness::Running(start),
+        _ => Liveness::Unknown,
+    }
 }
 
 /// The registry entries, in the order of [`Variant::ALL`].

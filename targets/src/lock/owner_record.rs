@@ -77,10 +77,14 @@ fn take(
     }
 }
 
-/// The lock file's (dev, ino) when it is stale; `None` when it is live or already gone.
+/// The lock file's (dev, ino) when it is stale; `None` when it is live or already gone. The
+/// record and the inode come from one open of the file, so they belong together.
 fn judge(path: &Path, stale: Stale) -> Option<(u64, u64)> {
-    let meta = std::fs::symlink_metadata(path).ok()?;
-    let bytes = std::fs::read(path).ok()?;
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).ok()?;
+    let meta = file.metadata().ok()?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).ok()?;
     let is_stale = match stale {
         Stale::WhenOwnerDead => !owner_alive(&bytes),
         Stale::OlderThan(ttl) => meta.modified().ok()?.elapsed().is_ok_and(|age| age > ttl),
@@ -94,10 +98,16 @@ fn owner_alive(record: &[u8]) -> bool {
     let Some(owner) = Owner::parse(record) else {
         return true;
     };
-    if owner.host != super::host_name() {
+    // Another host's process cannot be looked up here; a record without a start time cannot
+    // tell a reused PID from its owner.
+    if owner.host != super::host_name() || owner.start == 0 {
         return true;
     }
-    super::process_start(owner.pid) == Some(owner.start)
+    match super::liveness(owner.pid) {
+        super::Liveness::Running(start) => start == owner.start,
+        super::Liveness::Gone => false,
+        super::Liveness::Unknown => true,
+    }
 }
 
 fn break_stale(path: &Path, dev: u64, ino: u64) -> Result<(), LockError> {

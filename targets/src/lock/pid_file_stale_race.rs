@@ -41,7 +41,7 @@ pub(super) fn lock(path: &Path, timeout: Option<Duration>) -> Result<PidHeld, Lo
         let owner = std::fs::read_to_string(path)
             .ok()
             .and_then(|text| text.trim().parse::<u32>().ok());
-        let alive = owner.is_some_and(|p| super::process_start(p).is_some());
+        let alive = owner.is_some_and(|p| super::liveness(p) != super::Liveness::Gone);
         if alive {
             backoff.wait(path)?;
         } else {
