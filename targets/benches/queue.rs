@@ -1,14 +1,16 @@
 //! The reference queue's costs, each next to its baseline in the same run.
 //!
-//! - `enqueue/raw_append_fdatasync`: `pwrite` of the same record bytes at the end of a file
-//!   and `fdatasync`, the least a durable append can cost; `enqueue/reference`: a durable
-//!   `enqueue` (lock, tail check, write, fdatasync, unlock).
+//! - `enqueue_disk/raw_append_fdatasync`: `pwrite` of the same record bytes at the end of a
+//!   file and `fdatasync`, the least a durable append can cost; `enqueue_disk/reference`: a
+//!   durable `enqueue` (lock, tail check, write, fdatasync, unlock). On the system's temp
+//!   directory, a real disk, where durability costs what it costs. `enqueue_tmpfs/*`: the
+//!   same on /dev/shm, where fdatasync is free, so only the queue's own overhead shows.
 //! - `dequeue_ack/100` and `dequeue_ack/100000`: `dequeue` + `ack` of one record with that many
 //!   queued (one record is enqueued per iteration to keep the depth), to show the cost does not
 //!   grow with the queue. The ack commits the cursor durably (temp, fsync, rename, directory
 //!   fsync), which is most of its cost.
 //!
-//! Runs on /dev/shm when it exists, so the figures are the code's, not the disk's.
+//! `dequeue_ack` runs on /dev/shm when it exists, so its figures are the code's, not the disk's.
 
 use std::path::Path;
 
@@ -18,7 +20,7 @@ use faultline_targets::queue::{Options, SegmentedQueue, encode};
 
 const PAYLOAD: [u8; 100] = [7; 100];
 
-fn temp() -> tempfile::TempDir {
+fn shm() -> tempfile::TempDir {
     let shm = Path::new("/dev/shm");
     if shm.is_dir() {
         tempfile::tempdir_in(shm).expect("temp")
@@ -28,8 +30,12 @@ fn temp() -> tempfile::TempDir {
 }
 
 fn enqueue(c: &mut Criterion) {
-    let mut group = c.benchmark_group("enqueue");
-    let dir = temp();
+    enqueue_on(c, "enqueue_disk", tempfile::tempdir().expect("temp"));
+    enqueue_on(c, "enqueue_tmpfs", shm());
+}
+
+fn enqueue_on(c: &mut Criterion, name: &str, dir: tempfile::TempDir) {
+    let mut group = c.benchmark_group(name);
     let raw_path = dir.path().join("raw.log");
     let raw = std::fs::OpenOptions::new()
         .create(true)
@@ -56,7 +62,7 @@ fn dequeue_ack(c: &mut Criterion) {
     let mut group = c.benchmark_group("dequeue_ack");
     let fs = RealFs::new();
     for depth in [100u64, 100_000] {
-        let dir = temp();
+        let dir = shm();
         let mut q = SegmentedQueue::open(&fs, &dir.path().join("q"), Options::default()).expect("open");
         for _ in 0..depth {
             q.enqueue(&PAYLOAD).expect("fill");
