@@ -151,6 +151,8 @@ pub struct SegmentedQueue<'f, F: Fs + ?Sized> {
     consume_lock: faultline_core::Fd,
     /// The segment producers append to and the end of its valid records, as last seen.
     tail: Option<(u64, u64)>,
+    /// That segment, open for reading and writing, kept across appends.
+    writer: Option<(u64, faultline_core::Fd)>,
     /// A delivery awaiting its ack: its id and the place after it. The consume lock is held.
     pending: Option<(u64, (u64, u64))>,
 }
@@ -184,6 +186,7 @@ impl<'f, F: Fs + ?Sized> SegmentedQueue<'f, F> {
             append_lock,
             consume_lock,
             tail: None,
+            writer: None,
             pending: None,
         };
         Durable.recover(fs, &queue.cursor_path())?;
@@ -238,15 +241,10 @@ impl<'f, F: Fs + ?Sized> SegmentedQueue<'f, F> {
             end = 0;
         }
         let path = self.segment_path(segment);
-        let fd = match self.fs.open(&path, &OpenOptions::read_only()) {
-            Ok(fd) => fd,
-            Err(e) if e.errno == Errno::NOENT => {
-                self.tail = Some((segment, 0));
-                return Ok((segment, 0));
-            }
-            Err(e) => return Err(e.into()),
+        let Some(fd) = self.writer_for(segment, false)? else {
+            self.tail = Some((segment, 0));
+            return Ok((segment, 0));
         };
-        let guard = FdGuard::from_fd(self.fs, fd);
         let len = self.fs.fstat(fd)?.len;
         loop {
             match read_slot(self.fs, fd, segment, end, len, self.options.max_payload)? {
@@ -263,19 +261,41 @@ impl<'f, F: Fs + ?Sized> SegmentedQueue<'f, F> {
                         });
                     }
                     // A torn last record: never acknowledged, cut it off.
-                    drop(guard);
-                    let w = FdGuard::open(self.fs, &path, &OpenOptions::write_only())?;
-                    self.fs.ftruncate(w.fd(), end)?;
-                    self.fs.fdatasync(w.fd())?;
-                    w.close()?;
+                    self.fs.ftruncate(fd, end)?;
+                    self.fs.fdatasync(fd)?;
                     self.tail = Some((segment, end));
                     return Ok((segment, end));
                 }
             }
         }
-        drop(guard);
         self.tail = Some((segment, end));
         Ok((segment, end))
+    }
+
+    /// The open descriptor of `segment` (opened now if another one was open); `None` when the
+    /// segment does not exist and `create` is false.
+    fn writer_for(&mut self, segment: u64, create: bool) -> Result<Option<faultline_core::Fd>, QueueError> {
+        if let Some((open, fd)) = self.writer
+            && open == segment
+        {
+            return Ok(Some(fd));
+        }
+        if let Some((_, old)) = self.writer.take() {
+            let _ = self.fs.close(old);
+        }
+        let options = OpenOptions::read_only().create(create).mode(0o644);
+        let options = OpenOptions {
+            write: true,
+            ..options
+        };
+        match self.fs.open(&self.segment_path(segment), &options) {
+            Ok(fd) => {
+                self.writer = Some((segment, fd));
+                Ok(Some(fd))
+            }
+            Err(e) if e.errno == Errno::NOENT && !create => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Appends `payload`; returns its id once the record is durable.
@@ -296,7 +316,7 @@ impl<'f, F: Fs + ?Sized> SegmentedQueue<'f, F> {
         }
         let path = self.segment_path(segment);
         let created = end == 0 && fs.metadata(&path).is_err();
-        let file = FdGuard::open(fs, &path, &OpenOptions::write_only().create(true).mode(0o644))?;
+        let fd = self.writer_for(segment, true)?.expect("opened with create");
         if created {
             // The new segment's name must be durable before any record in it is acknowledged.
             fs.fsync_dir(&self.dir)?;
@@ -305,11 +325,10 @@ impl<'f, F: Fs + ?Sized> SegmentedQueue<'f, F> {
         let bytes = encode(id, payload);
         let mut written = 0;
         while written < bytes.len() {
-            written += fs.pwrite(file.fd(), &bytes[written..], end + written as u64)?;
+            written += fs.pwrite(fd, &bytes[written..], end + written as u64)?;
         }
         fs.crash_point("queue.after_write");
-        fs.fdatasync(file.fd())?;
-        file.close()?;
+        fs.fdatasync(fd)?;
         self.tail = Some((segment, end + bytes.len() as u64));
         fs.crash_point("queue.after_sync");
         Ok(id)
@@ -454,6 +473,9 @@ impl<'f, F: Fs + ?Sized> SegmentedQueue<'f, F> {
 
 impl<F: Fs + ?Sized> Drop for SegmentedQueue<'_, F> {
     fn drop(&mut self) {
+        if let Some((_, fd)) = self.writer.take() {
+            let _ = self.fs.close(fd);
+        }
         let _ = self.fs.close(self.append_lock);
         let _ = self.fs.close(self.consume_lock);
     }
