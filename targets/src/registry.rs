@@ -6,7 +6,7 @@ use std::fmt;
 
 use faultline_core::FailureKind;
 
-use crate::{atomic_write, lock, store};
+use crate::{atomic_write, lock, queue, store};
 
 /// The ways faultline can catch a bug (the letters of the catalogue).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -118,6 +118,11 @@ pub const FAMILIES: &[FamilyInfo] = &[
         name: lock::FAMILY,
         variants: lock::VARIANTS,
         crash_points: lock::CRASH_POINTS,
+    },
+    FamilyInfo {
+        name: queue::FAMILY,
+        variants: queue::VARIANTS,
+        crash_points: queue::CRASH_POINTS,
     },
     FamilyInfo {
         name: store::FAMILY,

@@ -48,11 +48,14 @@ pub enum FailureKind {
     FollowedSymlink,
     /// Locks were taken in orders that form a cycle (a deadlock waiting to happen).
     LockOrderInversion,
+    /// A queue record could not be read back intact: the queue reported it corrupt, or
+    /// delivered a payload that no producer wrote.
+    CorruptRecord,
 }
 
 impl FailureKind {
     /// Every kind, in declaration order.
-    pub const ALL: [FailureKind; 20] = [
+    pub const ALL: [FailureKind; 21] = [
         FailureKind::TornFile,
         FailureKind::MissingFile,
         FailureKind::TornRead,
@@ -73,6 +76,7 @@ impl FailureKind {
         FailureKind::OwnerRecordErased,
         FailureKind::FollowedSymlink,
         FailureKind::LockOrderInversion,
+        FailureKind::CorruptRecord,
     ];
 }
 

@@ -9,6 +9,7 @@ pub mod atomic_write;
 pub mod explore;
 pub mod lockdep;
 pub mod process;
+pub mod queue;
 pub mod report;
 pub mod run;
 pub mod scenario;

@@ -38,6 +38,15 @@ pub struct RunOptions {
     pub lockdep: bool,
 }
 
+/// Queue items over a variant's trials.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct QueueItems {
+    /// Items processed by consumers and the drain after each trial.
+    pub processed: u64,
+    /// Processed again after a delivery that was never acknowledged.
+    pub allowed_duplicates: u64,
+}
+
 /// The first failure of one kind.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct FirstSeen {
@@ -100,6 +109,11 @@ pub struct VariantResult {
     pub writer_kills: u64,
     /// Lock scenarios with shared holders: the most inside the shared lock at once.
     pub max_shared_holders: Option<u64>,
+    /// Queue scenarios: items processed, and of those, processed again after a delivery
+    /// that was never acknowledged (allowed by at-least-once delivery).
+    pub queue_items: Option<QueueItems>,
+    /// Crash-state scenarios: what the enumeration covered (each state is one trial).
+    pub crash_states: Option<faultline_core::crash_state::EnumerationStats>,
     /// Failures (reads and trial-level) by kind.
     pub failures_by_kind: BTreeMap<FailureKind, u64>,
     /// The first failure of each kind.
@@ -298,6 +312,8 @@ fn run_variant(
         writes: 0,
         writer_kills: 0,
         max_shared_holders: None,
+        queue_items: None,
+        crash_states: None,
         failures_by_kind: BTreeMap::new(),
         first_by_kind: BTreeMap::new(),
         time_to_first_failure_s: None,
@@ -307,6 +323,13 @@ fn run_variant(
         verdict: Verdict::NoExpectation,
         kept: Vec::new(),
     };
+    if let (Target::Queue(variant), Some(model)) = (target, scenario.queue.model) {
+        crash_states(&mut r, scenario, variant, model, options.trial)?;
+        progress(r.trials);
+        r.elapsed_s = start.elapsed().as_secs_f64();
+        r.verdict = judge(&r);
+        return Ok(r);
+    }
     // The directory trials run in (the file system under test), made once per variant.
     let mut workspace = Workspace::new(options.temp_dir.as_deref()).map_err(|source| RunError::Trial {
         scenario: scenario.name.clone(),
@@ -343,6 +366,11 @@ fn run_variant(
         r.failed_trials = FailureCount::new(r.failed_trials.failures + u64::from(trial_failed), r.trials);
         r.writes += outcome.writes;
         r.writer_kills += u64::from(outcome.writer_killed);
+        if let Target::Queue(_) = target {
+            let q = r.queue_items.get_or_insert_with(QueueItems::default);
+            q.processed += outcome.processed;
+            q.allowed_duplicates += outcome.allowed_duplicates;
+        }
         if matches!(target, Target::Lock(_)) && scenario.readers > 0 {
             r.max_shared_holders = Some(r.max_shared_holders.unwrap_or(0).max(outcome.max_shared_holders));
         }
@@ -369,6 +397,43 @@ fn run_variant(
     r.elapsed_s = start.elapsed().as_secs_f64();
     r.verdict = judge(&r);
     Ok(r)
+}
+
+/// A crash-state scenario: the queue workload's states under `model`, each judged as one
+/// trial (or only state `only`).
+fn crash_states(
+    r: &mut VariantResult,
+    scenario: &Scenario,
+    variant: faultline_targets::queue::Variant,
+    model: faultline_core::PersistenceModel,
+    only: Option<u64>,
+) -> Result<(), RunError> {
+    use crate::queue::explore;
+    let block_size = faultline_core::BlockSize::new(scenario.queue.block_size).expect("checked when parsed");
+    let plan = explore::Plan::new(model, block_size, scenario.document_bytes, scenario.queue.segment_bytes);
+    let outcome = explore::explore(variant, &plan, only).map_err(|e| RunError::Trial {
+        scenario: scenario.name.clone(),
+        variant: r.variant.to_string(),
+        trial: 0,
+        source: TrialError::Setup(format!("the simulated workload could not start: {e}")),
+    })?;
+    r.trials = outcome.judged;
+    r.failed_trials = FailureCount::new(outcome.failed, outcome.judged);
+    r.crash_states = Some(outcome.enumeration);
+    r.failures_by_kind = outcome.by_kind;
+    for (kind, (index, detail)) in outcome.first_by_kind {
+        r.first_by_kind.insert(
+            kind,
+            FirstSeen {
+                trial: index,
+                detail,
+                after_s: 0.0,
+                faults: Faults::default(),
+                reproduce: reproduce_command(scenario, r.variant, index),
+            },
+        );
+    }
+    Ok(())
 }
 
 /// The command that runs exactly this trial again.

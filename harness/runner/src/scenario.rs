@@ -41,6 +41,7 @@ struct RawScenario {
     faults: Option<RawFaults>,
     oracle: Option<RawOracle>,
     lock: Option<RawLock>,
+    queue: Option<RawQueue>,
     #[serde(default)]
     run: RawRun,
     #[serde(default)]
@@ -116,6 +117,17 @@ struct RawLock {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawQueue {
+    segment_bytes: Option<Spanned<u64>>,
+    #[serde(default)]
+    torn_tail: bool,
+    preload: Option<u32>,
+    model: Option<Spanned<String>>,
+    block_size: Option<Spanned<u64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawOracle {
     checks: Vec<Spanned<String>>,
 }
@@ -163,11 +175,15 @@ pub enum Check {
     SymlinkVictim,
     /// The lock-order graph of every acquisition has no cycle (`LockOrderInversion`).
     LockOrder,
+    /// Queues: every acknowledged item processed, none invented, none corrupt, none
+    /// delivered again after its ack (`LostItem`, `PhantomItem`, `CorruptRecord`,
+    /// `DuplicateDelivery`).
+    ExactlyOnce,
 }
 
 impl Check {
     /// Every check, in report order.
-    pub const ALL: [Check; 11] = [
+    pub const ALL: [Check; 12] = [
         Check::TornRead,
         Check::StaleRegression,
         Check::OldOrNew,
@@ -179,6 +195,7 @@ impl Check {
         Check::OwnerRecord,
         Check::SymlinkVictim,
         Check::LockOrder,
+        Check::ExactlyOnce,
     ];
 
     /// Its name in scenario files.
@@ -195,6 +212,7 @@ impl Check {
             Check::OwnerRecord => "owner-record",
             Check::SymlinkVictim => "symlink-victim",
             Check::LockOrder => "lock-order",
+            Check::ExactlyOnce => "exactly-once",
         }
     }
 }
@@ -294,6 +312,35 @@ impl Default for LockPlan {
     }
 }
 
+/// The `[queue]` table: the queue's shape and how its trials run (family `queue`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct QueuePlan {
+    /// Segment size: a segment is closed once a record would take it past this.
+    pub segment_bytes: u64,
+    /// Items the harness enqueues before the workers start.
+    pub preload: u32,
+    /// Tear the last preloaded record before the workers start (as a crash mid-append
+    /// would), so producers append after a torn tail.
+    pub torn_tail: bool,
+    /// Instead of processes, enumerate the crash states of a workload on the simulated file
+    /// system under this model; each state is one trial.
+    pub model: Option<faultline_core::PersistenceModel>,
+    /// Where simulated writes tear.
+    pub block_size: u64,
+}
+
+impl Default for QueuePlan {
+    fn default() -> Self {
+        QueuePlan {
+            segment_bytes: 64 << 10,
+            preload: 0,
+            torn_tail: false,
+            model: None,
+            block_size: 512,
+        }
+    }
+}
+
 /// A checked scenario, ready to run.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Scenario {
@@ -345,6 +392,8 @@ pub struct Scenario {
     pub expect: BTreeMap<&'static str, Expectation>,
     /// How lock holders behave (family `lock`).
     pub lock: LockPlan,
+    /// The queue and its trials (family `queue`).
+    pub queue: QueuePlan,
 }
 
 /// Reads and checks the scenario at `path`.
@@ -522,8 +571,59 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         }
     };
 
+    let queue = match raw.queue {
+        None => QueuePlan::default(),
+        Some(q) => {
+            let defaults = QueuePlan::default();
+            let segment_bytes = match &q.segment_bytes {
+                Some(b) if *b.get_ref() < 256 => {
+                    return Err(at(b.span(), "segment_bytes must be at least 256".into()));
+                }
+                Some(b) => *b.get_ref(),
+                None => defaults.segment_bytes,
+            };
+            let model = match &q.model {
+                None => None,
+                Some(m) => Some(m.get_ref().parse::<faultline_core::PersistenceModel>().map_err(|_| {
+                    at(
+                        m.span(),
+                        format!(
+                            "unknown model '{}'; valid models: process-crash, power-loss",
+                            m.get_ref()
+                        ),
+                    )
+                })?),
+            };
+            let block_size = match &q.block_size {
+                Some(b) if faultline_core::BlockSize::new(*b.get_ref()).is_err() => {
+                    return Err(at(
+                        b.span(),
+                        format!("block_size must be a power of two from 512, got {}", b.get_ref()),
+                    ));
+                }
+                Some(b) => *b.get_ref(),
+                None => defaults.block_size,
+            };
+            let preload = q.preload.unwrap_or(u32::from(q.torn_tail) * 4);
+            if q.torn_tail && preload == 0 {
+                return Err(at(
+                    raw.family.span(),
+                    "[queue] torn_tail needs preload of at least 1 (the record to tear)".into(),
+                ));
+            }
+            QueuePlan {
+                segment_bytes,
+                preload,
+                torn_tail: q.torn_tail,
+                model,
+                block_size,
+            }
+        }
+    };
+
     let checks = match raw.oracle {
-        None if family.name == "lock" => Check::ALL[5..].to_vec(),
+        None if family.name == "lock" => Check::ALL[5..11].to_vec(),
+        None if family.name == "queue" => vec![Check::ExactlyOnce],
         None => Check::ALL[..5].to_vec(),
         Some(o) => {
             let mut checks = Vec::new();
@@ -658,6 +758,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         watchdog_ms: raw.run.watchdog_ms.unwrap_or(10_000),
         expect,
         lock,
+        queue,
     })
 }
 

@@ -73,7 +73,7 @@ pub enum Slot {
 }
 
 /// Reads the record at `offset` of the open segment `fd` of length `len`, expecting the id
-/// its place gives.
+/// its place gives and checking the checksum.
 pub fn read_slot<F: Fs + ?Sized>(
     fs: &F,
     fd: faultline_core::Fd,
@@ -82,8 +82,26 @@ pub fn read_slot<F: Fs + ?Sized>(
     len: u64,
     max_payload: u32,
 ) -> Result<Slot, FsError> {
+    read_slot_checked(fs, fd, (segment, offset), len, max_payload, true)
+}
+
+/// [`read_slot`]; with `verify` false, a header whose length fits is believed (id and
+/// checksum unchecked), as the broken variants that trust headers do.
+pub(crate) fn read_slot_checked<F: Fs + ?Sized>(
+    fs: &F,
+    fd: faultline_core::Fd,
+    (segment, offset): Place,
+    len: u64,
+    max_payload: u32,
+    verify: bool,
+) -> Result<Slot, FsError> {
     if offset == len {
         return Ok(Slot::End);
+    }
+    if offset > len {
+        return Ok(Slot::Invalid(format!(
+            "offset {offset} is past the end of the segment ({len} bytes)"
+        )));
     }
     if offset + HEADER > len {
         return Ok(Slot::Invalid(format!(
@@ -107,6 +125,9 @@ pub fn read_slot<F: Fs + ?Sized>(
     }
     let mut payload = vec![0u8; size as usize];
     pread_all(fs, fd, &mut payload, offset + HEADER)?;
+    if !verify {
+        return Ok(Slot::Record(id, payload, end));
+    }
     if id != record_id(segment, offset) {
         return Ok(Slot::Invalid(format!(
             "id {id:#x} where {:#x} belongs",
@@ -117,6 +138,18 @@ pub fn read_slot<F: Fs + ?Sized>(
         return Ok(Slot::Invalid("checksum mismatch".into()));
     }
     Ok(Slot::Record(id, payload, end))
+}
+
+fn pwrite_all<F: Fs + ?Sized>(fs: &F, fd: faultline_core::Fd, bytes: &[u8], offset: u64) -> Result<(), FsError> {
+    let mut written = 0;
+    while written < bytes.len() {
+        match fs.pwrite(fd, &bytes[written..], offset + written as u64) {
+            Ok(n) => written += n,
+            Err(e) if e.errno == Errno::INTR => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 fn pread_all<F: Fs + ?Sized>(
@@ -142,6 +175,62 @@ fn pread_all<F: Fs + ?Sized>(
 /// A place in the queue: segment number and offset.
 type Place = (u64, u64);
 
+/// How a record's bytes go to the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Writes {
+    /// Header and payload in one write (the reference).
+    Whole,
+    /// The header, then (after the crash point `queue.after_header`) the payload.
+    HeaderThenPayload,
+    /// Through a small buffer: the record in writes of this many bytes.
+    Chunks(usize),
+}
+
+/// Where appends go, and what is done with an invalid record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Tail {
+    /// Scan to the end of the valid records; cut an invalid last record, report one followed
+    /// by a valid record as corruption (the reference).
+    Repair,
+    /// Append at the file's end, whatever lies before it; a reader that meets an invalid
+    /// record cuts the segment there, and whatever follows with it.
+    CutAtFirstInvalid,
+    /// Append at the file's end; an invalid record is an error forever.
+    NoRepair,
+}
+
+/// The steps of the segmented queue, each of which a broken variant changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Recipe {
+    /// Producers hold `append.lock` while appending.
+    pub lock_append: bool,
+    /// How a record is written.
+    pub writes: Writes,
+    /// `fdatasync` before `enqueue` returns.
+    pub sync_enqueue: bool,
+    /// Check each record's id and checksum when reading.
+    pub verify: bool,
+    /// Where appends go and how invalid records are handled.
+    pub tail: Tail,
+    /// `dequeue` commits the cursor before returning; `ack` does nothing.
+    pub ack_on_delivery: bool,
+    /// Fsync the directory after creating or deleting a segment.
+    pub dir_fsync: bool,
+}
+
+impl Recipe {
+    /// The reference's recipe.
+    pub const REFERENCE: Recipe = Recipe {
+        lock_append: true,
+        writes: Writes::Whole,
+        sync_enqueue: true,
+        verify: true,
+        tail: Tail::Repair,
+        ack_on_delivery: false,
+        dir_fsync: true,
+    };
+}
+
 /// A queue directory opened by one process: the reference.
 pub struct SegmentedQueue<'f, F: Fs + ?Sized> {
     fs: &'f F,
@@ -155,11 +244,17 @@ pub struct SegmentedQueue<'f, F: Fs + ?Sized> {
     writer: Option<(u64, faultline_core::Fd)>,
     /// A delivery awaiting its ack: its id and the place after it. The consume lock is held.
     pending: Option<(u64, (u64, u64))>,
+    recipe: Recipe,
 }
 
 impl<'f, F: Fs + ?Sized> SegmentedQueue<'f, F> {
     /// Opens (creating if needed) the queue in `dir`, and repairs a torn tail.
     pub fn open(fs: &'f F, dir: &Path, options: Options) -> Result<Self, QueueError> {
+        Self::open_with(fs, dir, options, Recipe::REFERENCE)
+    }
+
+    /// [`Self::open`] following `recipe`.
+    pub(crate) fn open_with(fs: &'f F, dir: &Path, options: Options, recipe: Recipe) -> Result<Self, QueueError> {
         match fs.mkdir(dir, 0o755) {
             Ok(()) => fs.fsync_dir(faultline_core::fs::parent_dir(dir))?,
             Err(e) if e.errno == Errno::EXIST => {}
@@ -188,6 +283,7 @@ impl<'f, F: Fs + ?Sized> SegmentedQueue<'f, F> {
             tail: None,
             writer: None,
             pending: None,
+            recipe,
         };
         Durable.recover(fs, &queue.cursor_path())?;
         queue.locked(queue.append_lock, |q| q.find_tail().map(|_| ()))?;
@@ -246,14 +342,28 @@ impl<'f, F: Fs + ?Sized> SegmentedQueue<'f, F> {
             return Ok((segment, 0));
         };
         let len = self.fs.fstat(fd)?.len;
+        if self.recipe.tail != Tail::Repair {
+            // The broken variants append wherever the file ends.
+            self.tail = Some((segment, len));
+            return Ok((segment, len));
+        }
         loop {
-            match read_slot(self.fs, fd, segment, end, len, self.options.max_payload)? {
+            match read_slot_checked(
+                self.fs,
+                fd,
+                (segment, end),
+                len,
+                self.options.max_payload,
+                self.recipe.verify,
+            )? {
                 Slot::Record(_, _, next) => end = next,
                 Slot::End => break,
                 Slot::Invalid(detail) => {
                     let mut rest = vec![0u8; (len - end) as usize];
                     pread_all(self.fs, fd, &mut rest, end)?;
-                    if let Some(at) = valid_record_after(&rest, segment, end, self.options.max_payload) {
+                    if let Some(at) = valid_record_after(&rest, segment, end, self.options.max_payload)
+                        && self.recipe.verify
+                    {
                         return Err(QueueError::Corrupt {
                             segment: path,
                             offset: end,
@@ -303,6 +413,11 @@ impl<'f, F: Fs + ?Sized> SegmentedQueue<'f, F> {
         if payload.len() as u64 > u64::from(self.options.max_payload) {
             return Err(QueueError::TooLarge(payload.len()));
         }
+        if !self.recipe.lock_append {
+            // Without the lock, each producer appends where it last saw the end.
+            self.tail = None;
+            return self.append(payload);
+        }
         let lock = self.append_lock;
         self.locked(lock, |q| q.append(payload))
     }
@@ -317,18 +432,29 @@ impl<'f, F: Fs + ?Sized> SegmentedQueue<'f, F> {
         let path = self.segment_path(segment);
         let created = end == 0 && fs.metadata(&path).is_err();
         let fd = self.writer_for(segment, true)?.expect("opened with create");
-        if created {
+        if created && self.recipe.dir_fsync {
             // The new segment's name must be durable before any record in it is acknowledged.
             fs.fsync_dir(&self.dir)?;
         }
         let id = record_id(segment, end);
         let bytes = encode(id, payload);
-        let mut written = 0;
-        while written < bytes.len() {
-            written += fs.pwrite(fd, &bytes[written..], end + written as u64)?;
+        match self.recipe.writes {
+            Writes::Whole => pwrite_all(fs, fd, &bytes, end)?,
+            Writes::HeaderThenPayload => {
+                pwrite_all(fs, fd, &bytes[..HEADER as usize], end)?;
+                fs.crash_point("queue.after_header");
+                pwrite_all(fs, fd, &bytes[HEADER as usize..], end + HEADER)?;
+            }
+            Writes::Chunks(size) => {
+                for (i, chunk) in bytes.chunks(size).enumerate() {
+                    pwrite_all(fs, fd, chunk, end + (i * size) as u64)?;
+                }
+            }
         }
         fs.crash_point("queue.after_write");
-        fs.fdatasync(fd)?;
+        if self.recipe.sync_enqueue {
+            fs.fdatasync(fd)?;
+        }
         self.tail = Some((segment, end + bytes.len() as u64));
         fs.crash_point("queue.after_sync");
         Ok(id)
@@ -374,7 +500,7 @@ impl<'f, F: Fs + ?Sized> SegmentedQueue<'f, F> {
                 };
                 let guard = FdGuard::from_fd(q.fs, fd);
                 let len = q.fs.fstat(fd)?.len;
-                match read_slot(q.fs, fd, at.0, at.1, len, q.options.max_payload)? {
+                match read_slot_checked(q.fs, fd, at, len, q.options.max_payload, q.recipe.verify)? {
                     Slot::Record(id, payload, next) => {
                         return Ok(Some((Delivery { id, payload }, (at.0, next))));
                     }
@@ -388,9 +514,24 @@ impl<'f, F: Fs + ?Sized> SegmentedQueue<'f, F> {
                     }
                     Slot::Invalid(detail) => {
                         drop(guard);
-                        // Only the tail can be torn; find_tail repairs it or reports corruption.
-                        if q.find_tail()?.0 == at.0 {
-                            continue;
+                        match q.recipe.tail {
+                            // Only the tail can be torn; find_tail repairs it or reports
+                            // corruption.
+                            Tail::Repair => {
+                                // A cut tail ends where this record began; valid records
+                                // beyond it mean damage that is not a torn tail.
+                                if q.find_tail()? == at {
+                                    continue;
+                                }
+                            }
+                            Tail::CutAtFirstInvalid => {
+                                let fd = q.writer_for(at.0, false)?.expect("the segment was just read");
+                                q.fs.ftruncate(fd, at.1)?;
+                                q.fs.fdatasync(fd)?;
+                                q.tail = None;
+                                continue;
+                            }
+                            Tail::NoRepair => {}
                         }
                         return Err(QueueError::Corrupt {
                             segment: path,
@@ -426,6 +567,15 @@ impl<'f, F: Fs + ?Sized> SegmentedQueue<'f, F> {
             .flock(self.consume_lock, LockKind::Exclusive, LockWait::Block)?;
         let found = self.cursor().and_then(|at| self.next_from(at));
         match found {
+            Ok(Some((delivery, next))) if self.recipe.ack_on_delivery => {
+                // Removed before the caller has done anything with it.
+                let committed = self.commit(next);
+                let _ = self.fs.unlock(self.consume_lock);
+                committed?;
+                self.pending = Some((delivery.id, next));
+                self.fs.crash_point("queue.delivered");
+                Ok(Some(delivery))
+            }
             Ok(Some((delivery, next))) => {
                 self.pending = Some((delivery.id, next));
                 self.fs.crash_point("queue.delivered");
@@ -447,8 +597,11 @@ impl<'f, F: Fs + ?Sized> SegmentedQueue<'f, F> {
             Some(_) => {}
         }
         let (_, next) = self.pending.expect("checked above");
-        let result = self.commit(next);
         self.pending = None;
+        if self.recipe.ack_on_delivery {
+            return Ok(());
+        }
+        let result = self.commit(next);
         let _ = self.fs.unlock(self.consume_lock);
         result
     }
@@ -465,7 +618,9 @@ impl<'f, F: Fs + ?Sized> SegmentedQueue<'f, F> {
             for n in behind {
                 self.fs.unlink(&self.segment_path(n))?;
             }
-            self.fs.fsync_dir(&self.dir)?;
+            if self.recipe.dir_fsync {
+                self.fs.fsync_dir(&self.dir)?;
+            }
         }
         Ok(())
     }

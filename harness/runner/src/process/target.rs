@@ -4,7 +4,7 @@ use std::path::Path;
 
 use faultline_core::{Fs, FsResult};
 use faultline_targets::registry::VariantInfo;
-use faultline_targets::{atomic_write, lock, store};
+use faultline_targets::{atomic_write, lock, queue, store};
 
 /// A variant to run in writer processes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,6 +15,8 @@ pub enum Target {
     Store(store::Variant),
     /// A lock variant: writers hold it exclusively and readers shared, in a loop.
     Lock(lock::Variant),
+    /// A queue variant: writers are producers and readers consumers.
+    Queue(queue::Variant),
 }
 
 impl Target {
@@ -25,6 +27,7 @@ impl Target {
             atomic_write::FAMILY => atomic_write::Variant::by_name(variant).map(Target::AtomicWrite),
             store::FAMILY => store::Variant::by_name(variant).map(Target::Store),
             lock::FAMILY => lock::Variant::by_name(variant).map(Target::Lock),
+            queue::FAMILY => queue::Variant::by_name(variant).map(Target::Queue),
             _ => None,
         }
     }
@@ -35,6 +38,7 @@ impl Target {
             Target::AtomicWrite(v) => v.info(),
             Target::Store(v) => v.info(),
             Target::Lock(v) => v.info(),
+            Target::Queue(v) => v.info(),
         }
     }
 
@@ -47,6 +51,8 @@ impl Target {
             // Locks keep nothing to recover: the kernel drops a dead holder's lock, and the
             // owner-record lock breaks a dead owner's file itself.
             Target::Lock(_) => Ok(()),
+            // A queue recovers when it is opened; the queue checks open it.
+            Target::Queue(_) => Ok(()),
         }
     }
 }

@@ -21,6 +21,7 @@ use super::document::{Read, Version, classify, document};
 use super::fork::{Ended, Group, SpawnError};
 use super::holder::{self, HolderPlan};
 use super::lock_checks;
+use super::queue_roles;
 use super::target::Target;
 use super::worker::{self, FirstFailure, Pipes, ReaderPlan, Report, WriterPlan};
 use crate::scenario::{Check, Scenario};
@@ -96,8 +97,13 @@ impl Workspace {
                 .collect(),
         };
         for name in extra {
-            std::fs::remove_file(self.dir.path().join(name))
-                .map_err(|e| TrialError::Setup(format!("clean: {e}")))?;
+            let path = self.dir.path().join(name);
+            // Queue trials leave their queue directory; everything else is a file.
+            let removed = match std::fs::remove_file(&path) {
+                Err(e) if e.raw_os_error() == Some(libc::EISDIR) => std::fs::remove_dir_all(&path),
+                other => other,
+            };
+            removed.map_err(|e| TrialError::Setup(format!("clean: {e}")))?;
         }
         Ok(())
     }
@@ -149,6 +155,10 @@ pub struct TrialOutcome {
     pub acknowledged: u64,
     /// Lock trials: acquisitions refused because the lock path was a symlink.
     pub refused: u64,
+    /// Queue trials: items processed by consumers and by the drain after the run.
+    pub processed: u64,
+    /// Queue trials: items processed again after a delivery that was never acknowledged.
+    pub allowed_duplicates: u64,
 }
 
 impl TrialOutcome {
@@ -204,13 +214,27 @@ pub fn choose_faults(plan: &TrialPlan<'_>) -> Faults {
     let both = s.kill.is_some() && !s.crash_points.is_empty();
     let crash_turn = !s.crash_points.is_empty() && (!both || plan.trial % 2 == 1);
     if let Some(k) = s.kill.filter(|_| !crash_turn) {
-        faults.kill = Some((writer, pick(k.offset_ms_min, k.offset_ms_max)));
+        // Queue trials kill any worker: a producer or a consumer.
+        let victim = match plan.target {
+            Target::Queue(_) => 1 + (pick(0, u64::from(s.writers + s.readers) - 1) as u32),
+            _ => writer,
+        };
+        faults.kill = Some((victim, pick(k.offset_ms_min, k.offset_ms_max)));
     }
     if crash_turn {
         let turn = if both { plan.trial / 2 } else { plan.trial };
         let cp = &s.crash_points[(turn % s.crash_points.len() as u64) as usize];
+        // Queue consumers pass the points of delivery, processing and the cursor.
+        let consumer_point = matches!(plan.target, Target::Queue(_))
+            && s.readers > 0
+            && !matches!(cp.point, "queue.after_header" | "queue.after_write" | "queue.after_sync");
+        let worker = if consumer_point {
+            s.writers + 1 + (pick(0, u64::from(s.readers) - 1) as u32)
+        } else {
+            writer
+        };
         faults.crash = Some((
-            writer,
+            worker,
             CrashPlan {
                 point: cp.point.to_string(),
                 hit: cp.hit,
@@ -233,7 +257,13 @@ pub fn run_trial(
     let s = plan.scenario;
     let path = workspace.file();
     let dir = workspace.dir.path().to_path_buf();
-    if let Target::Lock(_) = plan.target {
+    let mut preloaded = None;
+    if let Target::Queue(variant) = plan.target {
+        preloaded = Some(
+            queue_roles::setup(variant, &dir, &s.queue, s.document_bytes)
+                .map_err(|e| TrialError::Setup(format!("queue: {e}")))?,
+        );
+    } else if let Target::Lock(_) = plan.target {
         if s.lock.plant_symlink {
             holder::plant_symlink(&dir)
                 .map_err(|e| TrialError::Setup(format!("planting the symlink: {e}")))?;
@@ -270,13 +300,30 @@ pub fn run_trial(
     let mut group = Group::default();
     let mut writer_index = BTreeMap::new();
     let mut holder_of = BTreeMap::new();
-    for id in 1..=s.writers {
-        let crash = outcome
-            .faults
-            .crash
+    let chosen_crash = outcome.faults.crash.clone();
+    let crash_of = |id: u32| {
+        chosen_crash
             .as_ref()
             .filter(|(w, _)| *w == id)
-            .map(|(_, c)| c.clone());
+            .map(|(_, c)| c.clone())
+    };
+    let role_plan = |id: u32, variant| queue_roles::RolePlan {
+        id,
+        variant,
+        dir: dir.clone(),
+        items: s.writes_per_writer,
+        payload_bytes: s.document_bytes,
+        queue: s.queue,
+        pause_us: s.write_pause_us,
+        crash: crash_of(id),
+    };
+    for id in 1..=s.writers {
+        let crash = crash_of(id);
+        if let Target::Queue(variant) = plan.target {
+            let rplan = role_plan(id, variant);
+            writer_index.insert(id, group.spawn(|| queue_roles::producer(&rplan, &pipes))?);
+            continue;
+        }
         if let Target::Lock(variant) = plan.target {
             let hplan = HolderPlan {
                 id,
@@ -306,7 +353,19 @@ pub fn run_trial(
         writer_index.insert(id, group.spawn(|| worker::writer(&wplan, &pipes))?);
     }
     let mut readers = Vec::new();
+    let mut consumers = Vec::new();
     for id in 1..=s.readers {
+        if let Target::Queue(variant) = plan.target {
+            let rplan = queue_roles::RolePlan {
+                pause_us: s.read_pause_us,
+                ..role_plan(s.writers + id, variant)
+            };
+            let index = group.spawn(|| queue_roles::consumer(&rplan, &pipes))?;
+            // Consumers can be killed, so they are on the kill timeline too.
+            writer_index.insert(s.writers + id, index);
+            consumers.push(index);
+            continue;
+        }
         if let Target::Lock(variant) = plan.target {
             let hplan = HolderPlan {
                 id: s.writers + id,
@@ -361,7 +420,17 @@ pub fn run_trial(
             w.reap();
         }
         // Lock holders run their sections and stop; atomic-write writers stop when the
-        // readers are done.
+        // readers are done; queue consumers stop once every producer has ended and the
+        // queue is empty.
+        if !stop_sent
+            && !consumers.is_empty()
+            && (1..=s.writers).all(|id| group.workers[writer_index[&id]].ended.is_some())
+        {
+            if let Some(stop) = &stop_w {
+                let _ = rustix::io::write(stop, &vec![b's'; consumers.len()]);
+            }
+            stop_sent = true;
+        }
         if !stop_sent && readers.iter().all(|r| group.workers[*r].ended.is_some()) && !readers.is_empty() {
             if let Some(stop) = &stop_w {
                 let _ = rustix::io::write(stop, &vec![b's'; s.writers as usize]);
@@ -428,7 +497,12 @@ pub fn run_trial(
             at_s: start.elapsed().as_secs_f64(),
         });
     }
-    let extra = if let Target::Lock(variant) = plan.target {
+    let extra = if let Target::Queue(variant) = plan.target {
+        let rplan = role_plan(0, variant);
+        let ledger = preloaded.take().unwrap_or_default();
+        queue_roles::judge(&mut outcome, variant, &dir, &rplan, ledger, start.elapsed().as_secs_f64());
+        None
+    } else if let Target::Lock(variant) = plan.target {
         // Once every holder is gone the lock must be free. Checked before the helpers the
         // holders started are killed: a helper that inherited the lock still holds it.
         if s.checks.contains(&Check::NoStuckLock) && !s.lock.plant_symlink && !deadlocked {

@@ -156,7 +156,7 @@ pub(super) fn short(text: String) -> String {
     format!("{}...", &text[..cut])
 }
 
-fn told_to_stop(pipes: &Pipes<'_>) -> bool {
+pub(crate) fn told_to_stop(pipes: &Pipes<'_>) -> bool {
     let Some(stop) = &pipes.stop else { return false };
     let mut byte = [0u8; 1];
     !matches!(rustix::io::read(stop, &mut byte), Err(Errno::AGAIN | Errno::INTR))
@@ -211,6 +211,7 @@ pub fn writer(plan: &WriterPlan, pipes: &Pipes<'_>) -> i32 {
             Some(store.generation())
         }
         Target::Lock(_) => unreachable!("lock targets run holders (see `holder`), not writers"),
+        Target::Queue(_) => unreachable!("queue targets run producers and consumers (see `queue_roles`)"),
     };
     let (writes, errors, first) = tally.take();
     send(

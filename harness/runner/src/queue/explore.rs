@@ -1,0 +1,336 @@
+//! Crash states of a queue workload: one producer and one consumer on the simulated file
+//! system enqueue and consume in steps that rotate and delete segments; every crash state the
+//! persistence model allows is recovered as the next run would (open, enqueue one more item,
+//! reopen, drain) and judged by the exactly-once accounting.
+//!
+//! Deterministic: the same variant, plan and model give the same states in the same order, so
+//! a state is named by its index and replayed with `faultline run ... --trial INDEX`.
+
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+use std::path::Path;
+
+use faultline_core::crash_state::{self, EnumerationConfig, EnumerationStats};
+use faultline_core::{BlockSize, Failure, FailureKind, Fs, FsError, FsImage, PersistenceModel, SimFs, SimOptions};
+use faultline_targets::queue::{Options, Variant};
+
+use super::{Item, Ledger, Processed, account, parse_payload, payload};
+
+/// The queue's directory on the simulated file system.
+pub const QUEUE_DIR: &str = "/data/queue";
+
+/// What the workload does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// Payload size of every item.
+    pub payload_bytes: usize,
+    /// The queue's segment size: small, so the workload rotates and deletes segments.
+    pub segment_bytes: u64,
+    /// Steps: `Ok(n)` enqueues n items, `Err(n)` dequeues, processes and acks n.
+    pub steps: Vec<Step>,
+    /// The crash model and where writes tear.
+    pub model: PersistenceModel,
+    /// Where writes tear.
+    pub block_size: BlockSize,
+}
+
+/// One step of the workload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Enqueue this many items.
+    Enqueue(u32),
+    /// Dequeue, process and ack this many.
+    Consume(u32),
+}
+
+impl Plan {
+    /// The default workload: items of 700 bytes (two blocks of 512) in segments of two,
+    /// enqueued and consumed so that segments are created, filled and deleted.
+    pub fn new(model: PersistenceModel, block_size: BlockSize, payload_bytes: usize, segment_bytes: u64) -> Self {
+        Plan {
+            payload_bytes,
+            segment_bytes,
+            steps: vec![
+                Step::Enqueue(3),
+                Step::Consume(2),
+                Step::Enqueue(2),
+                Step::Consume(3),
+                Step::Enqueue(1),
+            ],
+            model,
+            block_size,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Event {
+    Began(Item),
+    Acknowledged(Item),
+    Processed(Result<Item, String>),
+    AckReturned,
+}
+
+struct Recorded {
+    base: FsImage,
+    trace: Vec<faultline_core::trace::TraceEntry>,
+    events: Vec<(usize, Event)>,
+    /// Errors the workload met with no fault injected.
+    errors: Vec<String>,
+}
+
+fn options(plan: &Plan) -> Options {
+    Options {
+        segment_bytes: plan.segment_bytes,
+        ..Options::default()
+    }
+}
+
+fn record(variant: Variant, plan: &Plan) -> Result<Recorded, FsError> {
+    let fs = SimFs::new(SimOptions::default());
+    fs.mkdir(Path::new("/data"), 0o755)?;
+    fs.fsync_dir(Path::new("/"))?;
+    let base = fs.checkpoint();
+    let mut events = Vec::new();
+    let mut errors = Vec::new();
+    let dir = Path::new(QUEUE_DIR);
+    let mut queue = match variant.open(&fs, dir, options(plan)) {
+        Ok(q) => q,
+        Err(e) => {
+            errors.push(format!("open: {e}"));
+            return Ok(Recorded {
+                base,
+                trace: fs.trace(),
+                events,
+                errors,
+            });
+        }
+    };
+    let mut seq = 0;
+    for step in &plan.steps {
+        match *step {
+            Step::Enqueue(n) => {
+                for _ in 0..n {
+                    let item = Item { producer: 1, seq };
+                    seq += 1;
+                    events.push((fs.trace_len(), Event::Began(item)));
+                    match queue.enqueue(&payload(item, plan.payload_bytes)) {
+                        Ok(_) => events.push((fs.trace_len(), Event::Acknowledged(item))),
+                        Err(e) => errors.push(format!("enqueue of {item}: {e}")),
+                    }
+                }
+            }
+            Step::Consume(n) => {
+                for _ in 0..n {
+                    match queue.dequeue() {
+                        Ok(Some(d)) => {
+                            events.push((fs.trace_len(), Event::Processed(parse_payload(&d.payload))));
+                            match queue.ack(d.id) {
+                                Ok(()) => events.push((fs.trace_len(), Event::AckReturned)),
+                                Err(e) => errors.push(format!("ack: {e}")),
+                            }
+                        }
+                        Ok(None) => errors.push("dequeue found the queue empty".into()),
+                        Err(e) => errors.push(format!("dequeue: {e}")),
+                    }
+                }
+            }
+        }
+    }
+    drop(queue);
+    Ok(Recorded {
+        base,
+        trace: fs.trace(),
+        events,
+        errors,
+    })
+}
+
+/// The ledger of what the workload had done and been told by `moment`.
+fn ledger_at(events: &[(usize, Event)], moment: usize) -> Ledger {
+    let mut ledger = Ledger::default();
+    for (at, event) in events {
+        if *at > moment {
+            break;
+        }
+        match event {
+            Event::Began(item) => {
+                ledger.attempted.insert(*item);
+            }
+            Event::Acknowledged(item) => {
+                ledger.acknowledged.insert(*item);
+            }
+            Event::Processed(item) => ledger.processed.push(Processed {
+                item: item.clone(),
+                consumer: 1,
+                acked: false,
+                at_ns: *at as u64,
+            }),
+            Event::AckReturned => {
+                if let Some(last) = ledger.processed.last_mut() {
+                    last.acked = true;
+                }
+            }
+        }
+    }
+    ledger
+}
+
+/// The item the recovery enqueues after the crash: appending after whatever the crash left.
+pub const SENTINEL: Item = Item {
+    producer: 0,
+    seq: 0,
+};
+
+/// Boots `image` as the next run would: opens the queue, enqueues [`SENTINEL`], reopens it
+/// and drains it, adding all of that to `ledger`.
+fn recover_and_drain(variant: Variant, plan: &Plan, image: FsImage, ledger: &mut Ledger) {
+    let fs = SimFs::from_image(
+        image,
+        SimOptions {
+            seed: 0,
+            pid: 2,
+            record: false,
+        },
+    );
+    let dir = Path::new(QUEUE_DIR);
+    match variant.open(&fs, dir, options(plan)) {
+        Ok(mut q) => {
+            ledger.attempted.insert(SENTINEL);
+            match q.enqueue(&payload(SENTINEL, plan.payload_bytes)) {
+                Ok(_) => {
+                    ledger.acknowledged.insert(SENTINEL);
+                }
+                Err(e) => ledger.note_error("enqueue after the crash", e),
+            }
+        }
+        Err(e) => return ledger.note_error("opening after the crash", e),
+    }
+    let mut q = match variant.open(&fs, dir, options(plan)) {
+        Ok(q) => q,
+        Err(e) => return ledger.note_error("reopening after the crash", e),
+    };
+    ledger.drain(&mut *q, "after the crash");
+}
+
+/// The outcome of judging every state (or one).
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    /// What the enumeration covered.
+    pub enumeration: EnumerationStats,
+    /// States judged.
+    pub judged: u64,
+    /// States that failed.
+    pub failed: u64,
+    /// For each kind, the states that showed it.
+    pub by_kind: BTreeMap<FailureKind, u64>,
+    /// The first failing state of each kind: its index, and what was seen there.
+    pub first_by_kind: BTreeMap<FailureKind, (u64, String)>,
+    /// Trace entries the workload made.
+    pub trace_len: usize,
+    /// Items the workload processed in the run before any crash, with no fault (a sanity check).
+    pub workload_errors: Vec<String>,
+}
+
+/// Enumerates the crash states of `variant`'s workload under `plan` and judges them; with
+/// `only`, judges just the state of that index (in enumeration order).
+pub fn explore(variant: Variant, plan: &Plan, only: Option<u64>) -> Result<Outcome, FsError> {
+    let recorded = record(variant, plan)?;
+    let config = EnumerationConfig {
+        block_size: plan.block_size,
+        ..EnumerationConfig::new(plan.model)
+    };
+    let mut outcome = Outcome {
+        trace_len: recorded.trace.len(),
+        workload_errors: recorded.errors.clone(),
+        ..Outcome::default()
+    };
+    if !recorded.errors.is_empty() {
+        outcome.failed += 1;
+        outcome.judged += 1;
+        outcome.by_kind.insert(FailureKind::UnexpectedError, 1);
+        outcome.first_by_kind.insert(
+            FailureKind::UnexpectedError,
+            (0, format!("the workload failed with no fault: {}", recorded.errors[0])),
+        );
+    }
+    // Moments with the same history are judged alike: the class is how many events happened.
+    let progress: Vec<u64> = (0..=recorded.trace.len())
+        .map(|m| recorded.events.iter().take_while(|(at, _)| *at <= m).count() as u64)
+        .collect();
+    let mut index = 0u64;
+    outcome.enumeration = crash_state::enumerate(
+        &recorded.base,
+        &recorded.trace,
+        &config,
+        |m| progress[m],
+        |state| {
+            let this = index;
+            index += 1;
+            if only.is_some_and(|o| o != this) {
+                return ControlFlow::Continue(());
+            }
+            outcome.judged += 1;
+            let mut ledger = ledger_at(&recorded.events, state.id.moment);
+            recover_and_drain(variant, plan, state.image, &mut ledger);
+            let (failures, _) = account(&ledger);
+            if !failures.is_empty() {
+                outcome.failed += 1;
+                let context = describe(&recorded, &state.id);
+                for Failure { kind, detail } in failures {
+                    *outcome.by_kind.entry(kind).or_default() += 1;
+                    outcome
+                        .first_by_kind
+                        .entry(kind)
+                        .or_insert_with(|| (this, format!("{detail}; {context}")));
+                }
+            }
+            if only.is_some() {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        },
+    );
+    Ok(outcome)
+}
+
+fn describe(recorded: &Recorded, id: &crash_state::CrashStateId) -> String {
+    let before = &recorded.trace[..id.moment];
+    let call = before
+        .iter()
+        .rev()
+        .find(|e| e.crash_point.is_none())
+        .map_or("the start".to_string(), |e| e.to_string());
+    let point = before
+        .iter()
+        .rev()
+        .find_map(|e| e.crash_point)
+        .map_or(String::new(), |p| format!(", last crash point {p}"));
+    format!("crash state {id} (power cut after trace entry {}: {call}{point})", id.moment)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> Plan {
+        Plan::new(PersistenceModel::PowerLoss, BlockSize::new(512).expect("block"), 700, 1500)
+    }
+
+    #[test]
+    fn the_reference_survives_every_power_loss_state() {
+        let outcome = explore(Variant::Segmented, &plan(), None).expect("explore");
+        assert!(outcome.judged > 50, "{outcome:?}");
+        assert_eq!(outcome.failed, 0, "{:?}", outcome.first_by_kind);
+    }
+
+    #[test]
+    fn no_fsync_enqueue_loses_acknowledged_items_and_the_state_replays() {
+        let outcome = explore(Variant::NoFsyncEnqueue, &plan(), None).expect("explore");
+        let (index, detail) = outcome.first_by_kind[&FailureKind::LostItem].clone();
+        let again = explore(Variant::NoFsyncEnqueue, &plan(), Some(index)).expect("replay");
+        assert_eq!(again.judged, 1);
+        assert_eq!(again.first_by_kind[&FailureKind::LostItem], (index, detail));
+    }
+}
