@@ -1,5 +1,7 @@
 //! The reference queue's costs, each next to its baseline in the same run.
 //!
+//! - `enqueue_*/queue_file_sync`: `add` of the queue-file crate (a port of Square's Tape
+//!   QueueFile) with its synchronous writes on, the peer baseline.
 //! - `enqueue_disk/raw_append_fdatasync`: `pwrite` of the same record bytes at the end of a
 //!   file and `fdatasync`, the least a durable append can cost; `enqueue_disk/reference`: a
 //!   durable `enqueue` (lock, tail check, write, fdatasync, unlock). On the system's temp
@@ -55,6 +57,9 @@ fn enqueue_on(c: &mut Criterion, name: &str, dir: tempfile::TempDir) {
     let fs = RealFs::new();
     let mut q = SegmentedQueue::open(&fs, &dir.path().join("q"), Options::default()).expect("open");
     group.bench_function("reference", |b| b.iter(|| q.enqueue(&PAYLOAD).expect("enqueue")));
+    let mut peer = queue_file::QueueFile::open(dir.path().join("peer.qf")).expect("queue-file");
+    peer.set_sync_writes(true);
+    group.bench_function("queue_file_sync", |b| b.iter(|| peer.add(&PAYLOAD).expect("add")));
     group.finish();
 }
 

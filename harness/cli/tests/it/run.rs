@@ -241,8 +241,8 @@ fn the_default_suite_catches_every_r_and_k_variant_and_passes_the_references() {
             }
         }
     }
-    // 6 references, 5 atomic-write and store expectations, 15 lock and 14 queue expectations.
-    assert!(checked >= 40, "only {checked} expectations checked");
+    // 6 references, 5 atomic-write and store expectations, 15 lock and 12 queue expectations.
+    assert!(checked >= 38, "only {checked} expectations checked");
 }
 
 /// Every process whose command line mentions `needle`, except this test's own.
