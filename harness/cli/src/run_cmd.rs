@@ -173,6 +173,20 @@ pub fn text(report: &RunReport) -> String {
         if let Some(most) = r.max_shared_holders {
             let _ = writeln!(out, "  {:<22} most shared holders inside at once: {most}", "");
         }
+        if let Some(q) = r.queue_items {
+            let _ = writeln!(
+                out,
+                "  {:<22} {} items processed; {} again after a delivery never acked (allowed)",
+                "", q.processed, q.allowed_duplicates
+            );
+        }
+        if let Some(states) = r.crash_states {
+            let _ = writeln!(
+                out,
+                "  {:<22} crash states: {} distinct of {} choices at {} moments, {} sampled",
+                "", states.distinct_states, states.choices, states.moments, states.sampled_moments
+            );
+        }
         if let Some(needed) = r.clean_needed_to_claim_fix {
             let (count, unit) = r.primary();
             let claim = if count.failures == 0 && count.trials >= needed {

@@ -223,6 +223,15 @@ impl RunReport {
             if let Some(most) = r.max_shared_holders {
                 kinds.push(format!("(most shared holders at once: {most})"));
             }
+            if let Some(q) = r.queue_items {
+                kinds.push(format!(
+                    "({} items processed, {} again after an unacked delivery)",
+                    q.processed, q.allowed_duplicates
+                ));
+            }
+            if let Some(states) = r.crash_states {
+                kinds.push(format!("({} distinct crash states)", states.distinct_states));
+            }
             let reads = if r.reads.trials > 0 {
                 r.reads.summary()
             } else {

@@ -410,7 +410,12 @@ fn crash_states(
 ) -> Result<(), RunError> {
     use crate::queue::explore;
     let block_size = faultline_core::BlockSize::new(scenario.queue.block_size).expect("checked when parsed");
-    let plan = explore::Plan::new(model, block_size, scenario.document_bytes, scenario.queue.segment_bytes);
+    let plan = explore::Plan::new(
+        model,
+        block_size,
+        scenario.document_bytes,
+        scenario.queue.segment_bytes,
+    );
     let outcome = explore::explore(variant, &plan, only).map_err(|e| RunError::Trial {
         scenario: scenario.name.clone(),
         variant: r.variant.to_string(),

@@ -582,18 +582,21 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
                 Some(b) => *b.get_ref(),
                 None => defaults.segment_bytes,
             };
-            let model = match &q.model {
-                None => None,
-                Some(m) => Some(m.get_ref().parse::<faultline_core::PersistenceModel>().map_err(|_| {
-                    at(
-                        m.span(),
-                        format!(
-                            "unknown model '{}'; valid models: process-crash, power-loss",
-                            m.get_ref()
-                        ),
-                    )
-                })?),
-            };
+            let model =
+                match &q.model {
+                    None => None,
+                    Some(m) => Some(m.get_ref().parse::<faultline_core::PersistenceModel>().map_err(
+                        |_| {
+                            at(
+                                m.span(),
+                                format!(
+                                    "unknown model '{}'; valid models: process-crash, power-loss",
+                                    m.get_ref()
+                                ),
+                            )
+                        },
+                    )?),
+                };
             let block_size = match &q.block_size {
                 Some(b) if faultline_core::BlockSize::new(*b.get_ref()).is_err() => {
                     return Err(at(

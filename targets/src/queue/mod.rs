@@ -206,7 +206,9 @@ impl Variant {
     ) -> Result<Box<dyn Queue + 'f>, QueueError> {
         let recipe = match self {
             Variant::TruncateRewriteDequeue => {
-                return Ok(Box::new(truncate_rewrite_dequeue::TruncateRewrite::open(fs, dir)?));
+                return Ok(Box::new(truncate_rewrite_dequeue::TruncateRewrite::open(
+                    fs, dir,
+                )?));
             }
             Variant::Segmented => reference::Recipe::REFERENCE,
             Variant::UnlockedBufferedAppend => variants::UNLOCKED_BUFFERED_APPEND,

@@ -140,7 +140,12 @@ pub(crate) fn read_slot_checked<F: Fs + ?Sized>(
     Ok(Slot::Record(id, payload, end))
 }
 
-fn pwrite_all<F: Fs + ?Sized>(fs: &F, fd: faultline_core::Fd, bytes: &[u8], offset: u64) -> Result<(), FsError> {
+fn pwrite_all<F: Fs + ?Sized>(
+    fs: &F,
+    fd: faultline_core::Fd,
+    bytes: &[u8],
+    offset: u64,
+) -> Result<(), FsError> {
     let mut written = 0;
     while written < bytes.len() {
         match fs.pwrite(fd, &bytes[written..], offset + written as u64) {
@@ -254,7 +259,12 @@ impl<'f, F: Fs + ?Sized> SegmentedQueue<'f, F> {
     }
 
     /// [`Self::open`] following `recipe`.
-    pub(crate) fn open_with(fs: &'f F, dir: &Path, options: Options, recipe: Recipe) -> Result<Self, QueueError> {
+    pub(crate) fn open_with(
+        fs: &'f F,
+        dir: &Path,
+        options: Options,
+        recipe: Recipe,
+    ) -> Result<Self, QueueError> {
         match fs.mkdir(dir, 0o755) {
             Ok(()) => fs.fsync_dir(faultline_core::fs::parent_dir(dir))?,
             Err(e) if e.errno == Errno::EXIST => {}

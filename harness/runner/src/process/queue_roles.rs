@@ -86,7 +86,10 @@ pub fn producer(plan: &RolePlan, pipes: &Pipes<'_>) -> i32 {
         return 2;
     };
     let fs = plan.fs();
-    let mut queue = match plan.variant.open(&fs, &plan.dir.join(QUEUE_DIR), options(&plan.queue)) {
+    let mut queue = match plan
+        .variant
+        .open(&fs, &plan.dir.join(QUEUE_DIR), options(&plan.queue))
+    {
         Ok(q) => q,
         Err(e) => {
             line(&mut out, format!("X {} open: {e}", error_class(&e)));
@@ -129,7 +132,10 @@ pub fn consumer(plan: &RolePlan, pipes: &Pipes<'_>) -> i32 {
         return 2;
     };
     let fs = plan.fs();
-    let mut queue = match plan.variant.open(&fs, &plan.dir.join(QUEUE_DIR), options(&plan.queue)) {
+    let mut queue = match plan
+        .variant
+        .open(&fs, &plan.dir.join(QUEUE_DIR), options(&plan.queue))
+    {
         Ok(q) => q,
         Err(e) => {
             line(&mut out, format!("X {} open: {e}", error_class(&e)));
@@ -175,7 +181,12 @@ pub fn consumer(plan: &RolePlan, pipes: &Pipes<'_>) -> i32 {
 
 /// Before the workers start: enqueues the preloaded items as producer 0 and, with
 /// `torn_tail`, tears the last one. Returns what was attempted and acknowledged.
-pub fn setup(variant: Variant, dir: &Path, queue: &QueuePlan, payload_bytes: usize) -> Result<Ledger, String> {
+pub fn setup(
+    variant: Variant,
+    dir: &Path,
+    queue: &QueuePlan,
+    payload_bytes: usize,
+) -> Result<Ledger, String> {
     let mut ledger = Ledger::default();
     if queue.preload == 0 {
         return Ok(ledger);
@@ -201,7 +212,10 @@ pub fn setup(variant: Variant, dir: &Path, queue: &QueuePlan, payload_bytes: usi
             .flatten()
             .map(|e| e.path())
             .filter(|p| {
-                let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let name = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 name.ends_with(".log") || name.ends_with(".jsonl")
             })
             .collect();
@@ -224,10 +238,20 @@ pub fn setup(variant: Variant, dir: &Path, queue: &QueuePlan, payload_bytes: usi
 
 /// After the workers are gone: reads their logs into `ledger` (which holds the preloaded
 /// items), drains the queue with the variant's own open, and records every violated property.
-pub fn judge(outcome: &mut TrialOutcome, variant: Variant, dir: &Path, plan: &RolePlan, mut ledger: Ledger, at_s: f64) {
+pub fn judge(
+    outcome: &mut TrialOutcome,
+    variant: Variant,
+    dir: &Path,
+    plan: &RolePlan,
+    mut ledger: Ledger,
+    at_s: f64,
+) {
     let names = std::fs::read_dir(dir)
         .map(|d| {
-            let mut n: Vec<String> = d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+            let mut n: Vec<String> = d
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
             n.sort();
             n
         })
@@ -294,7 +318,10 @@ pub fn judge(outcome: &mut TrialOutcome, variant: Variant, dir: &Path, plan: &Ro
 
 fn parse_item(text: &str) -> Result<Item, String> {
     let bad = || format!("an unreadable log entry {text:?}");
-    let (p, s) = text.strip_prefix('p').and_then(|t| t.split_once('-')).ok_or_else(bad)?;
+    let (p, s) = text
+        .strip_prefix('p')
+        .and_then(|t| t.split_once('-'))
+        .ok_or_else(bad)?;
     Ok(Item {
         producer: p.parse().map_err(|_| bad())?,
         seq: s.parse().map_err(|_| bad())?,

@@ -227,7 +227,10 @@ pub fn choose_faults(plan: &TrialPlan<'_>) -> Faults {
         // Queue consumers pass the points of delivery, processing and the cursor.
         let consumer_point = matches!(plan.target, Target::Queue(_))
             && s.readers > 0
-            && !matches!(cp.point, "queue.after_header" | "queue.after_write" | "queue.after_sync");
+            && !matches!(
+                cp.point,
+                "queue.after_header" | "queue.after_write" | "queue.after_sync"
+            );
         let worker = if consumer_point {
             s.writers + 1 + (pick(0, u64::from(s.readers) - 1) as u32)
         } else {
@@ -500,7 +503,14 @@ pub fn run_trial(
     let extra = if let Target::Queue(variant) = plan.target {
         let rplan = role_plan(0, variant);
         let ledger = preloaded.take().unwrap_or_default();
-        queue_roles::judge(&mut outcome, variant, &dir, &rplan, ledger, start.elapsed().as_secs_f64());
+        queue_roles::judge(
+            &mut outcome,
+            variant,
+            &dir,
+            &rplan,
+            ledger,
+            start.elapsed().as_secs_f64(),
+        );
         None
     } else if let Target::Lock(variant) = plan.target {
         // Once every holder is gone the lock must be free. Checked before the helpers the

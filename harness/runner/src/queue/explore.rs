@@ -11,7 +11,9 @@ use std::ops::ControlFlow;
 use std::path::Path;
 
 use faultline_core::crash_state::{self, EnumerationConfig, EnumerationStats};
-use faultline_core::{BlockSize, Failure, FailureKind, Fs, FsError, FsImage, PersistenceModel, SimFs, SimOptions};
+use faultline_core::{
+    BlockSize, Failure, FailureKind, Fs, FsError, FsImage, PersistenceModel, SimFs, SimOptions,
+};
 use faultline_targets::queue::{Options, Variant};
 
 use super::{Item, Ledger, Processed, account, parse_payload, payload};
@@ -44,9 +46,15 @@ pub enum Step {
 }
 
 impl Plan {
-    /// The default workload: items of 700 bytes (two blocks of 512) in segments of two,
-    /// enqueued and consumed so that segments are created, filled and deleted.
-    pub fn new(model: PersistenceModel, block_size: BlockSize, payload_bytes: usize, segment_bytes: u64) -> Self {
+    /// The default workload: enqueue 3, consume 2, enqueue 2, consume 3, enqueue 3, consume 1,
+    /// enqueue 1, so that segments are created, filled and deleted (with items of 700 bytes in
+    /// segments of 1500, two to a segment).
+    pub fn new(
+        model: PersistenceModel,
+        block_size: BlockSize,
+        payload_bytes: usize,
+        segment_bytes: u64,
+    ) -> Self {
         Plan {
             payload_bytes,
             segment_bytes,
@@ -55,6 +63,8 @@ impl Plan {
                 Step::Consume(2),
                 Step::Enqueue(2),
                 Step::Consume(3),
+                Step::Enqueue(3),
+                Step::Consume(1),
                 Step::Enqueue(1),
             ],
             model,
@@ -177,10 +187,7 @@ fn ledger_at(events: &[(usize, Event)], moment: usize) -> Ledger {
 }
 
 /// The item the recovery enqueues after the crash: appending after whatever the crash left.
-pub const SENTINEL: Item = Item {
-    producer: 0,
-    seq: 0,
-};
+pub const SENTINEL: Item = Item { producer: 0, seq: 0 };
 
 /// Boots `image` as the next run would: opens the queue, enqueues [`SENTINEL`], reopens it
 /// and drains it, adding all of that to `ledger`.
@@ -251,7 +258,10 @@ pub fn explore(variant: Variant, plan: &Plan, only: Option<u64>) -> Result<Outco
         outcome.by_kind.insert(FailureKind::UnexpectedError, 1);
         outcome.first_by_kind.insert(
             FailureKind::UnexpectedError,
-            (0, format!("the workload failed with no fault: {}", recorded.errors[0])),
+            (
+                0,
+                format!("the workload failed with no fault: {}", recorded.errors[0]),
+            ),
         );
     }
     // Moments with the same history are judged alike: the class is how many events happened.
@@ -307,7 +317,10 @@ fn describe(recorded: &Recorded, id: &crash_state::CrashStateId) -> String {
         .rev()
         .find_map(|e| e.crash_point)
         .map_or(String::new(), |p| format!(", last crash point {p}"));
-    format!("crash state {id} (power cut after trace entry {}: {call}{point})", id.moment)
+    format!(
+        "crash state {id} (power cut after trace entry {}: {call}{point})",
+        id.moment
+    )
 }
 
 #[cfg(test)]
@@ -315,7 +328,12 @@ mod tests {
     use super::*;
 
     fn plan() -> Plan {
-        Plan::new(PersistenceModel::PowerLoss, BlockSize::new(512).expect("block"), 700, 1500)
+        Plan::new(
+            PersistenceModel::PowerLoss,
+            BlockSize::new(512).expect("block"),
+            700,
+            1500,
+        )
     }
 
     #[test]

@@ -39,7 +39,9 @@ pub fn payload(item: Item, bytes: usize) -> Vec<u8> {
     let mut out = format!("{item};").into_bytes();
     let mut x = u64::from(item.producer) << 32 | u64::from(item.seq);
     while out.len() < bytes {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         out.push(b'a' + (x >> 59) as u8 % 26);
     }
     out
@@ -52,7 +54,10 @@ pub fn parse_payload(bytes: &[u8]) -> Result<Item, String> {
             .chars()
             .map(|c| if c.is_ascii_graphic() { c } else { '.' })
             .collect();
-        format!("a payload of {} bytes that no producer wrote: {shown:?}", bytes.len())
+        format!(
+            "a payload of {} bytes that no producer wrote: {shown:?}",
+            bytes.len()
+        )
     };
     let end = bytes.iter().position(|b| *b == b';').ok_or_else(garbage)?;
     let name = std::str::from_utf8(&bytes[..end]).map_err(|_| garbage())?;
@@ -167,7 +172,12 @@ pub fn account(ledger: &Ledger) -> (Vec<Failure>, Tally) {
         }
     }
     if !ledger.corrupt.is_empty() || !garbage.is_empty() {
-        let first = ledger.corrupt.first().or(garbage.first()).cloned().unwrap_or_default();
+        let first = ledger
+            .corrupt
+            .first()
+            .or(garbage.first())
+            .cloned()
+            .unwrap_or_default();
         fail(
             FailureKind::CorruptRecord,
             format!(
