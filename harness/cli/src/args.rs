@@ -155,9 +155,7 @@ pub enum UsageError {
         family: &'static str,
         valid: String,
     },
-    #[error(
-        "family {0} has no crash-state workload yet; explore families: atomic-write (run its scenarios with `faultline run`)"
-    )]
+    #[error("{}", not_explorable(.0))]
     NotExplorable(&'static str),
     #[error("{0}")]
     Model(#[from] faultline_core::persistence::UnknownModel),
@@ -211,7 +209,7 @@ pub fn parse_seed(text: &str) -> Result<u64, UsageError> {
 impl ExploreArgs {
     /// Every (variant, model) run the arguments ask for, or the first bad argument.
     pub fn requests(&self) -> Result<Vec<ExploreRequest>, UsageError> {
-        // Only atomic-write has a simulated crash workload so far.
+        // Only atomic-write has a crash workload here; the queue's runs in its scenario.
         let explorable = [faultline_targets::atomic_write::FAMILY];
         let families: Vec<&registry::FamilyInfo> = match &self.family {
             Some(name) => {
@@ -276,4 +274,13 @@ impl ExploreArgs {
         }
         Ok(requests)
     }
+}
+
+fn not_explorable(family: &str) -> String {
+    if family == faultline_targets::queue::FAMILY {
+        return "family queue's crash states are explored by its scenario: `faultline run scenarios/queue-power-loss.toml` (explore families: atomic-write)".into();
+    }
+    format!(
+        "family {family} has no crash-state workload yet; explore families: atomic-write (run its scenarios with `faultline run`)"
+    )
 }

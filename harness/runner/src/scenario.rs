@@ -41,7 +41,7 @@ struct RawScenario {
     faults: Option<RawFaults>,
     oracle: Option<RawOracle>,
     lock: Option<RawLock>,
-    queue: Option<RawQueue>,
+    queue: Option<Spanned<RawQueue>>,
     #[serde(default)]
     run: RawRun,
     #[serde(default)]
@@ -573,7 +573,18 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
 
     let queue = match raw.queue {
         None => QueuePlan::default(),
-        Some(q) => {
+        Some(q) if family.name != "queue" => {
+            return Err(at(
+                q.span(),
+                format!(
+                    "[queue] applies to family queue only; this scenario's family is {}",
+                    family.name
+                ),
+            ));
+        }
+        Some(spanned) => {
+            let table = spanned.span();
+            let q = spanned.into_inner();
             let defaults = QueuePlan::default();
             let segment_bytes = match &q.segment_bytes {
                 Some(b) if *b.get_ref() < 256 => {
@@ -610,7 +621,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
             let preload = q.preload.unwrap_or(u32::from(q.torn_tail) * 4);
             if q.torn_tail && preload == 0 {
                 return Err(at(
-                    raw.family.span(),
+                    table,
                     "[queue] torn_tail needs preload of at least 1 (the record to tear)".into(),
                 ));
             }

@@ -15,6 +15,17 @@ trials = 3
 max_failures = 0
 "#;
 
+/// A queue scenario ending in an open `[queue]` table (its line 9 is the table's first key).
+const QUEUE: &str = r#"
+family = "queue"
+variants = ["segmented"]
+[roles]
+writers = 1
+[expect.segmented]
+max_failures = 0
+[queue]
+"#;
+
 fn error(text: &str) -> (usize, usize, String) {
     let e = scenario::parse(Path::new("s.toml"), text).expect_err("must be refused");
     assert!(
@@ -66,7 +77,7 @@ fn every_problem_is_reported_at_its_line_and_column() {
         (
             &GOOD.replace("\"atomic-write\"", "\"atomic\""),
             (2, 10),
-            "unknown family 'atomic'; valid families: atomic-write, lock, store",
+            "unknown family 'atomic'; valid families: atomic-write, lock, queue, store",
         ),
         (
             &GOOD.replace("writers = 1", "writers = 0"),
@@ -97,6 +108,31 @@ fn every_problem_is_reported_at_its_line_and_column() {
             &GOOD.replace("max_failures = 0", "must_fail = [\"Torn\"]"),
             (11, 14),
             "unknown failure kind 'Torn'",
+        ),
+        (
+            &format!("{GOOD}[queue]\nsegment_bytes = 4096\n"),
+            (12, 1),
+            "[queue] applies to family queue only",
+        ),
+        (
+            &format!("{QUEUE}model = \"meteor\"\n"),
+            (9, 9),
+            "unknown model 'meteor'; valid models: process-crash, power-loss",
+        ),
+        (
+            &format!("{QUEUE}block_size = 1000\n"),
+            (9, 14),
+            "block_size must be a power of two",
+        ),
+        (
+            &format!("{QUEUE}segment_bytes = 10\n"),
+            (9, 17),
+            "segment_bytes must be at least 256",
+        ),
+        (
+            &format!("{QUEUE}torn_tail = true\npreload = 0\n"),
+            (8, 1),
+            "torn_tail needs preload of at least 1",
         ),
         (
             &format!("{GOOD}[oracle]\nchecks = [\"vibes\"]\n"),
