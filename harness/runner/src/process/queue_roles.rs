@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use faultline_core::{CrashPlan, Failure, Fs, RealFs};
-use faultline_targets::queue::{Options, Variant};
+use faultline_targets::queue::{Options, Queue, Variant};
 
 use super::trial::TrialOutcome;
 use super::worker::{FirstFailure, Pipes, told_to_stop, wait_at_barrier};
@@ -77,43 +77,55 @@ fn line(file: &mut std::fs::File, text: String) {
     let _ = file.write_all(format!("{one_line}\n").as_bytes());
 }
 
-/// A producer's body; returns its exit code.
-pub fn producer(plan: &RolePlan, pipes: &Pipes<'_>) -> i32 {
+/// What producers and consumers do first: wait at the barrier, open the log and the queue;
+/// then `body`. Returns the exit code.
+fn role(
+    plan: &RolePlan,
+    pipes: &Pipes<'_>,
+    log_name: &str,
+    body: impl FnOnce(&mut std::fs::File, &RealFs, &mut dyn Queue) -> i32,
+) -> i32 {
     if !wait_at_barrier(pipes) {
         return 0;
     }
-    let Some(mut out) = log(&plan.dir, format!("prod.{}.log", plan.id)) else {
+    let Some(mut out) = log(&plan.dir, format!("{log_name}.{}.log", plan.id)) else {
         return 2;
     };
     let fs = plan.fs();
-    let mut queue = match plan
+    match plan
         .variant
         .open(&fs, &plan.dir.join(QUEUE_DIR), options(&plan.queue))
     {
-        Ok(q) => q,
+        Ok(mut queue) => body(&mut out, &fs, &mut *queue),
         Err(e) => {
             line(&mut out, format!("X {} open: {e}", error_class(&e)));
-            return 1;
-        }
-    };
-    for seq in 0..plan.items {
-        let item = Item {
-            producer: plan.id,
-            seq,
-        };
-        line(&mut out, format!("T {seq}"));
-        match queue.enqueue(&payload(item, plan.payload_bytes)) {
-            Ok(_) => line(&mut out, format!("A {seq}")),
-            Err(e) => {
-                line(&mut out, format!("X {} enqueue of {item}: {e}", error_class(&e)));
-                return 1;
-            }
-        }
-        if plan.pause_us > 0 {
-            std::thread::sleep(Duration::from_micros(plan.pause_us));
+            1
         }
     }
-    0
+}
+
+/// A producer's body; returns its exit code.
+pub fn producer(plan: &RolePlan, pipes: &Pipes<'_>) -> i32 {
+    role(plan, pipes, "prod", |out, _, queue| {
+        for seq in 0..plan.items {
+            let item = Item {
+                producer: plan.id,
+                seq,
+            };
+            line(out, format!("T {seq}"));
+            match queue.enqueue(&payload(item, plan.payload_bytes)) {
+                Ok(_) => line(out, format!("A {seq}")),
+                Err(e) => {
+                    line(out, format!("X {} enqueue of {item}: {e}", error_class(&e)));
+                    return 1;
+                }
+            }
+            if plan.pause_us > 0 {
+                std::thread::sleep(Duration::from_micros(plan.pause_us));
+            }
+        }
+        0
+    })
 }
 
 fn error_class(e: &faultline_targets::queue::QueueError) -> char {
@@ -125,58 +137,43 @@ fn error_class(e: &faultline_targets::queue::QueueError) -> char {
 
 /// A consumer's body; returns its exit code.
 pub fn consumer(plan: &RolePlan, pipes: &Pipes<'_>) -> i32 {
-    if !wait_at_barrier(pipes) {
-        return 0;
-    }
-    let Some(mut out) = log(&plan.dir, format!("cons.{}.log", plan.id)) else {
-        return 2;
-    };
-    let fs = plan.fs();
-    let mut queue = match plan
-        .variant
-        .open(&fs, &plan.dir.join(QUEUE_DIR), options(&plan.queue))
-    {
-        Ok(q) => q,
-        Err(e) => {
-            line(&mut out, format!("X {} open: {e}", error_class(&e)));
-            return 1;
-        }
-    };
-    // Stop once told to and the queue was empty after that.
-    let mut told = false;
-    loop {
-        match queue.dequeue() {
-            Ok(Some(d)) => {
-                let now = super::holder::now_ns();
-                match parse_payload(&d.payload) {
-                    Ok(item) => line(&mut out, format!("D {now} {item}")),
-                    Err(detail) => line(&mut out, format!("G {now} {detail}")),
-                }
-                fs.crash_point("queue.processed");
-                match queue.ack(d.id) {
-                    Ok(()) => line(&mut out, "K".into()),
-                    Err(e) => {
-                        line(&mut out, format!("X {} ack: {e}", error_class(&e)));
-                        return 1;
+    role(plan, pipes, "cons", |out, fs, queue| {
+        // Stop once told to and the queue was empty after that.
+        let mut told = false;
+        loop {
+            match queue.dequeue() {
+                Ok(Some(d)) => {
+                    let now = super::holder::now_ns();
+                    match parse_payload(&d.payload) {
+                        Ok(item) => line(out, format!("D {now} {item}")),
+                        Err(detail) => line(out, format!("G {now} {detail}")),
+                    }
+                    fs.crash_point("queue.processed");
+                    match queue.ack(d.id) {
+                        Ok(()) => line(out, "K".into()),
+                        Err(e) => {
+                            line(out, format!("X {} ack: {e}", error_class(&e)));
+                            return 1;
+                        }
+                    }
+                    if plan.pause_us > 0 {
+                        std::thread::sleep(Duration::from_micros(plan.pause_us));
                     }
                 }
-                if plan.pause_us > 0 {
-                    std::thread::sleep(Duration::from_micros(plan.pause_us));
+                Ok(None) if told => return 0,
+                Ok(None) => {
+                    told = told_to_stop(pipes);
+                    if !told {
+                        std::thread::sleep(Duration::from_micros(200));
+                    }
                 }
-            }
-            Ok(None) if told => return 0,
-            Ok(None) => {
-                told = told_to_stop(pipes);
-                if !told {
-                    std::thread::sleep(Duration::from_micros(200));
+                Err(e) => {
+                    line(out, format!("X {} dequeue: {e}", error_class(&e)));
+                    return 1;
                 }
-            }
-            Err(e) => {
-                line(&mut out, format!("X {} dequeue: {e}", error_class(&e)));
-                return 1;
             }
         }
-    }
+    })
 }
 
 /// Before the workers start: enqueues the preloaded items as producer 0 and, with
