@@ -371,6 +371,8 @@ impl<'f, F: Fs + ?Sized> SegmentedQueue<'f, F> {
                 Slot::Invalid(detail) => {
                     let mut rest = vec![0u8; (len - end) as usize];
                     pread_all(self.fs, fd, &mut rest, end)?;
+                    // Without checksums a variant cannot tell a torn tail from damage in the
+                    // middle: it cuts either way.
                     if let Some(at) = valid_record_after(&rest, segment, end, self.options.max_payload)
                         && self.recipe.verify
                     {
@@ -424,7 +426,8 @@ impl<'f, F: Fs + ?Sized> SegmentedQueue<'f, F> {
             return Err(QueueError::TooLarge(payload.len()));
         }
         if !self.recipe.lock_append {
-            // Without the lock, each producer appends where it last saw the end.
+            // Without the lock, a producer appends where it sees the file end now, which
+            // another producer may be writing to at the same moment.
             self.tail = None;
             return self.append(payload);
         }
