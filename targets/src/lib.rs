@@ -7,8 +7,11 @@
 
 pub mod atomic_write;
 pub mod lock;
+pub mod model;
 pub mod queue;
 pub mod registry;
 pub mod store;
+pub mod sync;
+pub mod tasks;
 
 pub use registry::{Detector, FamilyInfo, VariantInfo};

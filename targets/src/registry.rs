@@ -6,7 +6,7 @@ use std::fmt;
 
 use faultline_core::FailureKind;
 
-use crate::{atomic_write, lock, queue, store};
+use crate::{atomic_write, lock, queue, store, tasks};
 
 /// The ways faultline can catch a bug (the letters of the catalogue).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -128,6 +128,11 @@ pub const FAMILIES: &[FamilyInfo] = &[
         name: store::FAMILY,
         variants: store::VARIANTS,
         crash_points: store::CRASH_POINTS,
+    },
+    FamilyInfo {
+        name: tasks::FAMILY,
+        variants: tasks::VARIANTS,
+        crash_points: tasks::CRASH_POINTS,
     },
 ];
 

@@ -51,11 +51,17 @@ pub enum FailureKind {
     /// A queue record could not be read back intact: the queue reported it corrupt, or
     /// delivered a payload that no producer wrote.
     CorruptRecord,
+    /// A session had two active tasks at once.
+    DuplicateTask,
+    /// A task was left without its session.
+    OrphanedTask,
+    /// A registry entry that was added and never removed is gone.
+    LostEntry,
 }
 
 impl FailureKind {
     /// Every kind, in declaration order.
-    pub const ALL: [FailureKind; 21] = [
+    pub const ALL: [FailureKind; 24] = [
         FailureKind::TornFile,
         FailureKind::MissingFile,
         FailureKind::TornRead,
@@ -77,6 +83,9 @@ impl FailureKind {
         FailureKind::FollowedSymlink,
         FailureKind::LockOrderInversion,
         FailureKind::CorruptRecord,
+        FailureKind::DuplicateTask,
+        FailureKind::OrphanedTask,
+        FailureKind::LostEntry,
     ];
 }
 

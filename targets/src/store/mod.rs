@@ -6,10 +6,12 @@
 //! over a newer one). The state is reduced to its generation number; `save` is handed a
 //! function that renders a generation, so the oracle can rebuild any snapshot exactly.
 //!
-//! What this family does not cover yet: debounced saves scheduled under a lock (S1, a
-//! deadlock, which needs the model checker and the lock-order graph).
+//! S1 (a debounced save scheduled under the state lock) deadlocks rather than corrupting the
+//! file, so the model checkers catch it, not the process runner. All variants lock through
+//! [`crate::sync`], so they run on std, loom and shuttle.
 
 mod reference;
+mod save_under_lock;
 mod shared_tmp_save;
 mod snapshot_outside_lock;
 
@@ -18,6 +20,7 @@ use std::path::Path;
 use faultline_core::{FailureKind, Fs, FsResult};
 
 pub use reference::Generational;
+pub use save_under_lock::SaveUnderLock;
 pub use shared_tmp_save::SharedTmpSave;
 pub use snapshot_outside_lock::SnapshotOutsideLock;
 
@@ -41,8 +44,14 @@ pub trait SaveLogic: Send + Sync {
 }
 
 /// The state shared by a store's threads, reduced to its generation number.
-#[derive(Debug, Default)]
-pub struct Generation(std::sync::RwLock<u64>);
+#[derive(Debug)]
+pub struct Generation(crate::sync::RwLock<u64>);
+
+impl Default for Generation {
+    fn default() -> Self {
+        Generation(crate::sync::RwLock::new(0))
+    }
+}
 
 impl Generation {
     /// Makes a new generation under the write lock and returns it.
@@ -69,6 +78,8 @@ impl Generation {
 pub enum Variant {
     /// The reference.
     Generational,
+    /// S1
+    SaveUnderLock,
     /// S2
     SnapshotOutsideLock,
     /// S3
@@ -77,8 +88,9 @@ pub enum Variant {
 
 impl Variant {
     /// Every variant, reference first (the order of [`VARIANTS`]).
-    pub const ALL: [Variant; 3] = [
+    pub const ALL: [Variant; 4] = [
         Variant::Generational,
+        Variant::SaveUnderLock,
         Variant::SnapshotOutsideLock,
         Variant::SharedTmpSave,
     ];
@@ -97,7 +109,9 @@ impl Variant {
     pub fn recover(self, fs: &dyn Fs, path: &Path) -> FsResult<()> {
         use crate::atomic_write::{AtomicWrite, Durable, FixedTmpName};
         match self {
-            Variant::Generational | Variant::SnapshotOutsideLock => Durable.recover(fs, path),
+            Variant::Generational | Variant::SaveUnderLock | Variant::SnapshotOutsideLock => {
+                Durable.recover(fs, path)
+            }
             Variant::SharedTmpSave => FixedTmpName.recover(fs, path),
         }
     }
@@ -106,6 +120,7 @@ impl Variant {
     pub fn store(self) -> Box<dyn SaveLogic> {
         match self {
             Variant::Generational => Box::new(Generational::default()),
+            Variant::SaveUnderLock => Box::new(SaveUnderLock::default()),
             Variant::SnapshotOutsideLock => Box::new(SnapshotOutsideLock::default()),
             Variant::SharedTmpSave => Box::new(SharedTmpSave::default()),
         }
@@ -121,22 +136,43 @@ pub const VARIANTS: &[VariantInfo] = &[
         expectations: &[],
     },
     VariantInfo {
+        name: "save_under_lock",
+        catalogue_id: Some("S1"),
+        summary: "the save is scheduled under the state lock; the save takes the save lock, then the state lock",
+        expectations: &[Expectation {
+            detector: Detector::Model,
+            kind: FailureKind::Deadlock,
+        }],
+    },
+    VariantInfo {
         name: "snapshot_outside_lock",
         catalogue_id: Some("S2"),
         summary: "snapshots under the read lock, writes after releasing it; saves race",
-        expectations: &[Expectation {
-            detector: Detector::Readers,
-            kind: FailureKind::StaleRegression,
-        }],
+        expectations: &[
+            Expectation {
+                detector: Detector::Readers,
+                kind: FailureKind::StaleRegression,
+            },
+            Expectation {
+                detector: Detector::Model,
+                kind: FailureKind::StaleRegression,
+            },
+        ],
     },
     VariantInfo {
         name: "shared_tmp_save",
         catalogue_id: Some("S3"),
         summary: "concurrent saves go through one `<path>.tmp`",
-        expectations: &[Expectation {
-            detector: Detector::Readers,
-            kind: FailureKind::UnexpectedError,
-        }],
+        expectations: &[
+            Expectation {
+                detector: Detector::Readers,
+                kind: FailureKind::UnexpectedError,
+            },
+            Expectation {
+                detector: Detector::Model,
+                kind: FailureKind::UnexpectedError,
+            },
+        ],
     },
 ];
 

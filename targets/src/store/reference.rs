@@ -1,20 +1,29 @@
 //! The reference store: one save at a time, and the newest snapshot always wins.
 
 use std::path::Path;
-use std::sync::Mutex;
 
 use faultline_core::{Fs, FsResult};
 
 use super::{Generation, Render, SaveLogic};
 use crate::atomic_write::{AtomicWrite, Durable};
+use crate::sync::Mutex;
 
 /// Saves under a save lock, snapshots inside it, and skips a snapshot no newer than the one
 /// already saved; writes with the durable atomic write.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Generational {
     state: Generation,
     /// The generation on disk; held for the whole save, so saves never overlap.
     saved: Mutex<u64>,
+}
+
+impl Default for Generational {
+    fn default() -> Self {
+        Generational {
+            state: Generation::default(),
+            saved: Mutex::new(0),
+        }
+    }
 }
 
 impl SaveLogic for Generational {
