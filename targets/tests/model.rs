@@ -63,13 +63,84 @@ fn message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_default()
 }
 
+/// The lock-order graph is one per process: tests that lock these families take turns.
+#[cfg(not(any(loom, shuttle)))]
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[cfg(not(any(loom, shuttle)))]
 #[test]
 fn the_references_hold_their_invariants_on_real_threads() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     for _ in 0..200 {
         model::store(store::Variant::Generational);
         model::tasks(tasks::Variant::OneCriticalSection);
     }
+}
+
+/// One thread, each operation once, in order, with the lock-order graph on: what it found.
+/// A thread that would wait for a lock it holds panics instead; that counts as found.
+#[cfg(not(any(loom, shuttle)))]
+fn sequential_lock_order(w: Workload) -> Vec<String> {
+    use faultline_targets::sync::order;
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    order::reset();
+    order::enable();
+    let ran = std::panic::catch_unwind(|| match w {
+        Workload::Store(v) => {
+            let fs = faultline_core::SimFs::default();
+            let render = |g: u64| format!("{g}").into_bytes();
+            let s = v.store();
+            for _ in 0..2 {
+                s.mutate();
+                s.save(&fs, std::path::Path::new("/store.json"), &render)
+                    .expect("save");
+            }
+        }
+        Workload::Tasks(v) => {
+            let r = v.registry();
+            let id = r.start(1).expect("a first task starts");
+            r.finish(id);
+            r.cleanup();
+            r.clear(1);
+        }
+    });
+    let found: Vec<String> = order::inversions().iter().map(ToString::to_string).collect();
+    order::reset();
+    if ran.is_err() {
+        assert!(
+            !found.is_empty(),
+            "{}: panicked without a lock-order finding",
+            w.info().name
+        );
+    }
+    found
+}
+
+#[cfg(not(any(loom, shuttle)))]
+#[test]
+fn one_sequential_run_reports_s1s_inversion_and_the_references_have_none() {
+    for w in Workload::all() {
+        let found = sequential_lock_order(w);
+        let expected = w
+            .info()
+            .expectations
+            .iter()
+            .any(|e| e.detector == Detector::Lockdep && e.kind == FailureKind::LockOrderInversion);
+        if w.info().is_reference() {
+            assert!(found.is_empty(), "{}: {found:?}", w.info().name);
+        }
+        if expected {
+            assert!(
+                !found.is_empty(),
+                "{} must show a lock-order cycle",
+                w.info().name
+            );
+            eprintln!("lock order: {}: {}", w.info().name, found[0]);
+        }
+    }
+    // T2 takes a lock it holds: reported instead of hanging.
+    let t2 = sequential_lock_order(Workload::Tasks(tasks::Variant::NonreentrantNested));
+    assert!(t2[0].contains("already holds it"), "{t2:?}");
 }
 
 #[test]

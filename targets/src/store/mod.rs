@@ -56,20 +56,20 @@ impl Default for Generation {
 impl Generation {
     /// Makes a new generation under the write lock and returns it.
     pub fn bump(&self) -> u64 {
-        let mut g = self.0.write().unwrap_or_else(|p| p.into_inner());
+        let mut g = crate::sync::write(&self.0);
         *g += 1;
         *g
     }
 
     /// Renders a snapshot under the read lock.
     pub fn snapshot(&self, render: Render<'_>) -> (u64, Vec<u8>) {
-        let g = self.0.read().unwrap_or_else(|p| p.into_inner());
+        let g = crate::sync::read(&self.0);
         (*g, render(*g))
     }
 
     /// The newest generation.
     pub fn get(&self) -> u64 {
-        *self.0.read().unwrap_or_else(|p| p.into_inner())
+        *crate::sync::read(&self.0)
     }
 }
 
@@ -139,10 +139,16 @@ pub const VARIANTS: &[VariantInfo] = &[
         name: "save_under_lock",
         catalogue_id: Some("S1"),
         summary: "the save is scheduled under the state lock; the save takes the save lock, then the state lock",
-        expectations: &[Expectation {
-            detector: Detector::Model,
-            kind: FailureKind::Deadlock,
-        }],
+        expectations: &[
+            Expectation {
+                detector: Detector::Model,
+                kind: FailureKind::Deadlock,
+            },
+            Expectation {
+                detector: Detector::Lockdep,
+                kind: FailureKind::LockOrderInversion,
+            },
+        ],
     },
     VariantInfo {
         name: "snapshot_outside_lock",

@@ -6,7 +6,7 @@ use faultline_core::{Fs, FsResult};
 
 use super::{Generation, Render, SaveLogic};
 use crate::atomic_write::{AtomicWrite, Durable};
-use crate::sync::Mutex;
+use crate::sync::{Mutex, lock};
 
 /// Saves under a save lock, snapshots inside it, and skips a snapshot no newer than the one
 /// already saved; writes with the durable atomic write.
@@ -32,7 +32,7 @@ impl SaveLogic for Generational {
     }
 
     fn save(&self, fs: &(dyn Fs + Sync), path: &Path, render: Render<'_>) -> FsResult<()> {
-        let mut saved = self.saved.lock().unwrap_or_else(|p| p.into_inner());
+        let mut saved = lock(&self.saved);
         // The snapshot is taken after the save lock, so no older snapshot can be written after
         // this one.
         let generation = self.state.get();

@@ -6,13 +6,15 @@ use faultline_core::{Fs, FsResult};
 
 use super::{Render, SaveLogic};
 use crate::atomic_write::{AtomicWrite, Durable};
-use crate::sync::{Mutex, RwLock, lock};
+use crate::sync::{Mutex, RwLock, lock, read, write};
 
 /// `mutate` changes the state under its write lock and, still holding it, schedules the
 /// debounced save, which takes the save lock to mark a save pending. The save timer takes the
 /// save lock and then the state lock to snapshot: the two take the locks in opposite orders.
 ///
-/// Catalogue S1 (seed 000, before its fix). Caught by the model checkers (M) as `Deadlock`.
+/// Catalogue S1 (seed 000, before its fix). Caught by the model checkers (M) as `Deadlock`,
+/// and by the in-process lock-order graph (D) as `LockOrderInversion` from one sequential
+/// mutate and save, without deadlocking.
 #[derive(Debug)]
 pub struct SaveUnderLock {
     state: RwLock<u64>,
@@ -31,7 +33,7 @@ impl Default for SaveUnderLock {
 
 impl SaveLogic for SaveUnderLock {
     fn mutate(&self) -> u64 {
-        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        let mut state = write(&self.state);
         *state += 1;
         // Scheduling the save while the state lock is held.
         lock(&self.save).1 = true;
@@ -40,7 +42,7 @@ impl SaveLogic for SaveUnderLock {
 
     fn save(&self, fs: &(dyn Fs + Sync), path: &Path, render: Render<'_>) -> FsResult<()> {
         let mut save = lock(&self.save);
-        let generation = *self.state.read().unwrap_or_else(|p| p.into_inner());
+        let generation = *read(&self.state);
         save.1 = false;
         if generation <= save.0 {
             return Ok(());
@@ -51,6 +53,6 @@ impl SaveLogic for SaveUnderLock {
     }
 
     fn generation(&self) -> u64 {
-        *self.state.read().unwrap_or_else(|p| p.into_inner())
+        *read(&self.state)
     }
 }
