@@ -16,6 +16,190 @@ use crate::store::{self, SaveLogic};
 use crate::sync::{Arc, Mutex, lock, thread};
 use crate::tasks::{self, Registry};
 
+/// One variant's workload, as the checkers take it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workload {
+    /// A store variant under [`store()`].
+    Store(store::Variant),
+    /// A tasks variant under [`tasks()`].
+    Tasks(tasks::Variant),
+}
+
+impl Workload {
+    /// Every variant of both families, references first in each.
+    pub fn all() -> Vec<Workload> {
+        let mut all: Vec<Workload> = store::Variant::ALL.into_iter().map(Workload::Store).collect();
+        all.extend(tasks::Variant::ALL.into_iter().map(Workload::Tasks));
+        all
+    }
+
+    /// `family:variant`, as the command line names it.
+    pub fn name(self) -> String {
+        format!("{}:{}", self.family(), self.info().name)
+    }
+
+    /// The workload called `family:variant`.
+    pub fn by_name(name: &str) -> Option<Workload> {
+        Workload::all().into_iter().find(|w| w.name() == name)
+    }
+
+    /// The family's name.
+    pub fn family(self) -> &'static str {
+        match self {
+            Workload::Store(_) => store::FAMILY,
+            Workload::Tasks(_) => tasks::FAMILY,
+        }
+    }
+
+    /// The function a checker runs.
+    pub fn body(self) -> impl Fn() + Send + Sync + 'static {
+        move || match self {
+            Workload::Store(v) => store(v),
+            Workload::Tasks(v) => tasks(v),
+        }
+    }
+
+    /// The variant's registry entry.
+    pub fn info(self) -> &'static crate::VariantInfo {
+        match self {
+            Workload::Store(v) => v.info(),
+            Workload::Tasks(v) => v.info(),
+        }
+    }
+
+    /// The kind the model checkers must report; `None` when the registry expects none (the
+    /// references).
+    pub fn expected(self) -> Option<FailureKind> {
+        self.info()
+            .expectations
+            .iter()
+            .find(|e| e.detector == crate::Detector::Model)
+            .map(|e| e.kind)
+    }
+}
+
+/// The panic message of a failed run, without the checker's lines about the schedule.
+pub fn original_panic(message: &str) -> &str {
+    match message.split_once("original panic: ") {
+        Some((_, panic)) => panic,
+        None => message.split("\nfailing schedule").next().unwrap_or(message),
+    }
+}
+
+/// The encoded schedule in a shuttle failure message (printed between two lines holding only
+/// a double quote).
+pub fn schedule_in(message: &str) -> Option<&str> {
+    let (_, rest) = message.split_once("failing schedule:\n\"\n")?;
+    rest.split_once("\n\"").map(|(schedule, _)| schedule.trim())
+}
+
+/// Shuttle searches: seeded random and PCT scheduling of a workload, and replay of a
+/// schedule. Only in `--cfg shuttle` builds.
+#[cfg(shuttle)]
+pub mod search {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Instant;
+
+    use faultline_core::FailureKind;
+    use shuttle::scheduler::{PctScheduler, RandomScheduler, Scheduler};
+    use shuttle::{Config, FailurePersistence, Runner};
+
+    use super::{Workload, kind_of, schedule_in};
+
+    /// Which scheduler.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Strategy {
+        /// Uniformly random choices.
+        Random,
+        /// Probabilistic concurrency testing with this bug depth.
+        Pct(usize),
+    }
+
+    impl Strategy {
+        /// `random` or `pct`.
+        pub fn name(self) -> &'static str {
+            match self {
+                Strategy::Random => "random",
+                Strategy::Pct(_) => "pct",
+            }
+        }
+    }
+
+    /// What a search saw.
+    #[derive(Clone, Debug)]
+    pub struct Searched {
+        /// Executions run (up to and including a failing one).
+        pub executions: usize,
+        /// Seconds it took.
+        pub seconds: f64,
+        /// The failure, if one was found.
+        pub failure: Option<Failed>,
+    }
+
+    /// A failing execution.
+    #[derive(Clone, Debug)]
+    pub struct Failed {
+        /// Its kind, when the message names one.
+        pub kind: Option<FailureKind>,
+        /// The whole panic message.
+        pub message: String,
+        /// The encoded schedule that replays it.
+        pub schedule: Option<String>,
+    }
+
+    fn failed(payload: Box<dyn std::any::Any + Send>) -> Failed {
+        let message = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        Failed {
+            kind: kind_of(&message),
+            schedule: schedule_in(&message).map(str::to_string),
+            message,
+        }
+    }
+
+    /// Runs `w` under `strategy` from `seed` for up to `iterations` executions, stopping at
+    /// the first failure.
+    pub fn run(w: Workload, strategy: Strategy, seed: u64, iterations: usize) -> Searched {
+        match strategy {
+            Strategy::Random => run_with(w, RandomScheduler::new_from_seed(seed, iterations)),
+            Strategy::Pct(depth) => run_with(w, PctScheduler::new_from_seed(seed, depth, iterations)),
+        }
+    }
+
+    fn run_with(w: Workload, scheduler: impl Scheduler + 'static) -> Searched {
+        let mut config = Config::new();
+        config.failure_persistence = FailurePersistence::Print;
+        let executions = Arc::new(AtomicUsize::new(0));
+        let counted = executions.clone();
+        let body = w.body();
+        let started = Instant::now();
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            Runner::new(scheduler, config).run(move || {
+                counted.fetch_add(1, Ordering::Relaxed);
+                body()
+            })
+        }));
+        Searched {
+            executions: executions.load(Ordering::Relaxed),
+            seconds: started.elapsed().as_secs_f64(),
+            failure: outcome.err().map(failed),
+        }
+    }
+
+    /// Runs `w` along `schedule`; the failure it shows, if any.
+    pub fn replay(w: Workload, schedule: &str) -> Option<Failed> {
+        let body = w.body();
+        catch_unwind(AssertUnwindSafe(|| shuttle::replay(body, schedule)))
+            .err()
+            .map(failed)
+    }
+}
+
 /// What every invariant failure's panic message starts with.
 pub const PREFIX: &str = "faultline-model";
 

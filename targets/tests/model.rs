@@ -3,65 +3,20 @@
 //! - `RUSTFLAGS="--cfg shuttle" cargo test --release -p faultline-targets --test model`:
 //!   shuttle's random and PCT schedulers (seeded) find every S and T variant with the failure
 //!   kind the registry names for the model checker, the references pass every schedule tried,
-//!   and a failing schedule, persisted to a file, replays to the same failure.
+//!   and a failing schedule, as printed, replays to the same failure.
 //! - `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 cargo test --release -p faultline-targets --test model`:
 //!   loom explores every interleaving within the preemption bound: the references pass, and
 //!   every S and T variant is found.
 //!
-//! In an ordinary build only the references run, on real threads.
+//! In an ordinary build the references run on real threads, and one sequential run of each
+//! variant with the in-process lock-order graph on must show S1's cycle (and no reference's).
 
 use faultline_core::FailureKind;
+use faultline_targets::model::{self, Workload};
+#[cfg(not(any(loom, shuttle)))]
 use faultline_targets::registry::Detector;
-use faultline_targets::{model, store, tasks};
-
-/// A workload of one variant, as the checkers take it.
-#[derive(Clone, Copy, Debug)]
-#[allow(dead_code)]
-enum Workload {
-    Store(store::Variant),
-    Tasks(tasks::Variant),
-}
-
-#[allow(dead_code)]
-impl Workload {
-    fn all() -> Vec<Workload> {
-        let mut all: Vec<Workload> = store::Variant::ALL.into_iter().map(Workload::Store).collect();
-        all.extend(tasks::Variant::ALL.into_iter().map(Workload::Tasks));
-        all
-    }
-
-    fn body(self) -> impl Fn() + Send + Sync + 'static {
-        move || match self {
-            Workload::Store(v) => model::store(v),
-            Workload::Tasks(v) => model::tasks(v),
-        }
-    }
-
-    fn info(self) -> &'static faultline_targets::VariantInfo {
-        match self {
-            Workload::Store(v) => v.info(),
-            Workload::Tasks(v) => v.info(),
-        }
-    }
-
-    /// The kind the model checker must report; `None` for a reference.
-    fn expected(self) -> Option<FailureKind> {
-        self.info()
-            .expectations
-            .iter()
-            .find(|e| e.detector == Detector::Model)
-            .map(|e| e.kind)
-    }
-}
-
-#[allow(dead_code)]
-fn message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default()
-}
+#[cfg(not(shuttle))]
+use faultline_targets::{store, tasks};
 
 /// The lock-order graph is one per process: tests that lock these families take turns.
 #[cfg(not(any(loom, shuttle)))]
@@ -158,82 +113,39 @@ fn kinds_are_read_back_from_panic_messages() {
 
 #[cfg(shuttle)]
 mod with_shuttle {
-    use std::panic::{AssertUnwindSafe, catch_unwind};
-    use std::path::PathBuf;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::time::Instant;
-
-    use shuttle::scheduler::{PctScheduler, RandomScheduler, Scheduler};
-    use shuttle::{Config, FailurePersistence, Runner};
+    use faultline_targets::model::search::{self, Strategy};
 
     use super::*;
 
     const ITERATIONS: usize = 2000;
     const SEED: u64 = 0x5eed_0006;
 
-    /// What one search found.
-    struct Found {
-        kind: Option<FailureKind>,
-        message: String,
-        executions: usize,
-        seconds: f64,
-        schedule: Option<PathBuf>,
-    }
-
-    fn search(w: Workload, scheduler: impl Scheduler + 'static, dir: &std::path::Path) -> Option<Found> {
-        let mut config = Config::new();
-        config.failure_persistence = FailurePersistence::File(Some(dir.to_path_buf()));
-        let executions = Arc::new(AtomicUsize::new(0));
-        let counted = executions.clone();
-        let body = w.body();
-        let started = Instant::now();
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            Runner::new(scheduler, config).run(move || {
-                counted.fetch_add(1, Ordering::Relaxed);
-                body()
-            })
-        }));
-        let payload = outcome.err()?;
-        let message = message(&*payload);
-        let schedule = std::fs::read_dir(dir)
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(Result::ok)
-            .map(|e| e.path());
-        Some(Found {
-            kind: model::kind_of(&message),
-            message,
-            executions: executions.load(Ordering::Relaxed),
-            seconds: started.elapsed().as_secs_f64(),
-            schedule,
-        })
-    }
-
-    fn check_with<S: Scheduler + 'static>(name: &str, make: impl Fn() -> S) {
+    fn check_with(strategy: Strategy) {
         for w in Workload::all() {
-            let dir = tempfile::tempdir().expect("temp");
-            let found = search(w, make(), dir.path());
+            let searched = search::run(w, strategy, SEED, ITERATIONS);
             let info = w.info();
-            match (w.expected(), found) {
-                (None, None) => eprintln!("{name}: {} clean over {ITERATIONS} executions", info.name),
-                (None, Some(f)) => panic!("{name}: reference {} failed: {}", info.name, f.message),
+            let name = strategy.name();
+            match (w.expected(), &searched.failure) {
+                (None, None) => eprintln!(
+                    "shuttle {name}: {} clean over {} executions",
+                    info.name, searched.executions
+                ),
+                (None, Some(f)) => panic!("shuttle {name}: reference {} failed: {}", info.name, f.message),
                 (Some(_), None) => panic!(
-                    "{name}: {} {} not found in {ITERATIONS} executions",
+                    "shuttle {name}: {} {} not found in {} executions",
                     info.catalogue_id.unwrap_or(""),
-                    info.name
+                    info.name,
+                    searched.executions
                 ),
                 (Some(kind), Some(f)) => {
-                    assert_eq!(f.kind, Some(kind), "{name}: {}: {}", info.name, f.message);
+                    assert_eq!(f.kind, Some(kind), "shuttle {name}: {}: {}", info.name, f.message);
+                    let schedule = f.schedule.as_deref().expect("a failing schedule is printed");
                     eprintln!(
-                        "{name}: {} {} found {kind} after {} executions in {:.3} s; schedule {}",
+                        "shuttle {name}: {} {} found {kind} after {} executions in {:.3} s; schedule {schedule}",
                         info.catalogue_id.unwrap_or(""),
                         info.name,
-                        f.executions,
-                        f.seconds,
-                        f.schedule
-                            .as_ref()
-                            .map_or("-".into(), |p| p.display().to_string())
+                        searched.executions,
+                        searched.seconds,
                     );
                 }
             }
@@ -242,34 +154,33 @@ mod with_shuttle {
 
     #[test]
     fn random_scheduling_finds_every_variant_and_passes_the_references() {
-        check_with("shuttle random", || {
-            RandomScheduler::new_from_seed(SEED, ITERATIONS)
-        });
+        check_with(Strategy::Random);
     }
 
     #[test]
     fn pct_finds_every_variant_and_passes_the_references() {
-        check_with("shuttle pct", || PctScheduler::new_from_seed(SEED, 3, ITERATIONS));
+        check_with(Strategy::Pct(3));
     }
 
     #[test]
-    fn a_persisted_failing_schedule_replays_to_the_same_failure() {
+    fn a_printed_failing_schedule_replays_to_the_same_failure() {
         for w in Workload::all().into_iter().filter(|w| w.expected().is_some()) {
-            let dir = tempfile::tempdir().expect("temp");
-            let found =
-                search(w, RandomScheduler::new_from_seed(SEED, ITERATIONS), dir.path()).expect("found");
-            let schedule = found.schedule.expect("the failing schedule was persisted");
-            let body = w.body();
-            let replayed = catch_unwind(AssertUnwindSafe(|| shuttle::replay_from_file(body, &schedule)));
-            let payload = replayed.expect_err("the replay must fail again");
-            let again = message(&*payload);
-            assert_eq!(model::kind_of(&again), found.kind, "{}: {again}", w.info().name);
-            // The same failure, word for word; only where the schedule came from differs.
-            let original = |m: &str| match m.split_once("original panic: ") {
-                Some((_, panic)) => panic.to_string(),
-                None => m.split("\nfailing schedule").next().unwrap_or(m).to_string(),
-            };
-            assert_eq!(original(&again), original(&found.message), "{}", w.info().name);
+            let found = search::run(w, Strategy::Random, SEED, ITERATIONS)
+                .failure
+                .expect("found");
+            let schedule = found
+                .schedule
+                .as_deref()
+                .expect("the failing schedule is printed");
+            let again = search::replay(w, schedule).expect("the replay must fail again");
+            assert_eq!(again.kind, found.kind, "{}: {}", w.name(), again.message);
+            // The same failure, word for word; only the lines about the schedule may differ.
+            assert_eq!(
+                model::original_panic(&again.message),
+                model::original_panic(&found.message),
+                "{}",
+                w.name()
+            );
         }
     }
 }
@@ -280,21 +191,11 @@ mod with_loom {
 
     const CHILD: &str = "FAULTLINE_LOOM_WORKLOAD";
 
-    fn name(w: Workload) -> String {
-        match w {
-            Workload::Store(v) => format!("store:{}", v.info().name),
-            Workload::Tasks(v) => format!("tasks:{}", v.info().name),
-        }
-    }
-
     /// Runs in a child process (see [`explore`]); does nothing in an ordinary test run.
     #[test]
     fn child() {
         let Ok(wanted) = std::env::var(CHILD) else { return };
-        let w = Workload::all()
-            .into_iter()
-            .find(|w| name(*w) == wanted)
-            .expect("a known workload");
+        let w = Workload::by_name(&wanted).expect("a known workload");
         let executions = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counted = executions.clone();
         let body = w.body();
@@ -322,13 +223,13 @@ mod with_loom {
                 "--test-threads",
                 "1",
             ])
-            .env(CHILD, name(w))
+            .env(CHILD, w.name())
             .output()
             .expect("run the child");
         let stderr = String::from_utf8_lossy(&out.stderr);
         let found = (!out.status.success()).then(|| {
             model::kind_of(&stderr)
-                .unwrap_or_else(|| panic!("{}: the child failed without a known kind: {stderr}", name(w)))
+                .unwrap_or_else(|| panic!("{}: the child failed without a known kind: {stderr}", w.name()))
         });
         let executions = stderr
             .lines()
@@ -336,7 +237,7 @@ mod with_loom {
             .unwrap_or("?");
         eprintln!(
             "loom: {} {} in {:.2} s",
-            name(w),
+            w.name(),
             found.map_or(
                 format!("clean over all {executions} interleavings within the bound"),
                 |k| format!("found {k}")
