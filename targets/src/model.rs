@@ -293,8 +293,10 @@ fn render(generation: u64) -> Vec<u8> {
     format!("{{\"generation\":{generation}}}\n").into_bytes()
 }
 
-/// Runs the `store` workload on `variant`: two threads each mutate the state and save it to
-/// a file on the simulated file system, yielding at every crash point of the save; then every save must have succeeded and the file must
+/// Runs the `store` workload on `variant`: the program's thread changes the state twice
+/// (each change schedules the debounced save) and flushes with a save on its way out, while
+/// the save timer's thread fires once; saves go to a file on the simulated file system and
+/// yield at every crash point; then every save must have succeeded and the file must
 /// hold the newest generation (a save never lands an older snapshot last).
 pub fn store(variant: store::Variant) {
     match variant {
@@ -319,22 +321,30 @@ fn store_on<S: SaveLogic + Default + 'static>() {
     // between the steps of a save, as it can between system calls.
     fs.set_crash_hook(Box::new(|_, _| thread::yield_now()));
     let state = Arc::new(S::default());
-    let saver = || {
+    let save = |fs: &SimFs, state: &S| {
+        if let Err(e) = state.save(fs, Path::new(STORE_FILE), &render) {
+            fail(
+                FailureKind::UnexpectedError,
+                format!("a save failed: {e}: {}", e.errno),
+            );
+        }
+    };
+    // The debounced save's timer: fires once, saving whatever the state is then.
+    let timer = {
+        let (fs, state) = (fs.clone(), state.clone());
+        thread::spawn(move || save(&fs, &state))
+    };
+    // The program: two changes, each scheduling the save, then a flush on the way out.
+    let program = {
         let (fs, state) = (fs.clone(), state.clone());
         thread::spawn(move || {
             state.mutate();
-            if let Err(e) = state.save(&*fs, Path::new(STORE_FILE), &render) {
-                fail(
-                    FailureKind::UnexpectedError,
-                    format!("a save failed: {e}: {}", e.errno),
-                );
-            }
+            state.mutate();
+            save(&fs, &state);
         })
     };
-    let a = saver();
-    let b = saver();
-    for t in [a, b] {
-        t.join().expect("a saver panicked");
+    for t in [timer, program] {
+        t.join().expect("a store thread panicked");
     }
     let newest = state.generation();
     let held = faultline_core::fs::read_file(&*fs, Path::new(STORE_FILE)).unwrap_or_default();

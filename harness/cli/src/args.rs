@@ -32,6 +32,37 @@ pub enum Command {
     /// Enumerate the crash states of a variant's workload on the simulated file system and
     /// judge every one. With no --family, --variant or --model: every one of each.
     Explore(ExploreArgs),
+    /// Model-check the in-process families (store, tasks) with shuttle, seeded random and
+    /// PCT scheduling, and report each variant like a run: found or not, executions
+    /// explored, time to the failure, and the schedule that replays it. Needs the
+    /// faultline-model checker, built with --cfg shuttle (the error says how).
+    Model(ModelArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ModelArgs {
+    /// Executions per variant and scheduler (a search stops at its first failure).
+    #[arg(long, default_value_t = 2000)]
+    pub iterations: u64,
+    /// Seed of the schedulers (decimal or 0x-hex).
+    #[arg(long, default_value = "0x5eed0006", env = "FAULTLINE_SEED")]
+    pub seed: String,
+    /// The checker binary. Default: target/shuttle/release/faultline-model, or one next to
+    /// this program.
+    #[arg(long, env = "FAULTLINE_MODEL_BIN")]
+    pub checker: Option<PathBuf>,
+    /// Replay one failure: the workload (family:variant) a report names...
+    #[arg(long, requires = "schedule")]
+    pub replay: Option<String>,
+    /// ...and the schedule it printed.
+    #[arg(long, requires = "replay")]
+    pub schedule: Option<String>,
+    /// Where model.json and model.md are written.
+    #[arg(long, default_value = "reports/out")]
+    pub out: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
 }
 
 /// Output format.

@@ -2,6 +2,7 @@
 
 mod args;
 mod display;
+mod model_cmd;
 mod run_cmd;
 
 use std::io::Write;
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
         Command::List(args) => list(&args),
         Command::Explore(args) => run_explore(&args),
         Command::Run(args) => run_scenarios(&args),
+        Command::Model(args) => model_cmd::run(&args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),
@@ -113,13 +115,18 @@ fn run_scenarios(args: &RunArgs) -> anyhow::Result<u8> {
         run_cmd::Outcome::Done(report) => report,
     };
     print_stdout(&run_cmd::present(&report, args)?)?;
-    Ok(if report.limit_exceeded() {
+    Ok(exit_of(&report))
+}
+
+/// 1 if a reference failed, else 3 if a broken variant was not caught, else 0.
+fn exit_of(report: &faultline_runner::report::RunReport) -> u8 {
+    if report.limit_exceeded() {
         EXIT_REFERENCE_FAILED
     } else if report.not_caught() {
         EXIT_NOT_CAUGHT
     } else {
         EXIT_OK
-    })
+    }
 }
 
 fn explain(request: &ExploreRequest, state: &str, format: Format) -> anyhow::Result<u8> {

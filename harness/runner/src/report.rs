@@ -206,7 +206,7 @@ impl RunReport {
 
     /// Before/after tables per scenario, and a reproduce line for each first failure.
     pub fn to_markdown(&self) -> String {
-        let mut md = String::from("# faultline run\n");
+        let mut md = format!("# faultline {}\n", self.kind);
         let mut scenario = "";
         for r in &self.results {
             if r.scenario != scenario {
@@ -302,6 +302,18 @@ pub fn verdict_text(v: &Verdict) -> String {
         Verdict::Exceeded { limit } => format!("FAILED ({limit})"),
         Verdict::NoExpectation => "no expectation".into(),
     }
+}
+
+/// Writes `model.json` and `model.md` (a report of kind `model`) into `dir`; returns their
+/// paths.
+pub fn write_model(dir: &Path, report: &RunReport) -> Result<Vec<PathBuf>, ReportError> {
+    write_files(
+        dir,
+        &[
+            ("model.json", report.to_json()),
+            ("model.md", report.to_markdown()),
+        ],
+    )
 }
 
 /// Writes `run.json` and `run.md` into `dir`; returns their paths.

@@ -450,7 +450,8 @@ pub fn reproduce_command(scenario: &Scenario, variant: &str, trial: u64) -> Stri
     )
 }
 
-fn judge(r: &VariantResult) -> Verdict {
+/// Whether `r` met its expectation.
+pub fn judge(r: &VariantResult) -> Verdict {
     let Some(e) = &r.expectation else {
         return Verdict::NoExpectation;
     };

@@ -241,3 +241,15 @@ fn a_report_temp_left_by_an_interrupted_run_is_removed_by_the_next() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(!stale.exists(), "the stale temp must be gone");
 }
+
+#[test]
+fn model_without_its_checker_says_how_to_build_it_and_exits_2() {
+    let o = faultline(&["model", "--checker", "/nonexistent/faultline-model"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("cargo build --release -p faultline-targets --bin faultline-model")
+            && err.contains("--cfg shuttle"),
+        "{err}"
+    );
+}

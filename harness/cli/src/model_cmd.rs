@@ -1,0 +1,208 @@
+//! `faultline model`: runs the shuttle model checker of the in-process families (the
+//! `faultline-model` binary, built with `--cfg shuttle`) and reports its findings as a run
+//! report of kind `model`: one row per variant and scheduler, in the same before/after table.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::Context;
+use faultline_core::FailureKind;
+use faultline_core::stats::FailureCount;
+use faultline_runner::process::trial::Faults;
+use faultline_runner::report::{self, FORMAT_VERSION, Report};
+use faultline_runner::run::{FirstSeen, VariantResult, Verdict, judge};
+use faultline_runner::scenario::Expectation;
+use faultline_targets::registry::{self, Detector};
+
+use crate::args::{Format, ModelArgs, parse_seed};
+
+/// How to build the checker, for the error when it is missing.
+const BUILD: &str = "RUSTFLAGS=\"--cfg shuttle\" cargo build --release -p faultline-targets --bin faultline-model --target-dir target/shuttle";
+
+/// One line the checker prints.
+#[derive(Debug, serde::Deserialize)]
+struct Line {
+    workload: String,
+    family: String,
+    variant: String,
+    strategy: String,
+    seed: u64,
+    executions: u64,
+    seconds: f64,
+    found: Option<String>,
+    detail: Option<String>,
+    schedule: Option<String>,
+}
+
+fn checker(args: &ModelArgs) -> anyhow::Result<PathBuf> {
+    if let Some(path) = &args.checker {
+        anyhow::ensure!(
+            path.is_file(),
+            "the model checker {} does not exist; build it with:\n  {BUILD}",
+            path.display()
+        );
+        return Ok(path.clone());
+    }
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|d| d.join("faultline-model")));
+    let candidates = [
+        Some(PathBuf::from("target/shuttle/release/faultline-model")),
+        beside,
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|p| p.is_file())
+        .ok_or_else(|| anyhow::anyhow!("no faultline-model checker found (looked in target/shuttle/release and next to this program); build it with:\n  {BUILD}\nor name it with --checker"))
+}
+
+/// Runs the command; the exit code.
+pub fn run(args: &ModelArgs) -> anyhow::Result<u8> {
+    let bin = checker(args)?;
+    if let (Some(workload), Some(schedule)) = (&args.replay, &args.schedule) {
+        return replay(&bin, workload, schedule);
+    }
+    let seed = parse_seed(&args.seed)?;
+    eprintln!("model-checking store and tasks with {} ...", bin.display());
+    let out = Command::new(&bin)
+        .args([
+            "--iterations",
+            &args.iterations.to_string(),
+            "--seed",
+            &seed.to_string(),
+        ])
+        .output()
+        .with_context(|| format!("failed to run {}", bin.display()))?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "{} failed ({}): {}",
+            bin.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
+        );
+    }
+    let mut results = Vec::new();
+    for (n, text) in String::from_utf8_lossy(&out.stdout).lines().enumerate() {
+        let line: Line = serde_json::from_str(text)
+            .with_context(|| format!("line {} of the checker's output is not a result: {text:?}", n + 1))?;
+        results.push(result(&line)?);
+    }
+    let report = Report {
+        format_version: FORMAT_VERSION,
+        kind: "model",
+        results,
+    };
+    for path in report::write_model(&args.out, &report)? {
+        eprintln!("wrote {}", path.display());
+    }
+    let text = match args.format {
+        Format::Json => report.to_json(),
+        Format::Text => crate::run_cmd::text(&report),
+    };
+    crate::print_stdout(&text)?;
+    Ok(crate::exit_of(&report))
+}
+
+fn result(line: &Line) -> anyhow::Result<VariantResult> {
+    let family = registry::family(&line.family)
+        .ok_or_else(|| anyhow::anyhow!("the checker names an unknown family {:?}", line.family))?;
+    let info = family
+        .variant(&line.variant)
+        .ok_or_else(|| anyhow::anyhow!("the checker names an unknown variant {:?}", line.variant))?;
+    let expected = info
+        .expectations
+        .iter()
+        .find(|e| e.detector == Detector::Model)
+        .map(|e| e.kind);
+    let expectation = if info.is_reference() {
+        Some(Expectation {
+            max_failures: Some(0),
+            ..Expectation::default()
+        })
+    } else {
+        expected.map(|kind| Expectation {
+            must_fail: Some(vec![kind]),
+            ..Expectation::default()
+        })
+    };
+    // A failure the checker could not name is still a failure.
+    let kind = line.found.as_deref().map(|name| {
+        FailureKind::ALL
+            .into_iter()
+            .find(|k| k.to_string() == name)
+            .unwrap_or(FailureKind::UnexpectedError)
+    });
+    let mut failures_by_kind = BTreeMap::new();
+    let mut first_by_kind = BTreeMap::new();
+    if let Some(kind) = kind {
+        failures_by_kind.insert(kind, 1);
+        let reproduce = match &line.schedule {
+            Some(s) => format!("faultline model --replay {} --schedule {s}", line.workload),
+            None => format!("faultline model --seed {:#x}", line.seed),
+        };
+        first_by_kind.insert(
+            kind,
+            FirstSeen {
+                trial: line.executions.saturating_sub(1),
+                detail: line.detail.clone().unwrap_or_default(),
+                after_s: line.seconds,
+                faults: Faults::default(),
+                reproduce,
+            },
+        );
+    }
+    let mut r = VariantResult {
+        scenario: format!("model-shuttle-{}", line.strategy),
+        scenario_path: "faultline model".into(),
+        family: family.name,
+        variant: info.name,
+        catalogue_id: info.catalogue_id,
+        seed: line.seed,
+        trials: line.executions,
+        reads: FailureCount::new(0, 0),
+        failed_trials: FailureCount::new(u64::from(kind.is_some()), line.executions),
+        writes: 0,
+        writer_kills: 0,
+        max_shared_holders: None,
+        queue_items: None,
+        crash_states: None,
+        failures_by_kind,
+        first_by_kind,
+        time_to_first_failure_s: kind.map(|_| line.seconds),
+        clean_needed_to_claim_fix: None,
+        elapsed_s: line.seconds,
+        expectation,
+        verdict: Verdict::NoExpectation,
+        kept: Vec::new(),
+    };
+    r.verdict = judge(&r);
+    Ok(r)
+}
+
+fn replay(bin: &Path, workload: &str, schedule: &str) -> anyhow::Result<u8> {
+    let out = Command::new(bin)
+        .args(["--replay", workload, "--schedule", schedule])
+        .output()
+        .with_context(|| format!("failed to run {}", bin.display()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let Some(line) = stdout.lines().next() else {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let first = stderr.lines().next().unwrap_or("").trim_start_matches("error: ");
+        anyhow::bail!("{first}");
+    };
+    let value: serde_json::Value = serde_json::from_str(line).context("the checker's replay line")?;
+    if value["reproduced"] == true {
+        println!(
+            "reproduced: {} fails with {}: {}",
+            workload,
+            value["kind"].as_str().unwrap_or("an unnamed failure"),
+            value["detail"].as_str().unwrap_or("")
+        );
+        Ok(0)
+    } else {
+        println!("not reproduced: {workload} passed along that schedule");
+        Ok(1)
+    }
+}
