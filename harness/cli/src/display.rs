@@ -39,7 +39,14 @@ pub fn list_text(scenarios: &[String]) -> String {
                 }
             );
         }
-        let _ = writeln!(out, "  crash points: {}", family.crash_points.join(", "));
+        if family.crash_points.is_empty() {
+            let _ = writeln!(
+                out,
+                "  crash points: none (in-process logic: see `faultline model`)"
+            );
+        } else {
+            let _ = writeln!(out, "  crash points: {}", family.crash_points.join(", "));
+        }
     }
     let _ = writeln!(
         out,

@@ -163,7 +163,9 @@ pub enum RunError {
         valid: String,
     },
     /// The scenario's family has no process workload.
-    #[error("{scenario}: family {family} has no process workload yet")]
+    #[error(
+        "{scenario}: family {family} has no process workload; its in-process logic is model-checked by `faultline model`"
+    )]
     NoProcessWorkload {
         /// The scenario file.
         scenario: String,
