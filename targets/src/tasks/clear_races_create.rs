@@ -1,51 +1,26 @@
 //! T3 `clear_races_create` (seed 004 #4).
 
-use super::{Registry, State};
-use crate::sync::{Mutex, lock};
+use super::{Cell, Registry};
+use crate::sync::lock;
 
 /// `clear` checks for active tasks in one critical section and removes the session in
 /// another; a task started between the two is left without its session.
 ///
 /// Catalogue T3. Caught by the model checkers (M) as `OrphanedTask`.
-#[derive(Debug)]
-pub struct ClearRacesCreate {
-    state: Mutex<State>,
-}
-
-impl Default for ClearRacesCreate {
-    fn default() -> Self {
-        ClearRacesCreate {
-            state: Mutex::new(State::default()),
-        }
-    }
-}
+#[derive(Debug, Default)]
+pub struct ClearRacesCreate(Cell);
 
 impl Registry for ClearRacesCreate {
-    fn start(&self, session: u32) -> Option<u64> {
-        let mut state = lock(&self.state);
-        (!state.has_active(session)).then(|| state.create(session))
-    }
-
-    fn finish(&self, id: u64) {
-        if let Some(t) = lock(&self.state).tasks.get_mut(&id) {
-            t.active = false;
-        }
+    fn cell(&self) -> &Cell {
+        &self.0
     }
 
     fn clear(&self, session: u32) -> bool {
-        let busy = lock(&self.state).has_active(session);
+        let busy = lock(self.0.mutex()).has_active(session);
         if busy {
             return false;
         }
-        lock(&self.state).sessions.remove(&session);
+        lock(self.0.mutex()).sessions.remove(&session);
         true
-    }
-
-    fn cleanup(&self) {
-        lock(&self.state).tasks.retain(|_, t| t.active);
-    }
-
-    fn state(&self) -> State {
-        lock(&self.state).clone()
     }
 }

@@ -83,48 +83,46 @@ impl State {
     }
 }
 
-/// A task registry: what every variant implements.
-pub trait Registry: Send + Sync {
-    /// Starts a task for `session`, unless it has an active one (`None`).
-    fn start(&self, session: u32) -> Option<u64>;
-    /// Marks task `id` finished.
-    fn finish(&self, id: u64);
-    /// Removes `session` if it has no active task; whether it did.
-    fn clear(&self, session: u32) -> bool;
-    /// Drops finished tasks.
-    fn cleanup(&self);
-    /// A copy of the state, for the invariants.
-    fn state(&self) -> State;
-}
-
-/// The reference: every check and its action in one critical section, no nested locking.
+/// The registry's state behind its one mutex.
 #[derive(Debug)]
-pub struct OneCriticalSection {
-    state: Mutex<State>,
-}
+pub struct Cell(Mutex<State>);
 
-impl Default for OneCriticalSection {
+impl Default for Cell {
     fn default() -> Self {
-        OneCriticalSection {
-            state: Mutex::new(State::default()),
-        }
+        Cell(Mutex::new(State::default()))
     }
 }
 
-impl Registry for OneCriticalSection {
+impl Cell {
+    /// The mutex, for variants that lock it their own way.
+    pub(crate) fn mutex(&self) -> &Mutex<State> {
+        &self.0
+    }
+}
+
+/// A task registry. The provided methods are the reference's: each check and its action in
+/// one critical section, and no lock taken while it is held. A broken variant overrides the
+/// one it gets wrong.
+pub trait Registry: Send + Sync {
+    /// The state and its mutex.
+    fn cell(&self) -> &Cell;
+
+    /// Starts a task for `session`, unless it has an active one (`None`).
     fn start(&self, session: u32) -> Option<u64> {
-        let mut state = lock(&self.state);
+        let mut state = lock(&self.cell().0);
         (!state.has_active(session)).then(|| state.create(session))
     }
 
+    /// Marks task `id` finished.
     fn finish(&self, id: u64) {
-        if let Some(t) = lock(&self.state).tasks.get_mut(&id) {
+        if let Some(t) = lock(&self.cell().0).tasks.get_mut(&id) {
             t.active = false;
         }
     }
 
+    /// Removes `session` if it has no active task; whether it did.
     fn clear(&self, session: u32) -> bool {
-        let mut state = lock(&self.state);
+        let mut state = lock(&self.cell().0);
         if state.has_active(session) {
             return false;
         }
@@ -132,12 +130,24 @@ impl Registry for OneCriticalSection {
         true
     }
 
+    /// Drops finished tasks.
     fn cleanup(&self) {
-        lock(&self.state).tasks.retain(|_, t| t.active);
+        lock(&self.cell().0).tasks.retain(|_, t| t.active);
     }
 
+    /// A copy of the state, for the invariants.
     fn state(&self) -> State {
-        lock(&self.state).clone()
+        lock(&self.cell().0).clone()
+    }
+}
+
+/// The reference: the provided methods of [`Registry`], unchanged.
+#[derive(Debug, Default)]
+pub struct OneCriticalSection(Cell);
+
+impl Registry for OneCriticalSection {
+    fn cell(&self) -> &Cell {
+        &self.0
     }
 }
 
