@@ -32,11 +32,44 @@ pub enum Command {
     /// Enumerate the crash states of a variant's workload on the simulated file system and
     /// judge every one. With no --family, --variant or --model: every one of each.
     Explore(ExploreArgs),
+    /// Combine run reports (the shards of one run, written by `run --shard`) into one, exactly:
+    /// counts add and intervals and verdicts are recomputed. Exit codes as for run.
+    Merge(MergeArgs),
     /// Model-check the in-process families (store, tasks) with shuttle, seeded random and
     /// PCT scheduling, and report each variant like a run: found or not, executions
     /// explored, time to the failure, and the schedule that replays it. Needs the
     /// faultline-model checker, built with --cfg shuttle (the error says how).
     Model(ModelArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// The run.json files to merge.
+    #[arg(required = true)]
+    pub reports: Vec<PathBuf>,
+    /// Where the merged run.json and run.md are written.
+    #[arg(long, default_value = "reports/out")]
+    pub out: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+}
+
+/// Parses `I/N` into slice I-1 of N.
+pub fn parse_shard(text: &str) -> Result<faultline_runner::run::Shard, UsageError> {
+    let bad = || UsageError::Shard(text.to_string());
+    let (i, n) = text.split_once('/').ok_or_else(bad)?;
+    let (i, n): (u64, u64) = (
+        i.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if n == 0 || i == 0 || i > n {
+        return Err(bad());
+    }
+    Ok(faultline_runner::run::Shard {
+        index: i - 1,
+        count: n,
+    })
 }
 
 #[derive(Args, Debug)]
@@ -162,6 +195,11 @@ pub struct RunArgs {
     /// directory.
     #[arg(long, env = "FAULTLINE_TEMP_DIR", help_heading = "What to run")]
     pub temp_dir: Option<PathBuf>,
+    /// Run only slice I of N of every variant's trials (1/4 .. 4/4): trial t runs in shard
+    /// t mod N + 1. Merge the shards' run.json with `faultline merge`; a shard judges only
+    /// its references (exit 1 if one failed), the merge judges everything.
+    #[arg(long, value_name = "I/N", help_heading = "What to run")]
+    pub shard: Option<String>,
     /// Where run.json and run.md are written.
     #[arg(
         long,
@@ -188,6 +226,8 @@ pub enum UsageError {
     },
     #[error("{}", not_explorable(.0))]
     NotExplorable(&'static str),
+    #[error("--shard takes I/N with 1 <= I <= N (e.g. 2/4), got '{0}'")]
+    Shard(String),
     #[error("{0}")]
     Model(#[from] faultline_core::persistence::UnknownModel),
     #[error("{0}")]

@@ -32,6 +32,7 @@ fn main() -> ExitCode {
         Command::Explore(args) => run_explore(&args),
         Command::Run(args) => run_scenarios(&args),
         Command::Model(args) => model_cmd::run(&args),
+        Command::Merge(args) => merge(&args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),
@@ -115,6 +116,33 @@ fn run_scenarios(args: &RunArgs) -> anyhow::Result<u8> {
         run_cmd::Outcome::Done(report) => report,
     };
     print_stdout(&run_cmd::present(&report, args)?)?;
+    if args.shard.is_some() {
+        // A shard sees only some trials: whether a broken variant was caught is decided by
+        // the merge; a reference that failed in any shard failed.
+        eprintln!("a shard: merge the shards' run.json with `faultline merge` to judge every expectation");
+        return Ok(if report.limit_exceeded() {
+            EXIT_REFERENCE_FAILED
+        } else {
+            EXIT_OK
+        });
+    }
+    Ok(exit_of(&report))
+}
+
+fn merge(args: &args::MergeArgs) -> anyhow::Result<u8> {
+    let mut reports = Vec::new();
+    for path in &args.reports {
+        reports.push(faultline_runner::merge::read(path)?);
+    }
+    let report = faultline_runner::merge::merge(reports)?;
+    for path in report::write_run(&args.out, &report)? {
+        eprintln!("wrote {}", path.display());
+    }
+    let text = match args.format {
+        Format::Json => report.to_json(),
+        Format::Text => run_cmd::text(&report),
+    };
+    print_stdout(&text)?;
     Ok(exit_of(&report))
 }
 

@@ -12,7 +12,7 @@ use faultline_runner::run::{self, RunOptions, VariantResult};
 use faultline_runner::scenario::{self, Scenario};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::args::{Format, RunArgs, UsageError, parse_duration, parse_seed};
+use crate::args::{Format, RunArgs, UsageError, parse_duration, parse_seed, parse_shard};
 
 /// Exit code when Ctrl-C or SIGTERM stopped the run (128 + SIGINT, as shells report it).
 pub const EXIT_INTERRUPTED: u8 = 130;
@@ -44,6 +44,8 @@ fn load_all(args: &RunArgs) -> Result<Vec<Scenario>, UsageError> {
 
 /// Runs what `args` ask for.
 pub fn run(args: &RunArgs) -> anyhow::Result<Outcome> {
+    // Arguments first: a bad one stops everything before any scenario is read.
+    let shard = args.shard.as_deref().map(parse_shard).transpose()?;
     let scenarios = load_all(args)?;
     let options = RunOptions {
         trials: args.trials,
@@ -54,6 +56,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Outcome> {
         keep: args.keep,
         temp_dir: args.temp_dir.clone(),
         lockdep: args.lockdep,
+        shard,
     };
     // Check --variant against every scenario before running any.
     for s in &scenarios {

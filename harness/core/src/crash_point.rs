@@ -8,7 +8,7 @@
 //! Names are `family.place`; each family lists its points so scenarios can be checked.
 
 /// Kill this process at the `hit`-th time (counting from 1) it passes crash point `point`.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CrashPlan {
     /// The crash point's name, e.g. `atomic_write.before_rename`.
     pub point: String,

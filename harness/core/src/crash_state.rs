@@ -135,7 +135,7 @@ pub struct CrashState<'a> {
 }
 
 /// What an enumeration covered.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EnumerationStats {
     /// Moments considered (trace length + 1).
     pub moments: u64,

@@ -8,7 +8,7 @@
 const Z_95: f64 = 1.959_963_984_540_054;
 
 /// A count of failures out of a count of trials.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FailureCount {
     /// Trials, states or reads that failed.
     pub failures: u64,

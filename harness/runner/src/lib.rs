@@ -8,6 +8,7 @@
 pub mod atomic_write;
 pub mod explore;
 pub mod lockdep;
+pub mod merge;
 pub mod process;
 pub mod queue;
 pub mod report;

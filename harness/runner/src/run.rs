@@ -36,10 +36,57 @@ pub struct RunOptions {
     pub temp_dir: Option<std::path::PathBuf>,
     /// Record lock acquisitions and check the lock-order graph in lock scenarios.
     pub lockdep: bool,
+    /// Run only this deterministic slice of every variant's trials.
+    pub shard: Option<Shard>,
+}
+
+/// Slice `index` (from 0) of `count`: the trials whose number leaves remainder `index` when
+/// divided by `count`. The shards of a run together run exactly its trials, each once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// From 0.
+    pub index: u64,
+    /// At least 1.
+    pub count: u64,
+}
+
+impl Shard {
+    /// Whether trial `t` is in this slice.
+    pub fn has(self, t: u64) -> bool {
+        t % self.count == self.index
+    }
+
+    /// Trials of `0..n` in this slice.
+    pub fn of(self, n: u64) -> u64 {
+        (n + self.count - 1 - self.index) / self.count
+    }
+}
+
+/// A family or variant name read from a report, as the registry's own string.
+fn registry_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+    let name = <String as serde::Deserialize>::deserialize(d)?;
+    faultline_targets::registry::FAMILIES
+        .iter()
+        .flat_map(|f| std::iter::once(f.name).chain(f.variants.iter().map(|v| v.name)))
+        .find(|n| *n == name)
+        .ok_or_else(|| serde::de::Error::custom(format!("unknown family or variant '{name}'")))
+}
+
+/// A catalogue ID read from a report, as the registry's own string.
+fn registry_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'static str>, D::Error> {
+    let Some(id) = <Option<String> as serde::Deserialize>::deserialize(d)? else {
+        return Ok(None);
+    };
+    faultline_targets::registry::FAMILIES
+        .iter()
+        .flat_map(|f| f.variants.iter().filter_map(|v| v.catalogue_id))
+        .find(|c| *c == id)
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("unknown catalogue ID '{id}'")))
 }
 
 /// Queue items over a variant's trials.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct QueueItems {
     /// Items processed by consumers and the drain after each trial.
     pub processed: u64,
@@ -48,7 +95,7 @@ pub struct QueueItems {
 }
 
 /// The first failure of one kind.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct FirstSeen {
     /// The trial it happened in.
     pub trial: u64,
@@ -63,7 +110,7 @@ pub struct FirstSeen {
 }
 
 /// Whether a variant met its expectation.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
 pub enum Verdict {
     /// It held.
@@ -82,18 +129,22 @@ pub enum Verdict {
     NoExpectation,
 }
 
-/// One scenario x variant.
-#[derive(Clone, Debug, serde::Serialize)]
+/// One scenario x variant. Reports read back (for `faultline merge`) name only families,
+/// variants and catalogue IDs the registry knows.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct VariantResult {
     /// The scenario's name.
     pub scenario: String,
     /// Its file.
     pub scenario_path: String,
     /// The family.
+    #[serde(deserialize_with = "registry_name")]
     pub family: &'static str,
     /// The variant.
+    #[serde(deserialize_with = "registry_name")]
     pub variant: &'static str,
     /// Its catalogue ID (`None` for the reference).
+    #[serde(deserialize_with = "registry_id")]
     pub catalogue_id: Option<&'static str>,
     /// The seed used.
     pub seed: u64,
@@ -231,6 +282,7 @@ pub fn planned_trials(scenario: &Scenario, options: &RunOptions) -> Option<u64> 
         variants
             .iter()
             .map(|v| options.trials.unwrap_or_else(|| scenario.trials_for(v)))
+            .map(|n| options.shard.map_or(n, |s| s.of(n)))
             .sum(),
     )
 }
@@ -296,10 +348,14 @@ fn run_variant(
             .then_some(scenario.duration_s.map(Duration::from_secs_f64))
             .flatten()
     });
+    let shard = options.shard;
     let trials: Box<dyn Iterator<Item = u64>> = match (options.trial, duration) {
         (Some(t), _) => Box::new(std::iter::once(t)),
-        (None, Some(_)) => Box::new(0..),
-        (None, None) => Box::new(0..options.trials.unwrap_or_else(|| scenario.trials_for(info.name))),
+        (None, Some(_)) => Box::new((0..).filter(move |t| shard.is_none_or(|s| s.has(*t)))),
+        (None, None) => Box::new(
+            (0..options.trials.unwrap_or_else(|| scenario.trials_for(info.name)))
+                .filter(move |t| shard.is_none_or(|s| s.has(*t))),
+        ),
     };
     let mut r = VariantResult {
         scenario: scenario.name.clone(),
@@ -326,7 +382,7 @@ fn run_variant(
         kept: Vec::new(),
     };
     if let (Target::Queue(variant), Some(model)) = (target, scenario.queue.model) {
-        crash_states(&mut r, scenario, variant, model, options.trial)?;
+        crash_states(&mut r, scenario, variant, model, options.trial, options.shard)?;
         progress(r.trials);
         r.elapsed_s = start.elapsed().as_secs_f64();
         r.verdict = judge(&r);
@@ -409,6 +465,7 @@ fn crash_states(
     variant: faultline_targets::queue::Variant,
     model: faultline_core::PersistenceModel,
     only: Option<u64>,
+    shard: Option<Shard>,
 ) -> Result<(), RunError> {
     use crate::queue::explore;
     let block_size = faultline_core::BlockSize::new(scenario.queue.block_size).expect("checked when parsed");
@@ -418,7 +475,12 @@ fn crash_states(
         scenario.document_bytes,
         scenario.queue.segment_bytes,
     );
-    let outcome = explore::explore(variant, &plan, only).map_err(|e| RunError::Trial {
+    let select = |state: u64| match (only, shard) {
+        (Some(o), _) => state == o,
+        (None, Some(s)) => s.has(state),
+        (None, None) => true,
+    };
+    let outcome = explore::explore(variant, &plan, &select).map_err(|e| RunError::Trial {
         scenario: scenario.name.clone(),
         variant: r.variant.to_string(),
         trial: 0,

@@ -247,7 +247,7 @@ pub struct Pause {
 }
 
 /// What a variant must do in this scenario.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Expectation {
     /// The variant must fail, with each of these kinds (empty: any kind).
     pub must_fail: Option<Vec<FailureKind>>,

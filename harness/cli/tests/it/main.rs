@@ -1,6 +1,7 @@
 //! The `faultline` command as a user runs it: exit codes, one-line errors, determinism,
 //! listings, and the report files it writes.
 
+mod merge;
 mod run;
 
 use std::path::Path;

@@ -116,7 +116,7 @@ impl Workspace {
 }
 
 /// The faults a trial's seed chose.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Faults {
     /// Random kill: the writer and the offset.
     pub kill: Option<(u32, u64)>,

@@ -239,9 +239,9 @@ pub struct Outcome {
     pub workload_errors: Vec<String>,
 }
 
-/// Enumerates the crash states of `variant`'s workload under `plan` and judges them; with
-/// `only`, judges just the state of that index (in enumeration order).
-pub fn explore(variant: Variant, plan: &Plan, only: Option<u64>) -> Result<Outcome, FsError> {
+/// Enumerates the crash states of `variant`'s workload under `plan` and judges those whose
+/// index (in enumeration order) `select` accepts: all, one (`--trial`), or a shard's slice.
+pub fn explore(variant: Variant, plan: &Plan, select: &dyn Fn(u64) -> bool) -> Result<Outcome, FsError> {
     let recorded = record(variant, plan)?;
     let config = EnumerationConfig {
         block_size: plan.block_size,
@@ -277,7 +277,7 @@ pub fn explore(variant: Variant, plan: &Plan, only: Option<u64>) -> Result<Outco
         |state| {
             let this = index;
             index += 1;
-            if only.is_some_and(|o| o != this) {
+            if !select(this) {
                 return ControlFlow::Continue(());
             }
             outcome.judged += 1;
@@ -295,11 +295,7 @@ pub fn explore(variant: Variant, plan: &Plan, only: Option<u64>) -> Result<Outco
                         .or_insert_with(|| (this, format!("{detail}; {context}")));
                 }
             }
-            if only.is_some() {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
+            ControlFlow::Continue(())
         },
     );
     Ok(outcome)
@@ -338,16 +334,16 @@ mod tests {
 
     #[test]
     fn the_reference_survives_every_power_loss_state() {
-        let outcome = explore(Variant::Segmented, &plan(), None).expect("explore");
+        let outcome = explore(Variant::Segmented, &plan(), &|_| true).expect("explore");
         assert!(outcome.judged > 50, "{outcome:?}");
         assert_eq!(outcome.failed, 0, "{:?}", outcome.first_by_kind);
     }
 
     #[test]
     fn no_fsync_enqueue_loses_acknowledged_items_and_the_state_replays() {
-        let outcome = explore(Variant::NoFsyncEnqueue, &plan(), None).expect("explore");
+        let outcome = explore(Variant::NoFsyncEnqueue, &plan(), &|_| true).expect("explore");
         let (index, detail) = outcome.first_by_kind[&FailureKind::LostItem].clone();
-        let again = explore(Variant::NoFsyncEnqueue, &plan(), Some(index)).expect("replay");
+        let again = explore(Variant::NoFsyncEnqueue, &plan(), &|s| s == index).expect("replay");
         assert_eq!(again.judged, 1);
         assert_eq!(again.first_by_kind[&FailureKind::LostItem], (index, detail));
     }
