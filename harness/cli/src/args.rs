@@ -35,11 +35,80 @@ pub enum Command {
     /// Combine run reports (the shards of one run, written by `run --shard`) into one, exactly:
     /// counts add and intervals and verdicts are recomputed. Exit codes as for run.
     Merge(MergeArgs),
+    /// The CI regression gate: run the suite (or the given scenarios, or judge a report with
+    /// --from) and fail when a fixed variant fails (exit 1), when a broken variant is not
+    /// caught or no longer required to be caught where the baseline required it (3), or when
+    /// a rate is worse than the baseline beyond both 99.9% intervals (4). Writes run.json,
+    /// run.md, run.html, run.junit.xml, gate.json and gate.md.
+    Gate(GateArgs),
+    /// Write or update the baseline the gate compares with, from a run (or --from a
+    /// report). A ratchet: it refuses to record anything the gate would fail unless
+    /// --allow-worse.
+    Baseline(BaselineArgs),
+    /// Run one recorded failure of a report again (a process trial with its seed and kill
+    /// plan, a crash state, or a model-checker schedule) and say whether it reproduced.
+    /// Exit 0 reproduced, 1 not reproduced, 2 bad input.
+    Replay(ReplayArgs),
     /// Model-check the in-process families (store, tasks) with shuttle, seeded random and
     /// PCT scheduling, and report each variant like a run: found or not, executions
     /// explored, time to the failure, and the schedule that replays it. Needs the
     /// faultline-model checker, built with --cfg shuttle (the error says how).
     Model(ModelArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct GateArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// The baseline to compare with. Default: reports/baseline.json, if it exists.
+    #[arg(long, env = "FAULTLINE_BASELINE", help_heading = "Gate")]
+    pub baseline: Option<PathBuf>,
+    /// Judge expectations only; compare with no baseline.
+    #[arg(long, conflicts_with = "baseline", help_heading = "Gate")]
+    pub no_baseline: bool,
+    /// Judge this run.json (a merge of shards, say) instead of running.
+    #[arg(long, value_name = "REPORT", help_heading = "Gate")]
+    pub from: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct BaselineArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// The baseline file to write or update.
+    #[arg(
+        long,
+        default_value = "reports/baseline.json",
+        env = "FAULTLINE_BASELINE",
+        help_heading = "Baseline"
+    )]
+    pub baseline: PathBuf,
+    /// Record this run.json instead of running.
+    #[arg(long, value_name = "REPORT", help_heading = "Baseline")]
+    pub from: Option<PathBuf>,
+    /// Record the run even where it is worse than the current baseline (an expectation
+    /// relaxed, a scenario removed, a rate worse beyond the intervals).
+    #[arg(long, help_heading = "Baseline")]
+    pub allow_worse: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    /// The report: run.json, model.json or explore.json.
+    pub report: PathBuf,
+    /// The failure to replay, numbered as run.md, run.html and the text output list them.
+    #[arg(long)]
+    pub case: usize,
+    /// Process trials race real timing: try this many times before saying it did not
+    /// reproduce.
+    #[arg(long, default_value_t = 5)]
+    pub attempts: u32,
+    /// Make trial directories here.
+    #[arg(long, env = "FAULTLINE_TEMP_DIR")]
+    pub temp_dir: Option<PathBuf>,
+    /// The model checker binary, for cases of model.json.
+    #[arg(long, env = "FAULTLINE_MODEL_BIN")]
+    pub checker: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -248,6 +317,18 @@ pub enum UsageError {
     NoScenarios(String),
     #[error("--state shows one crash state: give --family, --variant and --model too")]
     StateNeedsOneRun,
+    #[error(
+        "{0} judges a whole run: run the shards with `faultline run --shard`, merge them with `faultline merge`, then pass the merged run.json with --from"
+    )]
+    ShardedGate(&'static str),
+    #[error("the baseline {0} does not exist; write it with `faultline baseline`, or pass --no-baseline")]
+    NoBaseline(String),
+    #[error("{0}")]
+    Read(#[from] faultline_runner::report::ReadError),
+    #[error(
+        "--from reads a report; give no scenario files, --trials, --duration, --seed, --variant or --trial with it"
+    )]
+    FromWithRunArgs,
 }
 
 /// `30s`, `2m`, `500ms` or a bare number of seconds.

@@ -2,7 +2,9 @@
 
 mod args;
 mod display;
+mod gate_cmd;
 mod model_cmd;
+mod replay_cmd;
 mod run_cmd;
 
 use std::io::Write;
@@ -33,6 +35,9 @@ fn main() -> ExitCode {
         Command::Run(args) => run_scenarios(&args),
         Command::Model(args) => model_cmd::run(&args),
         Command::Merge(args) => merge(&args),
+        Command::Gate(args) => gate_cmd::gate(&args),
+        Command::Baseline(args) => gate_cmd::baseline(&args),
+        Command::Replay(args) => replay_cmd::replay(&args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),
@@ -147,7 +152,7 @@ fn merge(args: &args::MergeArgs) -> anyhow::Result<u8> {
 }
 
 /// 1 if a reference failed, else 3 if a broken variant was not caught, else 0.
-fn exit_of(report: &faultline_runner::report::RunReport) -> u8 {
+pub(crate) fn exit_of(report: &faultline_runner::report::RunReport) -> u8 {
     if report.limit_exceeded() {
         EXIT_REFERENCE_FAILED
     } else if report.not_caught() {
@@ -187,7 +192,7 @@ fn exit_code(report: &ExploreReport) -> u8 {
 }
 
 /// Prints to stdout; a closed pipe (`faultline list | head`) is not an error.
-fn print_stdout(text: &str) -> anyhow::Result<()> {
+pub(crate) fn print_stdout(text: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),

@@ -35,14 +35,15 @@ struct Line {
     schedule: Option<String>,
 }
 
-fn checker(args: &ModelArgs) -> anyhow::Result<PathBuf> {
-    if let Some(path) = &args.checker {
+/// The checker binary: `named`, or the default places.
+pub fn checker_path(named: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(path) = named {
         anyhow::ensure!(
             path.is_file(),
             "the model checker {} does not exist; build it with:\n  {BUILD}",
             path.display()
         );
-        return Ok(path.clone());
+        return Ok(path.to_path_buf());
     }
     let beside = std::env::current_exe()
         .ok()
@@ -60,7 +61,7 @@ fn checker(args: &ModelArgs) -> anyhow::Result<PathBuf> {
 
 /// Runs the command; the exit code.
 pub fn run(args: &ModelArgs) -> anyhow::Result<u8> {
-    let bin = checker(args)?;
+    let bin = checker_path(args.checker.as_deref())?;
     if let (Some(workload), Some(schedule)) = (&args.replay, &args.schedule) {
         return replay(&bin, workload, schedule);
     }
@@ -163,6 +164,7 @@ fn result(line: &Line) -> anyhow::Result<VariantResult> {
         trials: line.executions,
         reads: FailureCount::new(0, 0),
         failed_trials: FailureCount::new(u64::from(kind.is_some()), line.executions),
+        trials_with_failures: u64::from(kind.is_some()),
         writes: 0,
         writer_kills: 0,
         max_shared_holders: None,
@@ -181,7 +183,8 @@ fn result(line: &Line) -> anyhow::Result<VariantResult> {
     Ok(r)
 }
 
-fn replay(bin: &Path, workload: &str, schedule: &str) -> anyhow::Result<u8> {
+/// Replays `schedule` of `workload` with the checker; 0 when it reproduced, 1 when not.
+pub fn replay(bin: &Path, workload: &str, schedule: &str) -> anyhow::Result<u8> {
     let out = Command::new(bin)
         .args(["--replay", workload, "--schedule", schedule])
         .output()

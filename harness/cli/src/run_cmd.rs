@@ -204,25 +204,27 @@ pub fn text(report: &RunReport) -> String {
             );
         }
     }
+    for case in faultline_runner::report::cases(&report.results) {
+        let (r, kind, first) = (case.result, case.kind, case.first);
+        let (count, unit) = r.primary();
+        let rate = count.rate().map(percent).unwrap_or_else(|| "-".into());
+        let seen = r.failures_by_kind.get(&kind).copied().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "\nFAIL case {}: {} / {}: {kind} seen {seen} time(s); {} of {} {unit} failed ({rate})\n  first at {:.2} s, seed {:#x}, trial {}: {}\n  reproduce: {}",
+            case.number,
+            r.scenario,
+            r.variant,
+            count.failures,
+            count.trials,
+            first.after_s,
+            r.seed,
+            first.trial,
+            first.detail,
+            first.reproduce
+        );
+    }
     for r in &report.results {
-        for (kind, first) in &r.first_by_kind {
-            let (count, unit) = r.primary();
-            let rate = count.rate().map(percent).unwrap_or_else(|| "-".into());
-            let seen = r.failures_by_kind.get(kind).copied().unwrap_or(0);
-            let _ = writeln!(
-                out,
-                "\nFAIL {} / {}: {kind} seen {seen} time(s); {} of {} {unit} failed ({rate})\n  first at {:.2} s, seed {:#x}, trial {}: {}\n  reproduce: {}",
-                r.scenario,
-                r.variant,
-                count.failures,
-                count.trials,
-                first.after_s,
-                r.seed,
-                first.trial,
-                first.detail,
-                first.reproduce
-            );
-        }
         for kept in &r.kept {
             let _ = writeln!(out, "  kept failing trial directory: {kept}");
         }

@@ -38,15 +38,21 @@ impl FailureCount {
 
     /// The Wilson score 95% interval, or `None` with no trials.
     pub fn wilson(&self) -> Option<Interval> {
+        self.wilson_at(Z_95)
+    }
+
+    /// The Wilson score interval for the two-sided normal quantile `z` (1.96 for 95%,
+    /// 3.29 for 99.9%), or `None` with no trials.
+    pub fn wilson_at(&self, z: f64) -> Option<Interval> {
         if self.trials == 0 {
             return None;
         }
         let n = self.trials as f64;
         let p = self.failures as f64 / n;
-        let z2 = Z_95 * Z_95;
+        let z2 = z * z;
         let denom = 1.0 + z2 / n;
         let centre = (p + z2 / (2.0 * n)) / denom;
-        let half = Z_95 * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denom;
+        let half = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denom;
         Some(Interval {
             low: (centre - half).max(0.0),
             high: (centre + half).min(1.0),

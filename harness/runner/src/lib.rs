@@ -7,10 +7,13 @@
 
 pub mod atomic_write;
 pub mod explore;
+pub mod gate;
 pub mod lockdep;
 pub mod merge;
 pub mod process;
 pub mod queue;
+pub mod render;
+pub mod replay;
 pub mod report;
 pub mod run;
 pub mod scenario;

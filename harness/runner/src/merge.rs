@@ -3,54 +3,19 @@
 //! recomputed from the sums, and the first failure of each kind is the one of the lowest trial.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use faultline_core::stats::{FailureCount, clean_trials_to_claim_fix};
 
-use crate::report::{FORMAT_VERSION, RunReport};
+use crate::report::{ReadError, RunReport, read_results};
 use crate::run::{QueueItems, VariantResult, judge};
 
 /// Why reports could not be merged.
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
-    /// The file could not be read.
-    #[error("{path}: cannot read it ({source}); give the path of a run.json")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// Not JSON, or not a run report.
-    #[error("{path}:{line}:{column}: not a run report: {message}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line.
-        line: usize,
-        /// 1-based column.
-        column: usize,
-        /// What serde said.
-        message: String,
-    },
-    /// Another layout version.
-    #[error(
-        "{path}: format_version {found}, but this faultline reads {FORMAT_VERSION}; merge reports of one faultline version"
-    )]
-    Version {
-        /// The file.
-        path: PathBuf,
-        /// Its version.
-        found: u64,
-    },
-    /// Another kind of report.
-    #[error("{path}: a report of kind '{found}'; only run reports (kind \"run\") merge")]
-    Kind {
-        /// The file.
-        path: PathBuf,
-        /// Its kind.
-        found: String,
-    },
+    /// A report could not be read.
+    #[error(transparent)]
+    Read(#[from] ReadError),
     /// Two reports disagree on what was run.
     #[error("{scenario} / {variant}: {what} differs between the reports; merge only shards of one run")]
     Mismatch {
@@ -63,48 +28,9 @@ pub enum MergeError {
     },
 }
 
-#[derive(serde::Deserialize)]
-struct Envelope {
-    format_version: u64,
-    kind: String,
-}
-
-/// Results name their family and variant by the registry's `'static` strings, so a report
-/// is read from text that lives as long as the process (a merge reads a few files and ends).
-#[derive(serde::Deserialize)]
-#[serde(bound(deserialize = "'de: 'static"))]
-struct Results {
-    results: Vec<VariantResult>,
-}
-
 /// Reads a run report.
 pub fn read(path: &Path) -> Result<Vec<VariantResult>, MergeError> {
-    let text = std::fs::read_to_string(path).map_err(|source| MergeError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let parse_error = |e: serde_json::Error| MergeError::Parse {
-        path: path.to_path_buf(),
-        line: e.line(),
-        column: e.column(),
-        message: e.to_string(),
-    };
-    let envelope: Envelope = serde_json::from_str(&text).map_err(parse_error)?;
-    if envelope.format_version != u64::from(FORMAT_VERSION) {
-        return Err(MergeError::Version {
-            path: path.to_path_buf(),
-            found: envelope.format_version,
-        });
-    }
-    if envelope.kind != "run" {
-        return Err(MergeError::Kind {
-            path: path.to_path_buf(),
-            found: envelope.kind,
-        });
-    }
-    let text: &'static str = Box::leak(text.into_boxed_str());
-    let results: Results = serde_json::from_str(text).map_err(parse_error)?;
-    Ok(results.results)
+    Ok(read_results(path, &["run"])?.results)
 }
 
 fn add(a: FailureCount, b: FailureCount) -> FailureCount {
@@ -140,6 +66,7 @@ pub fn merge(reports: Vec<Vec<VariantResult>>) -> Result<RunReport, MergeError> 
         m.trials += r.trials;
         m.reads = add(m.reads, r.reads);
         m.failed_trials = add(m.failed_trials, r.failed_trials);
+        m.trials_with_failures += r.trials_with_failures;
         m.writes += r.writes;
         m.writer_kills += r.writer_kills;
         m.max_shared_holders = match (m.max_shared_holders, r.max_shared_holders) {

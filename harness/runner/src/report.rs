@@ -161,7 +161,7 @@ pub fn create_dir_durable<F: Fs + ?Sized>(fs: &F, dir: &Path) -> Result<(), FsEr
 
 /// Writes each `(file name, text)` into `dir` with the durable atomic write, creating `dir`
 /// durably first; returns the paths written.
-pub fn write_files(dir: &Path, files: &[(&str, String)]) -> Result<Vec<PathBuf>, ReportError> {
+pub fn write_files<N: AsRef<str>>(dir: &Path, files: &[(N, String)]) -> Result<Vec<PathBuf>, ReportError> {
     let fs = RealFs::new();
     create_dir_durable(&fs, dir).map_err(|source| ReportError {
         path: dir.to_path_buf(),
@@ -169,7 +169,7 @@ pub fn write_files(dir: &Path, files: &[(&str, String)]) -> Result<Vec<PathBuf>,
     })?;
     let mut written = Vec::new();
     for (name, text) in files {
-        let path = dir.join(name);
+        let path = dir.join(name.as_ref());
         let failed = |source| ReportError {
             path: path.clone(),
             source,
@@ -260,13 +260,19 @@ impl RunReport {
         if !failing.is_empty() {
             md.push_str("\n## First failures\n\n");
         }
-        for r in failing {
-            for (kind, first) in &r.first_by_kind {
-                md.push_str(&format!(
-                    "- {} / {} **{kind}** in trial {} at {:.2} s: {}\n  `{}`\n",
-                    r.scenario, r.variant, first.trial, first.after_s, first.detail, first.reproduce
-                ));
-            }
+        for case in cases(&self.results) {
+            let r = case.result;
+            md.push_str(&format!(
+                "- case {}: {} / {} **{}** in trial {} at {:.2} s: {}\n  `{}`\n",
+                case.number,
+                r.scenario,
+                r.variant,
+                case.kind,
+                case.first.trial,
+                case.first.after_s,
+                case.first.detail,
+                case.first.reproduce
+            ));
         }
         md
     }
@@ -284,6 +290,151 @@ impl RunReport {
             .iter()
             .any(|r| matches!(r.verdict, Verdict::NotCaught { .. }))
     }
+}
+
+/// One recorded failure of a report: the first of its kind in one scenario x variant.
+/// Numbered from 1 in report order (results in order, kinds in order), as every rendering
+/// and `faultline replay --case N` number them.
+#[derive(Clone, Copy, Debug)]
+pub struct Case<'a> {
+    /// From 1.
+    pub number: usize,
+    /// The result it belongs to.
+    pub result: &'a VariantResult,
+    /// The kind.
+    pub kind: faultline_core::FailureKind,
+    /// The first failure of that kind.
+    pub first: &'a crate::run::FirstSeen,
+}
+
+/// Every recorded failure of `results`, numbered.
+pub fn cases(results: &[VariantResult]) -> Vec<Case<'_>> {
+    results
+        .iter()
+        .flat_map(|r| r.first_by_kind.iter().map(move |(kind, first)| (r, *kind, first)))
+        .enumerate()
+        .map(|(i, (result, kind, first))| Case {
+            number: i + 1,
+            result,
+            kind,
+            first,
+        })
+        .collect()
+}
+
+/// A report that could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The file could not be read.
+    #[error("{path}: cannot read it ({source})")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not JSON, or not a report of the expected layout.
+    #[error("{path}:{line}:{column}: not a faultline {expected} report: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What was expected.
+        expected: String,
+        /// What serde said.
+        message: String,
+    },
+    /// Another layout version.
+    #[error(
+        "{path}: format_version {found}, but this faultline reads {FORMAT_VERSION}; write it again with this faultline"
+    )]
+    Version {
+        /// The file.
+        path: PathBuf,
+        /// Its version.
+        found: u64,
+    },
+    /// Another kind of report.
+    #[error("{path}: a report of kind '{found}'; expected {expected}")]
+    Kind {
+        /// The file.
+        path: PathBuf,
+        /// Its kind.
+        found: String,
+        /// The kinds accepted.
+        expected: String,
+    },
+}
+
+#[derive(serde::Deserialize)]
+struct Envelope {
+    format_version: u64,
+    kind: String,
+}
+
+/// Results name their family and variant by the registry's `'static` strings, so a report
+/// is read from text that lives as long as the process (a command reads a few files and
+/// ends).
+#[derive(serde::Deserialize)]
+#[serde(bound(deserialize = "'de: 'static"))]
+struct Results {
+    results: Vec<VariantResult>,
+}
+
+/// Reads the text of a report at `path` and checks its envelope: `format_version` must be
+/// this faultline's and `kind` one of `kinds`. Returns the kind and the text.
+pub fn read_checked(path: &Path, kinds: &[&str]) -> Result<(String, String), ReadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ReadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let expected = kinds.join(" or ");
+    let envelope: Envelope = serde_json::from_str(&text).map_err(|e| parse_error(path, &expected, &e))?;
+    if envelope.format_version != u64::from(FORMAT_VERSION) {
+        return Err(ReadError::Version {
+            path: path.to_path_buf(),
+            found: envelope.format_version,
+        });
+    }
+    if !kinds.contains(&envelope.kind.as_str()) {
+        return Err(ReadError::Kind {
+            path: path.to_path_buf(),
+            found: envelope.kind,
+            expected,
+        });
+    }
+    Ok((envelope.kind, text))
+}
+
+/// The error for JSON that did not parse as what was `expected`, with line and column.
+pub fn parse_error(path: &Path, expected: &str, e: &serde_json::Error) -> ReadError {
+    ReadError::Parse {
+        path: path.to_path_buf(),
+        line: e.line(),
+        column: e.column(),
+        expected: expected.to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// Reads a report of one of `kinds` whose results are [`VariantResult`]s (`run`, `model`).
+pub fn read_results(path: &Path, kinds: &[&str]) -> Result<RunReport, ReadError> {
+    let (kind, text) = read_checked(path, kinds)?;
+    let text: &'static str = Box::leak(text.into_boxed_str());
+    let results: Results =
+        serde_json::from_str(text).map_err(|e| parse_error(path, &kinds.join(" or "), &e))?;
+    let kind = match kind.as_str() {
+        "model" => "model",
+        _ => "run",
+    };
+    Ok(Report {
+        format_version: FORMAT_VERSION,
+        kind,
+        results: results.results,
+    })
 }
 
 /// A one-phrase rendering of a run verdict.
@@ -304,23 +455,41 @@ pub fn verdict_text(v: &Verdict) -> String {
     }
 }
 
-/// Writes `model.json` and `model.md` (a report of kind `model`) into `dir`; returns their
-/// paths.
+/// Writes `model.json`, `model.md`, `model.html` and `model.junit.xml` (a report of kind
+/// `model`) into `dir`; returns their paths.
 pub fn write_model(dir: &Path, report: &RunReport) -> Result<Vec<PathBuf>, ReportError> {
+    write_rendered(dir, "model", report, None, None)
+}
+
+/// Writes `run.json`, `run.md`, `run.html` and `run.junit.xml` into `dir`; returns their
+/// paths.
+pub fn write_run(dir: &Path, report: &RunReport) -> Result<Vec<PathBuf>, ReportError> {
+    write_rendered(dir, "run", report, None, None)
+}
+
+/// Writes `STEM.json` and its renderings (`.md`, `.html`, `.junit.xml`) into `dir`; the HTML
+/// and JUnit show the gate's findings and the baseline when given.
+pub fn write_rendered(
+    dir: &Path,
+    stem: &str,
+    report: &RunReport,
+    judgement: Option<&crate::gate::Judgement>,
+    baseline: Option<&crate::gate::Baseline>,
+) -> Result<Vec<PathBuf>, ReportError> {
     write_files(
         dir,
         &[
-            ("model.json", report.to_json()),
-            ("model.md", report.to_markdown()),
+            (&format!("{stem}.json"), report.to_json()),
+            (&format!("{stem}.md"), report.to_markdown()),
+            (
+                &format!("{stem}.html"),
+                crate::render::html(report, judgement, baseline),
+            ),
+            (
+                &format!("{stem}.junit.xml"),
+                crate::render::junit(report, judgement),
+            ),
         ],
-    )
-}
-
-/// Writes `run.json` and `run.md` into `dir`; returns their paths.
-pub fn write_run(dir: &Path, report: &RunReport) -> Result<Vec<PathBuf>, ReportError> {
-    write_files(
-        dir,
-        &[("run.json", report.to_json()), ("run.md", report.to_markdown())],
     )
 }
 

@@ -154,6 +154,11 @@ pub struct VariantResult {
     pub reads: FailureCount,
     /// Failed trials out of trials.
     pub failed_trials: FailureCount,
+    /// Trials with any failure, of a read or of the trial. Trials are independent (each
+    /// has its own processes and seed) where the reads of one trial are not, so the gate
+    /// compares these with the baseline.
+    #[serde(default)]
+    pub trials_with_failures: u64,
     /// Replaces that returned Ok.
     pub writes: u64,
     /// Trials in which a writer was killed.
@@ -192,6 +197,11 @@ impl VariantResult {
         } else {
             (self.failed_trials, "trials")
         }
+    }
+
+    /// Trials with any failure, of all trials.
+    pub fn failing_trials(&self) -> FailureCount {
+        FailureCount::new(self.trials_with_failures, self.trials)
     }
 
     /// Failed reads plus failed trials.
@@ -367,6 +377,7 @@ fn run_variant(
         trials: 0,
         reads: FailureCount::new(0, 0),
         failed_trials: FailureCount::new(0, 0),
+        trials_with_failures: 0,
         writes: 0,
         writer_kills: 0,
         max_shared_holders: None,
@@ -422,6 +433,7 @@ fn run_variant(
         );
         let trial_failed = !outcome.trial_failures.is_empty();
         r.failed_trials = FailureCount::new(r.failed_trials.failures + u64::from(trial_failed), r.trials);
+        r.trials_with_failures += u64::from(trial_failed || outcome.failed_reads > 0);
         r.writes += outcome.writes;
         r.writer_kills += u64::from(outcome.writer_killed);
         if let Target::Queue(_) = target {
@@ -488,6 +500,7 @@ fn crash_states(
     })?;
     r.trials = outcome.judged;
     r.failed_trials = FailureCount::new(outcome.failed, outcome.judged);
+    r.trials_with_failures = outcome.failed;
     r.crash_states = Some(outcome.enumeration);
     r.failures_by_kind = outcome.by_kind;
     for (kind, (index, detail)) in outcome.first_by_kind {

@@ -1,6 +1,8 @@
 //! The `faultline` command as a user runs it: exit codes, one-line errors, determinism,
 //! listings, and the report files it writes.
 
+mod gate;
+mod html;
 mod merge;
 mod run;
 

@@ -67,7 +67,7 @@ fn config_race_reports_rates_and_exits_0_when_both_expectations_hold() {
         "durable over 2000 reads:\n{text}"
     );
     assert!(
-        text.contains("FAIL config-race / truncate_in_place: TornRead"),
+        text.contains("FAIL case 1: config-race / truncate_in_place: TornRead"),
         "{text}"
     );
     assert!(text.contains("reproduce: faultline run "), "{text}");
