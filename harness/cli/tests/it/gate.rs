@@ -3,25 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{faultline, stderr, stdout};
-
-/// Power-loss crash states of the queue: deterministic, under a second.
-const POWER_LOSS: &str = r#"
-family = "queue"
-variants = ["torn_tail_swallow", "segmented"]
-seed = 7
-[roles]
-writers = 1
-[workload]
-document_bytes = 700
-[queue]
-model = "power-loss"
-segment_bytes = 1500
-[expect.torn_tail_swallow]
-must_fail = ["LostItem"]
-[expect.segmented]
-max_failures = 0
-"#;
+use super::{CLEAN, LOST, faultline, queue_power_loss, stderr, stdout};
 
 /// Readers racing a writer: AW1 tears about two reads in three.
 const RACE: &str = r#"
@@ -53,7 +35,10 @@ impl Suite {
         let dir = tempfile::tempdir().expect("temp");
         std::fs::create_dir(dir.path().join("scenarios")).expect("mkdir");
         let suite = Suite { dir };
-        suite.write("power-loss", POWER_LOSS);
+        suite.write(
+            "power-loss",
+            &queue_power_loss(7, &[("torn_tail_swallow", LOST), ("segmented", CLEAN)]),
+        );
         suite.write("race", RACE);
         suite
     }
@@ -141,10 +126,7 @@ fn the_gate_passes_an_unchanged_suite_and_fails_each_flip_with_its_exit_code() {
     // power is no longer checked (3), not a fixed variant failing.
     suite.write(
         "power-loss",
-        &POWER_LOSS.replace(
-            "[expect.torn_tail_swallow]\nmust_fail = [\"LostItem\"]",
-            "[expect.torn_tail_swallow]\nmax_failures = 0",
-        ),
+        &queue_power_loss(7, &[("torn_tail_swallow", CLEAN), ("segmented", CLEAN)]),
     );
     assert_exit(
         &suite.run("gate", &[]),
@@ -158,7 +140,7 @@ fn the_gate_passes_an_unchanged_suite_and_fails_each_flip_with_its_exit_code() {
     // The expectation deleted: 3 as well.
     suite.write(
         "power-loss",
-        &POWER_LOSS.replace("[expect.torn_tail_swallow]\nmust_fail = [\"LostItem\"]\n", ""),
+        &queue_power_loss(7, &[("torn_tail_swallow", ""), ("segmented", CLEAN)]),
     );
     assert_exit(
         &suite.run("gate", &[]),
@@ -167,7 +149,10 @@ fn the_gate_passes_an_unchanged_suite_and_fails_each_flip_with_its_exit_code() {
     );
 
     // The fixed variant swapped for a broken one: a variant held to zero failures fails (1).
-    suite.write("power-loss", &POWER_LOSS.replace("segmented", "no_fsync_enqueue"));
+    suite.write(
+        "power-loss",
+        &queue_power_loss(7, &[("torn_tail_swallow", LOST), ("no_fsync_enqueue", CLEAN)]),
+    );
     assert_exit(&suite.run("gate", &[]), 1, "no_fsync_enqueue");
 
     // The scenario removed from the suite: it required AQ4 to be caught (3).
@@ -185,28 +170,14 @@ fn the_gate_passes_an_unchanged_suite_and_fails_each_flip_with_its_exit_code() {
     );
 }
 
-/// Q1 loses items in nearly every power-loss crash state.
-const OFTEN: &str = r#"
-family = "queue"
-variants = ["truncate_rewrite_dequeue", "segmented"]
-seed = 7
-[roles]
-writers = 1
-[workload]
-document_bytes = 700
-[queue]
-model = "power-loss"
-segment_bytes = 1500
-[expect.truncate_rewrite_dequeue]
-must_fail = ["LostItem"]
-[expect.segmented]
-max_failures = 0
-"#;
-
 #[test]
 fn a_rate_worse_than_the_baseline_beyond_the_intervals_exits_4() {
     let suite = Suite::new();
-    suite.write("power-loss", OFTEN);
+    // Q1 loses items in nearly every power-loss crash state.
+    suite.write(
+        "power-loss",
+        &queue_power_loss(7, &[("truncate_rewrite_dequeue", LOST), ("segmented", CLEAN)]),
+    );
     let pl = suite.s("scenarios/power-loss.toml");
     assert_exit(&suite.run("baseline", &[&pl]), 0, "2 results of 1 scenarios");
     let run: serde_json::Value =
@@ -245,9 +216,12 @@ fn a_rate_worse_than_the_baseline_beyond_the_intervals_exits_4() {
     // not 1, since the limit still holds).
     suite.write(
         "power-loss",
-        &OFTEN.replace(
-            "[expect.segmented]\nmax_failures = 0",
-            "[expect.segmented]\nmax_failure_rate = 0.5",
+        &queue_power_loss(
+            7,
+            &[
+                ("truncate_rewrite_dequeue", LOST),
+                ("segmented", "max_failure_rate = 0.5"),
+            ],
         ),
     );
     assert_exit(&suite.run("baseline", &[&pl]), 0, "2 results");

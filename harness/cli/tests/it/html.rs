@@ -9,26 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{faultline, stderr};
-
-const SCENARIO: &str = r#"
-family = "queue"
-variants = ["torn_tail_swallow", "truncate_rewrite_dequeue", "segmented"]
-seed = 7
-[roles]
-writers = 1
-[workload]
-document_bytes = 700
-[queue]
-model = "power-loss"
-segment_bytes = 1500
-[expect.torn_tail_swallow]
-must_fail = ["LostItem"]
-[expect.truncate_rewrite_dequeue]
-must_fail = ["LostItem"]
-[expect.segmented]
-max_failures = 0
-"#;
+use super::{CLEAN, LOST, faultline, queue_power_loss, stderr};
 
 fn chromium() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("FAULTLINE_CHROMIUM") {
@@ -102,7 +83,18 @@ fn the_html_report_renders_its_bars_in_headless_chromium() {
     };
     let dir = tempfile::tempdir().expect("temp");
     let scenario = dir.path().join("bars.toml");
-    std::fs::write(&scenario, SCENARIO).expect("write");
+    std::fs::write(
+        &scenario,
+        queue_power_loss(
+            7,
+            &[
+                ("torn_tail_swallow", LOST),
+                ("truncate_rewrite_dequeue", LOST),
+                ("segmented", CLEAN),
+            ],
+        ),
+    )
+    .expect("write");
     let out = dir.path().join("out");
     let (scenario_s, out_s) = (scenario.to_str().expect("utf-8"), out.to_str().expect("utf-8"));
     let o = faultline(&["gate", scenario_s, "--no-baseline", "--out", out_s]);

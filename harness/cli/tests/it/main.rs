@@ -18,6 +18,26 @@ pub fn faultline(args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
+/// A scenario of the queue's power-loss crash states (deterministic, about a second): seed
+/// `seed`, and per variant its name and the body of its `[expect.NAME]` table (none when
+/// empty).
+pub fn queue_power_loss(seed: u64, variants: &[(&str, &str)]) -> String {
+    let names: Vec<String> = variants.iter().map(|(n, _)| format!("{n:?}")).collect();
+    let mut text = format!(
+        "family = \"queue\"\nvariants = [{}]\nseed = {seed}\n[roles]\nwriters = 1\n[workload]\ndocument_bytes = 700\n[queue]\nmodel = \"power-loss\"\nsegment_bytes = 1500\n",
+        names.join(", ")
+    );
+    for (name, expect) in variants.iter().filter(|(_, e)| !e.is_empty()) {
+        text.push_str(&format!("[expect.{name}]\n{expect}\n"));
+    }
+    text
+}
+
+/// `must_fail` with one kind, as an `[expect]` body.
+pub const LOST: &str = "must_fail = [\"LostItem\"]";
+/// Zero failures allowed, as an `[expect]` body.
+pub const CLEAN: &str = "max_failures = 0";
+
 /// Its stdout as text.
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

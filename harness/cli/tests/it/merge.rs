@@ -2,26 +2,7 @@
 
 use std::path::Path;
 
-use super::{faultline, stderr};
-
-const POWER_LOSS: &str = r#"
-family = "queue"
-variants = ["torn_tail_swallow", "segment_no_dir_fsync", "segmented"]
-seed = 7
-[roles]
-writers = 1
-[workload]
-document_bytes = 700
-[queue]
-model = "power-loss"
-segment_bytes = 1500
-[expect.torn_tail_swallow]
-must_fail = ["LostItem"]
-[expect.segment_no_dir_fsync]
-must_fail = ["LostItem"]
-[expect.segmented]
-max_failures = 0
-"#;
+use super::{CLEAN, LOST, faultline, queue_power_loss, stderr};
 
 const TORN_TAIL: &str = r#"
 family = "queue"
@@ -88,7 +69,15 @@ fn counts(report: &serde_json::Value) -> Vec<serde_json::Value> {
 #[test]
 fn four_shards_merged_give_the_unsharded_run_exactly() {
     let dir = tempfile::tempdir().expect("temp");
-    let scenarios: Vec<String> = [("power.toml", POWER_LOSS), ("torn.toml", TORN_TAIL)]
+    let power_loss = queue_power_loss(
+        7,
+        &[
+            ("torn_tail_swallow", LOST),
+            ("segment_no_dir_fsync", LOST),
+            ("segmented", CLEAN),
+        ],
+    );
+    let scenarios: Vec<String> = [("power.toml", power_loss.as_str()), ("torn.toml", TORN_TAIL)]
         .iter()
         .map(|(name, text)| {
             let path = dir.path().join(name);
