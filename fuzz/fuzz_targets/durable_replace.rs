@@ -22,16 +22,31 @@ struct Input {
 }
 
 fuzz_target!(|input: Input| {
-    let versions: Vec<Vec<u8>> = input.versions.into_iter().take(5).map(|mut v| {
-        v.truncate(12 * 1024);
-        v
-    }).collect();
-    let Ok(workload) = Workload::from_versions(versions) else { return };
-    let model = if input.power_loss { PersistenceModel::PowerLoss } else { PersistenceModel::ProcessCrash };
+    let versions: Vec<Vec<u8>> = input
+        .versions
+        .into_iter()
+        .take(5)
+        .map(|mut v| {
+            v.truncate(12 * 1024);
+            v
+        })
+        .collect();
+    let Ok(workload) = Workload::from_versions(versions) else {
+        return;
+    };
+    let model = if input.power_loss {
+        PersistenceModel::PowerLoss
+    } else {
+        PersistenceModel::ProcessCrash
+    };
     let mut request = ExploreRequest::new(Variant::Durable, model);
     request.workload = workload;
     request.config.block_size = BlockSize::new(if input.small_blocks { 512 } else { 4096 }).expect("valid");
     request.config.seed = input.seed;
     let (result, _) = explore(&request).expect("the workload runs on the simulated file system");
-    assert_eq!(result.failed_states.failures, 0, "the reference failed: {:?}", result.first_by_kind);
+    assert_eq!(
+        result.failed_states.failures, 0,
+        "the reference failed: {:?}",
+        result.first_by_kind
+    );
 });

@@ -106,9 +106,13 @@ impl Baseline {
     /// Reads and checks a baseline file.
     pub fn read(path: &Path) -> Result<Self, ReadError> {
         let (_, text) = read_checked(path, &[BASELINE_KIND])?;
-        let baseline: Baseline =
-            serde_json::from_str(&text).map_err(|e| parse_error(path, BASELINE_KIND, &e))?;
-        Ok(baseline)
+        Self::from_text(path, &text)
+    }
+
+    /// Parses the `text` of a baseline (read from `path`, named in errors).
+    pub fn from_text(path: &Path, text: &str) -> Result<Self, ReadError> {
+        crate::report::check_envelope(path, text, &[BASELINE_KIND])?;
+        serde_json::from_str(text).map_err(|e| parse_error(path, BASELINE_KIND, &e))
     }
 
     /// The baseline as pretty JSON with a trailing newline.

@@ -7,6 +7,8 @@
 
 pub mod atomic_write;
 pub mod explore;
+#[cfg(feature = "arbitrary")]
+pub mod fuzzing;
 pub mod gate;
 pub mod lockdep;
 pub mod merge;

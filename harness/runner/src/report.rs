@@ -391,8 +391,15 @@ pub fn read_checked(path: &Path, kinds: &[&str]) -> Result<(String, String), Rea
         path: path.to_path_buf(),
         source,
     })?;
+    let kind = check_envelope(path, &text, kinds)?;
+    Ok((kind, text))
+}
+
+/// Checks the envelope of a report's `text` (read from `path`, named in errors): its
+/// `format_version` must be this faultline's and its `kind` one of `kinds`. Returns the kind.
+pub fn check_envelope(path: &Path, text: &str, kinds: &[&str]) -> Result<String, ReadError> {
     let expected = kinds.join(" or ");
-    let envelope: Envelope = serde_json::from_str(&text).map_err(|e| parse_error(path, &expected, &e))?;
+    let envelope: Envelope = serde_json::from_str(text).map_err(|e| parse_error(path, &expected, &e))?;
     if envelope.format_version != u64::from(FORMAT_VERSION) {
         return Err(ReadError::Version {
             path: path.to_path_buf(),
@@ -406,7 +413,7 @@ pub fn read_checked(path: &Path, kinds: &[&str]) -> Result<(String, String), Rea
             expected,
         });
     }
-    Ok((envelope.kind, text))
+    Ok(envelope.kind)
 }
 
 /// The error for JSON that did not parse as what was `expected`, with line and column.
@@ -422,7 +429,13 @@ pub fn parse_error(path: &Path, expected: &str, e: &serde_json::Error) -> ReadEr
 
 /// Reads a report of one of `kinds` whose results are [`VariantResult`]s (`run`, `model`).
 pub fn read_results(path: &Path, kinds: &[&str]) -> Result<RunReport, ReadError> {
-    let (kind, text) = read_checked(path, kinds)?;
+    let (_, text) = read_checked(path, kinds)?;
+    results_from_text(path, text, kinds)
+}
+
+/// Parses the `text` of a report of one of `kinds` (read from `path`, named in errors).
+pub fn results_from_text(path: &Path, text: String, kinds: &[&str]) -> Result<RunReport, ReadError> {
+    let kind = check_envelope(path, &text, kinds)?;
     let text: &'static str = Box::leak(text.into_boxed_str());
     let results: Results =
         serde_json::from_str(text).map_err(|e| parse_error(path, &kinds.join(" or "), &e))?;

@@ -2,6 +2,7 @@
 //! every broken variant is caught with its catalogue kind, and results replay exactly.
 
 mod explore;
+mod fuzz_corpus;
 mod interleave;
 mod locks;
 mod process;
