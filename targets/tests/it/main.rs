@@ -4,3 +4,4 @@
 mod atomic_write;
 mod lock;
 mod queue;
+mod state_machines;
