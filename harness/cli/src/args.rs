@@ -54,6 +54,26 @@ pub enum Command {
     /// explored, time to the failure, and the schedule that replays it. Needs the
     /// faultline-model checker, built with --cfg shuttle (the error says how).
     Model(ModelArgs),
+    /// Run an unmodified program (any language) under strace and record the file-system calls
+    /// it makes inside --dir into a trace, after snapshotting --dir. Explore the trace's crash
+    /// states with `faultline explore --trace TRACE --checker CMD`.
+    Record(RecordArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RecordArgs {
+    /// Where to write the trace (JSON).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The directory whose files the trace covers; calls elsewhere are ignored.
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+    /// The strace binary.
+    #[arg(long, default_value = "strace", env = "FAULTLINE_STRACE")]
+    pub strace: PathBuf,
+    /// The program and its arguments, after `--`.
+    #[arg(required = true, last = true)]
+    pub command: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -221,9 +241,27 @@ pub struct ExploreArgs {
     /// Output format; text for people, json for programs.
     #[arg(long, value_enum, default_value = "text", help_heading = "Output")]
     pub format: Format,
-    /// Also write explore.json and explore.md into this directory.
+    /// Also write explore.json and explore.md (with --trace: trace-explore.json and .md)
+    /// into this directory.
     #[arg(long, env = "FAULTLINE_OUT", help_heading = "Output")]
     pub out: Option<PathBuf>,
+    /// Explore a trace written by `faultline record` instead of a built-in variant.
+    #[arg(long, conflicts_with_all = ["family", "variant", "oracle"], requires = "checker", help_heading = "Recorded programs")]
+    pub trace: Option<PathBuf>,
+    /// The program that judges each crash state: exit 0 means the state is fine. Shell words
+    /// with placeholders {dir}, {stdout}, {finished}, {moment}, {state}; it runs inside the
+    /// state's directory. Example: --checker 'python3 check.py {stdout}'.
+    #[arg(long, requires = "trace", help_heading = "Recorded programs")]
+    pub checker: Option<String>,
+    /// Checkers run at once. Default: one per core.
+    #[arg(long, help_heading = "Recorded programs")]
+    pub jobs: Option<usize>,
+    /// A checker that runs longer than this fails its state: 10s, 500ms.
+    #[arg(long, default_value = "10s", help_heading = "Recorded programs")]
+    pub checker_timeout: String,
+    /// Keep the directory of the first failed state of each cause under this directory.
+    #[arg(long, help_heading = "Recorded programs")]
+    pub keep: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -325,6 +363,8 @@ pub enum UsageError {
     NoBaseline(String),
     #[error("{0}")]
     Read(#[from] faultline_runner::report::ReadError),
+    #[error("--checker: {0}; give the checker as shell words, e.g. --checker 'python3 check.py {{stdout}}'")]
+    Checker(String),
     #[error(
         "--from reads a report; give no scenario files, --trials, --duration, --seed, --variant or --trial with it"
     )]

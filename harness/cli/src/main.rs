@@ -6,6 +6,7 @@ mod gate_cmd;
 mod model_cmd;
 mod replay_cmd;
 mod run_cmd;
+mod trace_cmd;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -38,6 +39,7 @@ fn main() -> ExitCode {
         Command::Gate(args) => gate_cmd::gate(&args),
         Command::Baseline(args) => gate_cmd::baseline(&args),
         Command::Replay(args) => replay_cmd::replay(&args),
+        Command::Record(args) => trace_cmd::record(&args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),
@@ -69,6 +71,9 @@ fn list(args: &ListArgs) -> anyhow::Result<u8> {
 }
 
 fn run_explore(args: &ExploreArgs) -> anyhow::Result<u8> {
+    if args.trace.is_some() {
+        return trace_cmd::explore(args);
+    }
     let requests = args.requests()?;
     if let Some(state) = &args.state {
         let [request] = requests.as_slice() else {

@@ -236,6 +236,29 @@ impl FsImage {
         }
     }
 
+    /// A path naming `ino` (the first in name order), or `None` when nothing names it.
+    pub fn path_of(&self, ino: Ino) -> Option<String> {
+        if ino == ROOT_INO {
+            return Some("/".into());
+        }
+        let mut stack = vec![(ROOT_INO, String::new(), 0usize)];
+        while let Some((dir, prefix, depth)) = stack.pop() {
+            let Some(Node::Dir { entries, .. }) = self.node(dir) else {
+                continue;
+            };
+            for (name, child) in entries.iter() {
+                let path = format!("{prefix}/{name}");
+                if *child == ino {
+                    return Some(path);
+                }
+                if depth < 64 {
+                    stack.push((*child, path, depth + 1));
+                }
+            }
+        }
+        None
+    }
+
     /// Every reachable path with its node, depth first in name order; for listings.
     pub fn walk(&self) -> Vec<(String, &Node)> {
         let mut out = Vec::new();

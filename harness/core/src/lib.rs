@@ -14,6 +14,7 @@ pub mod real_fs;
 pub mod sim_fs;
 pub mod stats;
 pub mod trace;
+pub mod trace_builder;
 pub mod verdict;
 
 pub use crash_point::CrashPlan;

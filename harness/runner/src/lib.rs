@@ -7,6 +7,7 @@
 
 pub mod atomic_write;
 pub mod explore;
+pub mod external;
 #[cfg(feature = "arbitrary")]
 pub mod fuzzing;
 pub mod gate;

@@ -1,0 +1,667 @@
+//! `faultline explore --trace`: every crash state of a recorded trace, materialised as a real
+//! directory and judged by the user's checker program.
+//!
+//! States come from the same enumerator as the built-in variants' (so the same model, block
+//! size, bound and seed give the same states). Each distinct state is written into a slot
+//! directory, the checker runs there (exit 0: the state is fine), and up to `jobs` checkers run
+//! at once. Failed states are grouped by their cause, the set of trace entries the crash lost
+//! or tore, and each cause is shown with those entries' system calls and where strace saw them:
+//! the ALICE view, which also shows a lost rename.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::ops::ControlFlow;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use faultline_core::crash_state::{self, BadStateId, CrashStateId, EnumerationConfig, EnumerationStats};
+use faultline_core::persistence::Pending;
+use faultline_core::stats::FailureCount;
+use faultline_core::trace_builder::SYMLINK_MODE;
+use faultline_core::{FsImage, Node, PersistenceModel};
+
+use super::trace_file::TraceFile;
+
+/// The placeholders a checker's words may use.
+pub const CHECKER_PLACEHOLDERS: &[(&str, &str)] = &[
+    ("{dir}", "the crash state's directory (also the checker's working directory)"),
+    ("{stdout}", "a file holding what the program printed on standard output before the crash"),
+    ("{finished}", "1 if the crash came after the program's last call, else 0"),
+    ("{moment}", "how many trace entries ran before the crash"),
+    ("{state}", "the crash state's id"),
+];
+
+/// What to explore.
+#[derive(Clone, Debug)]
+pub struct TraceExploreRequest {
+    /// The trace file (for the reproduce command).
+    pub trace_path: PathBuf,
+    /// The checker's words, with placeholders.
+    pub checker: Vec<String>,
+    /// Model, block size, bound and seed.
+    pub config: EnumerationConfig,
+    /// Checkers run at once.
+    pub jobs: usize,
+    /// A checker that runs longer fails its state.
+    pub timeout: Duration,
+    /// Only this state.
+    pub only: Option<CrashStateId>,
+    /// Keep the directories of failed states here (the first of each cause).
+    pub keep: Option<PathBuf>,
+}
+
+/// How a checker ended on one state.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckerEnd {
+    /// It exited with this code.
+    Exit(i32),
+    /// A signal killed it.
+    Signal(i32),
+    /// It ran past the timeout and was killed.
+    Timeout,
+    /// It could not be started.
+    NotStarted(String),
+}
+
+/// One failed state.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct FailedTraceState {
+    /// Its id, for `--state`.
+    pub state: String,
+    /// Entries before the crash.
+    pub moment: usize,
+    /// The last entry before the crash, with where it came from.
+    pub crash_after: Option<String>,
+    /// In-doubt changes the crash kept, with their calls.
+    pub persisted: Vec<String>,
+    /// In-doubt changes the crash lost.
+    pub lost: Vec<String>,
+    /// Writes kept only in part.
+    pub torn: Vec<String>,
+    /// How the checker ended.
+    pub checker: CheckerEnd,
+    /// What it printed (shortened).
+    pub checker_output: String,
+    /// The files of the state.
+    pub files: Vec<String>,
+    /// Where the state's directory was kept, with `--keep`.
+    pub kept: Option<String>,
+    /// The command that checks exactly this state again.
+    pub reproduce: String,
+}
+
+/// A group of failed states with one cause: the same entries lost or torn.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Cause {
+    /// The lost or torn entries' calls and sources: what the program must make durable first.
+    pub entries: Vec<String>,
+    /// Failed states with this cause.
+    pub states: u64,
+    /// The first of them.
+    pub example: FailedTraceState,
+}
+
+/// The result of exploring a trace under one model.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TraceExploreResult {
+    /// The trace file.
+    pub trace: String,
+    /// The recorded command.
+    pub command: Vec<String>,
+    /// The checker's words.
+    pub checker: Vec<String>,
+    /// The persistence model.
+    pub model: PersistenceModel,
+    /// Where writes tear.
+    pub block_size_bytes: u64,
+    /// Seeds the sample beyond the bound.
+    pub seed: u64,
+    /// The bound on choices per moment.
+    pub max_choices_per_moment: u64,
+    /// Entries in the trace.
+    pub trace_len: usize,
+    /// What the recording could not represent.
+    pub warnings: Vec<String>,
+    /// What the enumeration covered.
+    pub enumeration: EnumerationStats,
+    /// Failed states out of distinct states checked.
+    pub failed_states: FailureCount,
+    /// Failed states grouped by cause, most frequent first.
+    pub causes: Vec<Cause>,
+}
+
+/// Wall-clock figures.
+#[derive(Clone, Copy, Debug)]
+pub struct TraceTiming {
+    /// From the first state to the last checker's end.
+    pub elapsed: Duration,
+    /// States materialised and checked per second.
+    pub states_per_second: f64,
+}
+
+/// Errors that stop an exploration.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceExploreError {
+    /// The scratch directory could not be made or written.
+    #[error("materialising crash states: {0}")]
+    Io(#[from] std::io::Error),
+    /// `--state` does not fit the trace.
+    #[error(transparent)]
+    BadState(#[from] BadStateId),
+    /// Ctrl-C.
+    #[error("interrupted")]
+    Cancelled,
+}
+
+/// A state waiting for its checker.
+struct Running {
+    child: Child,
+    slot: usize,
+    started: Instant,
+    id: CrashStateId,
+    lost: Vec<usize>,
+    torn: Vec<usize>,
+    persisted: Vec<usize>,
+    image: FsImage,
+}
+
+/// Materialises, checks and tallies states.
+struct Checker<'a> {
+    request: &'a TraceExploreRequest,
+    trace: &'a TraceFile,
+    scratch: tempfile::TempDir,
+    free: Vec<usize>,
+    running: VecDeque<Running>,
+    checked: u64,
+    failed: u64,
+    causes: BTreeMap<Option<(usize, bool)>, Cause>,
+}
+
+impl<'a> Checker<'a> {
+    fn new(request: &'a TraceExploreRequest, trace: &'a TraceFile) -> std::io::Result<Self> {
+        let scratch = tempfile::Builder::new().prefix("faultline-states-").tempdir()?;
+        let jobs = request.jobs.max(1);
+        Ok(Checker {
+            request,
+            trace,
+            scratch,
+            free: (0..jobs).rev().collect(),
+            running: VecDeque::new(),
+            checked: 0,
+            failed: 0,
+            causes: BTreeMap::new(),
+        })
+    }
+
+    fn slot_dir(&self, slot: usize) -> PathBuf {
+        self.scratch.path().join(format!("state-{slot}"))
+    }
+
+    fn side_file(&self, slot: usize, what: &str) -> PathBuf {
+        self.scratch.path().join(format!("{what}-{slot}"))
+    }
+
+    fn start(&mut self, id: CrashStateId, image: FsImage, pending: &[Pending]) -> std::io::Result<()> {
+        if self.free.is_empty() {
+            self.finish_oldest()?;
+        }
+        let slot = self.free.pop().expect("finishing the oldest frees a slot");
+        let dir = self.slot_dir(slot);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        materialise(&image, &dir)?;
+        let stdout = self.side_file(slot, "stdout");
+        std::fs::write(&stdout, self.trace.output_before(id.moment))?;
+        let finished = id.moment == self.trace.entries.len();
+        let words: Vec<String> = self
+            .request
+            .checker
+            .iter()
+            .map(|w| {
+                w.replace("{dir}", &dir.display().to_string())
+                    .replace("{stdout}", &stdout.display().to_string())
+                    .replace("{finished}", if finished { "1" } else { "0" })
+                    .replace("{moment}", &id.moment.to_string())
+                    .replace("{state}", &id.to_string())
+            })
+            .collect();
+        let out = std::fs::File::create(self.side_file(slot, "output"))?;
+        let err = out.try_clone()?;
+        let block = self.request.config.block_size.bytes();
+        let (mut lost, mut torn, mut persisted) = (Vec::new(), Vec::new(), Vec::new());
+        for (p, mask) in pending.iter().zip(&id.masks) {
+            let units = p.mutation.units(block);
+            let full = if units >= 64 { u64::MAX } else { (1u64 << units) - 1 };
+            if *mask == 0 {
+                lost.push(p.trace_index);
+            } else if mask & full == full {
+                persisted.push(p.trace_index);
+            } else {
+                torn.push(p.trace_index);
+            }
+        }
+        let spawned = Command::new(&words[0])
+            .args(&words[1..])
+            .current_dir(&dir)
+            .env("FAULTLINE_STATE_DIR", &dir)
+            .env("FAULTLINE_STDOUT", &stdout)
+            .env("FAULTLINE_FINISHED", if finished { "1" } else { "0" })
+            .env("FAULTLINE_MOMENT", id.moment.to_string())
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn();
+        match spawned {
+            Ok(child) => {
+                self.running.push_back(Running {
+                    child,
+                    slot,
+                    started: Instant::now(),
+                    id,
+                    lost,
+                    torn,
+                    persisted,
+                    image,
+                });
+                Ok(())
+            }
+            Err(e) => {
+                self.free.push(slot);
+                let end = CheckerEnd::NotStarted(format!("{}: {e}", words[0]));
+                self.tally(id, end, String::new(), lost, torn, persisted, &image);
+                Ok(())
+            }
+        }
+    }
+
+    fn finish_oldest(&mut self) -> std::io::Result<()> {
+        let Some(mut r) = self.running.pop_front() else {
+            return Ok(());
+        };
+        let end = wait_with_timeout(&mut r.child, r.started + self.request.timeout)?;
+        let output = std::fs::read(self.side_file(r.slot, "output")).unwrap_or_default();
+        let mut output = String::from_utf8_lossy(&output).into_owned();
+        if output.len() > 600 {
+            let mut cut = 600;
+            while !output.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            output.truncate(cut);
+            output.push_str("...");
+        }
+        self.tally(r.id, end, output, r.lost, r.torn, r.persisted, &r.image);
+        self.free.push(r.slot);
+        Ok(())
+    }
+
+    #[expect(clippy::too_many_arguments, reason = "one state's parts, taken apart by the caller")]
+    fn tally(
+        &mut self,
+        id: CrashStateId,
+        end: CheckerEnd,
+        output: String,
+        lost: Vec<usize>,
+        torn: Vec<usize>,
+        persisted: Vec<usize>,
+        image: &FsImage,
+    ) {
+        self.checked += 1;
+        if end == CheckerEnd::Exit(0) {
+            return;
+        }
+        self.failed += 1;
+        // The cause: the latest change in trace order the crash dropped or tore. What a checker
+        // sees is usually the newest step that did not reach the disk (a rename, the write
+        // under it); earlier losses (a temp file's own name) rarely matter. The example lists
+        // every loss.
+        let first = lost.iter().map(|i| (*i, false)).chain(torn.iter().map(|i| (*i, true))).max();
+        let key = first;
+        if let Some(cause) = self.causes.get_mut(&key) {
+            cause.states += 1;
+            return;
+        }
+        let describe = |indices: &[usize]| -> Vec<String> { indices.iter().map(|i| self.describe(*i)).collect() };
+        let kept = self.request.keep.as_ref().and_then(|keep| {
+            let to = keep.join(format!("state-{}", id.to_string().replace([':', '.'], "_")));
+            let _ = std::fs::remove_dir_all(&to);
+            materialise(image, &to).ok().map(|()| to.display().to_string())
+        });
+        let example = FailedTraceState {
+            state: id.to_string(),
+            moment: id.moment,
+            crash_after: id.moment.checked_sub(1).map(|i| self.describe(i)),
+            persisted: describe(&persisted),
+            lost: describe(&lost),
+            torn: describe(&torn),
+            checker: end,
+            checker_output: output,
+            files: list_files(image),
+            kept,
+            reproduce: reproduce_command(self.request, Some(&id)),
+        };
+        let entries = match first {
+            Some((i, torn)) => {
+                let how = if torn { "torn" } else { "lost" };
+                let later: Vec<String> = persisted
+                    .iter()
+                    .filter(|p| **p > i)
+                    .map(|p| format!("#{p}"))
+                    .collect();
+                let mut text = format!("{how}: {}", self.describe(i));
+                if !later.is_empty() {
+                    text.push_str(&format!(" while later {} persisted", later.join(", ")));
+                }
+                vec![text]
+            }
+            None => vec!["nothing lost: the state every crash at this moment keeps fails the checker".into()],
+        };
+        self.causes.insert(
+            key,
+            Cause {
+                entries,
+                states: 1,
+                example,
+            },
+        );
+    }
+
+    /// Entry `i` with where strace saw it.
+    fn describe(&self, i: usize) -> String {
+        let entry = &self.trace.entries[i];
+        match self.trace.sources.get(i).filter(|s| s.line > 0) {
+            Some(s) => format!("#{i} {} (strace line {}: {})", entry.call, s.line, s.syscall),
+            None => format!("#{i} {}", entry.call),
+        }
+    }
+}
+
+fn wait_with_timeout(child: &mut Child, deadline: Instant) -> std::io::Result<CheckerEnd> {
+    use std::os::unix::process::ExitStatusExt;
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("a child has a positive pid");
+    // A pidfd turns "wait with a timeout" into one poll.
+    if let Ok(pidfd) = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut fds = [rustix::event::PollFd::new(&pidfd, rustix::event::PollFlags::IN)];
+        let timeout = rustix::event::Timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: i64::from(left.subsec_nanos()),
+        };
+        loop {
+            match rustix::event::poll(&mut fds, Some(&timeout)) {
+                Ok(0) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Ok(CheckerEnd::Timeout);
+                }
+                Err(rustix::io::Errno::INTR) if Instant::now() < deadline => continue,
+                _ => break,
+            }
+        }
+    }
+    let status = child.wait()?;
+    Ok(match (status.code(), status.signal()) {
+        (Some(code), _) => CheckerEnd::Exit(code),
+        (None, Some(signal)) => CheckerEnd::Signal(signal),
+        (None, None) => CheckerEnd::Exit(-1),
+    })
+}
+
+/// Writes `image` into `dir` (which must not exist): directories, files with their modes,
+/// symbolic links.
+pub fn materialise(image: &FsImage, dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for (path, node) in image.walk() {
+        let host = dir.join(path.trim_start_matches('/'));
+        match node {
+            Node::Dir { mode, .. } => {
+                std::fs::create_dir(&host)?;
+                std::fs::set_permissions(&host, std::fs::Permissions::from_mode(*mode | 0o700))?;
+            }
+            Node::File { data, mode } if *mode == SYMLINK_MODE => {
+                std::os::unix::fs::symlink(String::from_utf8_lossy(data).as_ref(), &host)?;
+            }
+            Node::File { data, mode } => {
+                std::fs::write(&host, data.as_slice())?;
+                std::fs::set_permissions(&host, std::fs::Permissions::from_mode(*mode))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn list_files(image: &FsImage) -> Vec<String> {
+    image
+        .walk()
+        .into_iter()
+        .map(|(path, node)| match node {
+            Node::File { data, mode } if *mode == SYMLINK_MODE => {
+                format!("{path} -> {}", String::from_utf8_lossy(data))
+            }
+            Node::File { data, mode } => format!("{path}  {} bytes, mode {mode:o}", data.len()),
+            Node::Dir { mode, .. } => format!("{path}/  mode {mode:o}"),
+        })
+        .collect()
+}
+
+/// The command that explores the trace again, optionally at one state.
+pub fn reproduce_command(request: &TraceExploreRequest, state: Option<&CrashStateId>) -> String {
+    let checker = request
+        .checker
+        .iter()
+        .map(|w| shell_quote(w))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut cmd = format!(
+        "faultline explore --trace {} --checker {} --model {}",
+        shell_quote(&request.trace_path.display().to_string()),
+        shell_quote(&checker),
+        request.config.model
+    );
+    if request.config.block_size != faultline_core::BlockSize::DEFAULT {
+        cmd.push_str(&format!(" --block-size {}", request.config.block_size.bytes()));
+    }
+    if request.config.seed != 0 {
+        cmd.push_str(&format!(" --seed {:#x}", request.config.seed));
+    }
+    if request.config.max_choices_per_moment != EnumerationConfig::DEFAULT_MAX_CHOICES_PER_MOMENT {
+        cmd.push_str(&format!(" --max-choices {}", request.config.max_choices_per_moment));
+    }
+    if let Some(id) = state {
+        cmd.push_str(&format!(" --state {id}"));
+    }
+    cmd
+}
+
+/// `word` as one shell word.
+pub fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=,+@%{}".contains(&b));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// Explores `trace` under `request`, calling `progress(states checked)` as it goes.
+pub fn explore_trace(
+    request: &TraceExploreRequest,
+    trace: &TraceFile,
+    cancel: &AtomicBool,
+    mut progress: impl FnMut(u64),
+) -> Result<(TraceExploreResult, TraceTiming), TraceExploreError> {
+    let mut checker = Checker::new(request, trace)?;
+    let len = trace.entries.len();
+    let mut printed = Vec::with_capacity(len + 1);
+    let mut total = 0usize;
+    for m in 0..=len {
+        printed.push(total as u64);
+        total += trace.output.get(m).map_or(0, Vec::len);
+    }
+    // States before and after the program printed something, or before and after its end,
+    // are judged apart even when their files are equal.
+    let class = |moment: usize| printed[moment] << 1 | u64::from(moment == len);
+    let started = Instant::now();
+    let mut failure: Option<TraceExploreError> = None;
+    let stats = if let Some(id) = &request.only {
+        let (image, pending) = crash_state::reproduce(&trace.base, &trace.entries, &request.config, id)?;
+        checker.start(id.clone(), image, &pending)?;
+        EnumerationStats {
+            moments: 1,
+            choices: 1,
+            distinct_states: 1,
+            sampled_moments: 0,
+        }
+    } else {
+        crash_state::enumerate(&trace.base, &trace.entries, &request.config, class, |state| {
+            if cancel.load(Ordering::SeqCst) {
+                failure = Some(TraceExploreError::Cancelled);
+                return ControlFlow::Break(());
+            }
+            if let Err(e) = checker.start(state.id, state.image, state.pending) {
+                failure = Some(e.into());
+                return ControlFlow::Break(());
+            }
+            progress(checker.checked);
+            ControlFlow::Continue(())
+        })
+    };
+    while !checker.running.is_empty() {
+        checker.finish_oldest()?;
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let elapsed = started.elapsed();
+    let mut causes: Vec<Cause> = std::mem::take(&mut checker.causes).into_values().collect();
+    causes.sort_by(|a, b| b.states.cmp(&a.states).then(a.example.moment.cmp(&b.example.moment)));
+    let result = TraceExploreResult {
+        trace: request.trace_path.display().to_string(),
+        command: trace.command.clone(),
+        checker: request.checker.clone(),
+        model: request.config.model,
+        block_size_bytes: request.config.block_size.bytes(),
+        seed: request.config.seed,
+        max_choices_per_moment: request.config.max_choices_per_moment,
+        trace_len: len,
+        warnings: trace.warnings.clone(),
+        enumeration: stats,
+        failed_states: FailureCount::new(checker.failed, checker.checked),
+        causes,
+    };
+    let timing = TraceTiming {
+        elapsed,
+        states_per_second: checker.checked as f64 / elapsed.as_secs_f64().max(1e-9),
+    };
+    Ok((result, timing))
+}
+
+/// One or more explorations of a trace, as `trace-explore.json` holds them.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TraceReport {
+    /// Always `trace-explore`.
+    pub kind: &'static str,
+    /// The report layout's version.
+    pub format_version: u32,
+    /// One result per model.
+    pub results: Vec<TraceExploreResult>,
+}
+
+impl TraceReport {
+    /// A report of `results`.
+    pub fn new(results: Vec<TraceExploreResult>) -> Self {
+        TraceReport {
+            kind: "trace-explore",
+            format_version: crate::report::FORMAT_VERSION,
+            results,
+        }
+    }
+
+    /// Whether any state failed its checker.
+    pub fn failed(&self) -> bool {
+        self.results.iter().any(|r| r.failed_states.failures > 0)
+    }
+
+    /// The JSON text.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("reports serialise infallibly") + "\n"
+    }
+
+    /// The Markdown text (also what the terminal shows).
+    pub fn to_markdown(&self) -> String {
+        let mut out = String::new();
+        for r in &self.results {
+            out.push_str(&result_markdown(r));
+        }
+        out
+    }
+}
+
+fn result_markdown(r: &TraceExploreResult) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let command = r.command.iter().map(|w| shell_quote(w)).collect::<Vec<_>>().join(" ");
+    let _ = writeln!(out, "## `{command}` under {}\n", r.model);
+    let _ = writeln!(out, "- trace: `{}` ({} entries)", r.trace, r.trace_len);
+    let checker = r.checker.iter().map(|w| shell_quote(w)).collect::<Vec<_>>().join(" ");
+    let _ = writeln!(out, "- checker: `{checker}`");
+    let sampled = if r.enumeration.sampled_moments > 0 {
+        format!(
+            "{} moments sampled ({} choices each, seed {:#x})",
+            r.enumeration.sampled_moments, r.max_choices_per_moment, r.seed
+        )
+    } else {
+        "every choice enumerated".to_string()
+    };
+    let _ = writeln!(
+        out,
+        "- explored: {} distinct crash states at {} moments ({} choices, {sampled}; blocks of {} bytes)",
+        r.enumeration.distinct_states, r.enumeration.moments, r.enumeration.choices, r.block_size_bytes
+    );
+    // The states are the whole set the model allows (not a sample), so no interval.
+    let _ = writeln!(
+        out,
+        "- **{}**: {} of {} states failed the checker, in {} cause(s)",
+        if r.failed_states.failures > 0 { "FAIL" } else { "PASS" },
+        r.failed_states.failures,
+        r.failed_states.trials,
+        r.causes.len()
+    );
+    for w in &r.warnings {
+        let _ = writeln!(out, "- warning: {w}");
+    }
+    for (n, cause) in r.causes.iter().enumerate() {
+        let e = &cause.example;
+        let _ = writeln!(out, "\n### Cause {}: {} state(s)\n", n + 1, cause.states);
+        for entry in &cause.entries {
+            let _ = writeln!(out, "- {entry}");
+        }
+        let _ = writeln!(out, "\nFirst state `{}` (crash after {} entries):\n", e.state, e.moment);
+        if let Some(after) = &e.crash_after {
+            let _ = writeln!(out, "- crash after: {after}");
+        }
+        for p in &e.persisted {
+            let _ = writeln!(out, "- persisted: {p}");
+        }
+        let checker = match &e.checker {
+            CheckerEnd::Exit(code) => format!("exit {code}"),
+            CheckerEnd::Signal(s) => format!("killed by signal {s}"),
+            CheckerEnd::Timeout => "timed out".to_string(),
+            CheckerEnd::NotStarted(why) => format!("could not start: {why}"),
+        };
+        let _ = writeln!(out, "- checker: {checker}: {}", e.checker_output.trim());
+        let _ = writeln!(out, "- files: {}", e.files.join("; "));
+        if let Some(kept) = &e.kept {
+            let _ = writeln!(out, "- kept: `{kept}`");
+        }
+        let _ = writeln!(out, "- reproduce: `{}`", e.reproduce);
+    }
+    out.push('\n');
+    out
+}

@@ -1,0 +1,8 @@
+//! Unmodified programs as targets: recording a program's system calls into a trace, exploring
+//! a recorded trace's crash states with the user's checker, and (in scenarios) commands as
+//! writers, readers and checkers.
+
+pub mod explore;
+pub mod record;
+pub mod strace;
+pub mod trace_file;

@@ -1,0 +1,827 @@
+//! `faultline record`: run an unmodified program under strace and turn the system calls it
+//! made inside one directory into a trace.
+//!
+//! The directory is snapshotted first (that is the trace's base image, taken as durable). The
+//! program runs under `strace -f`, so forks, threads and exec'd children are followed. This
+//! module keeps each process's descriptor table (shared between threads, copied on fork,
+//! pruned of close-on-exec descriptors on exec), each open file's offset (shared by
+//! duplicates), and each process's working directory, and resolves every path and directory
+//! descriptor against them. Calls on paths outside the directory are ignored; writes to the
+//! program's original standard output are kept as output, for the checker.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::path::{Component, Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use faultline_core::trace_builder::{SYMLINK_MODE, TraceBuilder};
+use faultline_core::{FsImage, Ino, Node};
+
+use super::strace::{Call, Joiner, decode_iovec};
+use super::trace_file::{Source, TraceFile};
+
+/// The calls strace is asked to trace.
+pub const TRACED: &[&str] = &[
+    "open", "openat", "creat", "close", "read", "readv", "lseek", "write", "pwrite64", "writev", "pwritev",
+    "pwritev2", "truncate", "ftruncate", "fallocate", "fsync", "fdatasync", "sync", "syncfs",
+    "sync_file_range", "rename", "renameat", "renameat2", "link", "linkat", "symlink", "symlinkat", "unlink",
+    "unlinkat", "mkdir", "mkdirat", "rmdir", "dup", "dup2", "dup3", "fcntl", "mmap", "chdir", "fchdir",
+    "chmod", "fchmod", "fchmodat", "umask", "clone", "clone3", "fork", "vfork", "execve", "execveat",
+];
+
+/// Errors of `faultline record`.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// strace could not be started.
+    #[error(
+        "cannot run strace ({0}); install it (Debian and Ubuntu: `apt-get install strace`) or name it with --strace"
+    )]
+    NoStrace(std::io::Error),
+    /// strace ran but could not trace the program (no ptrace, program not found).
+    #[error("strace could not run the program: {0}")]
+    Strace(String),
+    /// The directory could not be read.
+    #[error("{path}: {message}")]
+    Dir {
+        /// The directory or file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// What to record.
+#[derive(Clone, Debug)]
+pub struct RecordRequest {
+    /// The program and its arguments.
+    pub command: Vec<String>,
+    /// The directory whose files the trace covers.
+    pub dir: PathBuf,
+    /// The strace binary.
+    pub strace: PathBuf,
+    /// Where strace's own output goes while it runs (a temp directory outside `dir`).
+    pub scratch: PathBuf,
+}
+
+/// Runs the program and records its trace.
+pub fn record(request: &RecordRequest) -> Result<TraceFile, RecordError> {
+    let dir = std::fs::canonicalize(&request.dir).map_err(|e| RecordError::Dir {
+        path: request.dir.clone(),
+        message: format!("cannot open the directory to record in ({e}); create it first"),
+    })?;
+    let base = snapshot(&dir)?;
+    let log = request.scratch.join("strace.log");
+    let status = Command::new(&request.strace)
+        .args(["-f", "-qq", "-z", "-s", "16777216", "-xx", "-X", "raw", "-o"])
+        .arg(&log)
+        .arg("-e")
+        .arg(format!("trace={}", TRACED.join(",")))
+        .arg("--")
+        .args(&request.command)
+        .stdin(Stdio::inherit())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(RecordError::NoStrace)?;
+    let stderr = String::from_utf8_lossy(&status.stderr).into_owned();
+    eprint!("{stderr}");
+    let file = std::fs::File::open(&log).map_err(|_| RecordError::Strace(stderr.trim().to_string()))?;
+    // The program's own output passed through strace's stdout; print it for the user.
+    print!("{}", String::from_utf8_lossy(&status.stdout));
+    let cwd = std::env::current_dir().map_err(|e| RecordError::Dir {
+        path: PathBuf::from("."),
+        message: e.to_string(),
+    })?;
+    let mut recorder = Recorder::new(dir.clone(), base, cwd);
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|e| RecordError::Strace(format!("reading strace's output: {e}")))?;
+        recorder.line(i + 1, &line);
+    }
+    if status.status.code().is_none() && recorder.builder.entries().is_empty() {
+        return Err(RecordError::Strace(stderr.trim().to_string()));
+    }
+    let mut trace = recorder.finish();
+    trace.command = request.command.clone();
+    trace.exit_code = status.status.code();
+    Ok(trace)
+}
+
+/// The directory as an image: files with their bytes and modes, directories, symlinks.
+pub fn snapshot(dir: &Path) -> Result<FsImage, RecordError> {
+    let mut image = FsImage::new();
+    let mode = |m: &std::fs::Metadata| {
+        use std::os::unix::fs::PermissionsExt;
+        m.permissions().mode() & 0o7777
+    };
+    let err = |path: &Path, e: std::io::Error| RecordError::Dir {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let root_meta = std::fs::metadata(dir).map_err(|e| err(dir, e))?;
+    if let Some(Node::Dir { mode: m, .. }) = image.node_mut(faultline_core::image::ROOT_INO) {
+        *m = mode(&root_meta);
+    }
+    let mut stack = vec![(dir.to_path_buf(), faultline_core::image::ROOT_INO)];
+    while let Some((path, ino)) = stack.pop() {
+        let mut names: Vec<_> = std::fs::read_dir(&path)
+            .map_err(|e| err(&path, e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| err(&path, e))?;
+        names.sort_by_key(|e| e.file_name());
+        for entry in names {
+            let child = entry.path();
+            let name: Arc<str> = Arc::from(entry.file_name().to_string_lossy().as_ref());
+            let meta = std::fs::symlink_metadata(&child).map_err(|e| err(&child, e))?;
+            let child_ino = image.next_ino();
+            let node = if meta.file_type().is_symlink() {
+                let target = std::fs::read_link(&child).map_err(|e| err(&child, e))?;
+                Node::File {
+                    data: Arc::new(target.to_string_lossy().as_bytes().to_vec()),
+                    mode: SYMLINK_MODE,
+                }
+            } else if meta.is_dir() {
+                stack.push((child.clone(), child_ino));
+                Node::empty_dir(mode(&meta))
+            } else if meta.is_file() {
+                Node::File {
+                    data: Arc::new(std::fs::read(&child).map_err(|e| err(&child, e))?),
+                    mode: mode(&meta),
+                }
+            } else {
+                continue;
+            };
+            image.insert(child_ino, node);
+            image.set_entry(ino, &name, child_ino);
+        }
+    }
+    Ok(image)
+}
+
+/// What a descriptor refers to.
+#[derive(Clone, Debug)]
+enum Target {
+    /// A file or directory inside the recorded directory.
+    Inside(Ino),
+    /// The program's standard output as it was started.
+    Stdout,
+    /// Anything else: files elsewhere, pipes, sockets, the terminal.
+    Outside,
+}
+
+/// An open file description: shared by duplicated descriptors and across fork.
+#[derive(Debug)]
+struct Description {
+    target: Target,
+    /// The host path it was opened by (for directory descriptors used as `dirfd`).
+    path: Option<PathBuf>,
+    offset: u64,
+    append: bool,
+}
+
+#[derive(Clone, Debug)]
+struct Slot {
+    desc: Rc<RefCell<Description>>,
+    cloexec: bool,
+}
+
+type FdTable = Rc<RefCell<HashMap<i64, Slot>>>;
+
+#[derive(Clone)]
+struct Process {
+    fds: FdTable,
+    cwd: Rc<RefCell<PathBuf>>,
+}
+
+const CLONE_FS: i64 = 0x200;
+const CLONE_FILES: i64 = 0x400;
+const O_ACCMODE: i64 = 0o3;
+const O_CREAT: i64 = 0o100;
+const O_TRUNC: i64 = 0o1000;
+const O_APPEND: i64 = 0o2000;
+const O_CLOEXEC: i64 = 0o2000000;
+const O_TMPFILE: i64 = 0o20200000;
+const AT_FDCWD: i64 = -100;
+const AT_EMPTY_PATH: i64 = 0x1000;
+const AT_REMOVEDIR: i64 = 0x200;
+const RENAME_EXCHANGE: i64 = 2;
+const FALLOC_FL_KEEP_SIZE: i64 = 1;
+const FALLOC_FL_PUNCH_HOLE: i64 = 2;
+const FALLOC_FL_ZERO_RANGE: i64 = 0x10;
+
+/// Turns calls into trace entries.
+struct Recorder {
+    dir: PathBuf,
+    builder: TraceBuilder,
+    processes: HashMap<i32, Process>,
+    /// A clone whose first half was seen: the parent's pid and the flags, for a child that
+    /// speaks before the parent's call returns.
+    cloning: HashMap<i32, i64>,
+    sources: Vec<Source>,
+    output: Vec<Vec<u8>>,
+    warnings: Vec<String>,
+    initial_cwd: PathBuf,
+    joiner: Joiner,
+    /// The file-mode creation mask (one for all processes: programs rarely change it).
+    umask: u32,
+}
+
+impl Recorder {
+    fn new(dir: PathBuf, base: FsImage, cwd: PathBuf) -> Self {
+        Recorder {
+            dir,
+            builder: TraceBuilder::new(base),
+            processes: HashMap::new(),
+            cloning: HashMap::new(),
+            sources: Vec::new(),
+            output: Vec::new(),
+            warnings: Vec::new(),
+            initial_cwd: cwd,
+            joiner: Joiner::default(),
+            umask: current_umask(),
+        }
+    }
+
+    fn finish(self) -> TraceFile {
+        let (base, entries) = self.builder.finish();
+        TraceFile {
+            command: Vec::new(),
+            dir: self.dir.display().to_string(),
+            exit_code: None,
+            base,
+            entries,
+            sources: self.sources,
+            output: self.output,
+            warnings: self.warnings,
+        }
+    }
+
+    /// The first process: stdin, stdout and stderr as inherited.
+    fn first_process(&self) -> Process {
+        let mut fds = HashMap::new();
+        for (fd, target) in [(0, Target::Outside), (1, Target::Stdout), (2, Target::Outside)] {
+            fds.insert(
+                fd,
+                Slot {
+                    desc: Rc::new(RefCell::new(Description {
+                        target,
+                        path: None,
+                        offset: 0,
+                        append: false,
+                    })),
+                    cloexec: false,
+                },
+            );
+        }
+        Process {
+            fds: Rc::new(RefCell::new(fds)),
+            cwd: Rc::new(RefCell::new(self.initial_cwd.clone())),
+        }
+    }
+
+    fn process(&mut self, pid: i32) -> Process {
+        if let Some(p) = self.processes.get(&pid) {
+            return p.clone();
+        }
+        // A child that speaks before its parent's clone returned: take the parent that is
+        // inside a clone (or, the first time, the program itself).
+        let p = match self.cloning.iter().next().map(|(parent, flags)| (*parent, *flags)) {
+            Some((parent, flags)) if self.processes.contains_key(&parent) => {
+                let parent = self.processes[&parent].clone();
+                child_of(&parent, flags)
+            }
+            _ => self.first_process(),
+        };
+        self.processes.insert(pid, p.clone());
+        p
+    }
+
+    fn slot(&mut self, pid: i32, fd: i64) -> Option<Slot> {
+        self.process(pid).fds.borrow().get(&fd).cloned()
+    }
+
+    fn inside(&mut self, pid: i32, fd: i64) -> Option<(Ino, Rc<RefCell<Description>>)> {
+        let slot = self.slot(pid, fd)?;
+        let ino = match slot.desc.borrow().target {
+            Target::Inside(ino) => ino,
+            _ => return None,
+        };
+        Some((ino, slot.desc))
+    }
+
+    /// The host path `path` names, relative to `dirfd` (or the working directory).
+    fn host_path(&mut self, pid: i32, dirfd: i64, path: &str) -> Option<PathBuf> {
+        let p = Path::new(path);
+        let base = if p.is_absolute() {
+            PathBuf::from("/")
+        } else if dirfd == AT_FDCWD {
+            self.process(pid).cwd.borrow().clone()
+        } else {
+            self.slot(pid, dirfd)?.desc.borrow().path.clone()?
+        };
+        Some(normalise(&base.join(p)))
+    }
+
+    /// The image path of a host path inside the directory.
+    fn image_path(&self, host: &Path) -> Option<PathBuf> {
+        let rest = host.strip_prefix(&self.dir).ok()?;
+        Some(Path::new("/").join(rest))
+    }
+
+    fn resolve(&mut self, pid: i32, dirfd: i64, path: &str) -> (Option<PathBuf>, Option<PathBuf>) {
+        let host = self.host_path(pid, dirfd, path);
+        let image = host.as_deref().and_then(|h| self.image_path(h));
+        (host, image)
+    }
+
+    /// Gives every entry `call` added its source; `output` goes with the last of them.
+    fn push_source(&mut self, call: &Call, output: Option<Vec<u8>>) {
+        while self.sources.len() < self.builder.entries().len() {
+            let mut syscall = format!("{}({})", call.name, call.args.join(", "));
+            if syscall.len() > 200 {
+                let mut cut = 200;
+                while !syscall.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                syscall.truncate(cut);
+                syscall.push_str("...");
+            }
+            self.sources.push(Source {
+                pid: call.pid,
+                line: call.line,
+                syscall,
+            });
+            self.output.push(Vec::new());
+        }
+        if let (Some(out), Some(last)) = (output, self.output.last_mut()) {
+            *last = out;
+        }
+    }
+
+    /// Takes in line `number` of strace's output.
+    fn line(&mut self, number: usize, text: &str) {
+        if let Some(call) = self.joiner.line(number, text) {
+            self.dispatch(&call);
+            self.push_source(&call, None);
+        } else if let Some((pid, head)) = self.joiner.unfinished_clone() {
+            // A clone's first half: its child may speak before it returns.
+            let flags = clone_flags(&head);
+            self.cloning.insert(pid, flags);
+        }
+    }
+
+    fn open_desc(&mut self, pid: i32, fd: i64, target: Target, path: Option<PathBuf>, flags: i64) {
+        let p = self.process(pid);
+        p.fds.borrow_mut().insert(
+            fd,
+            Slot {
+                desc: Rc::new(RefCell::new(Description {
+                    target,
+                    path,
+                    offset: 0,
+                    append: flags & O_APPEND != 0,
+                })),
+                cloexec: flags & O_CLOEXEC != 0,
+            },
+        );
+    }
+
+    fn write_to(&mut self, call: &Call, fd: i64, data: &[u8], at: Option<u64>) {
+        let Some(slot) = self.slot(call.pid, fd) else { return };
+        let target = slot.desc.borrow().target.clone();
+        match target {
+            Target::Inside(ino) => {
+                let offset = match at {
+                    Some(o) => o,
+                    None if slot.desc.borrow().append => self.builder.len(ino),
+                    None => slot.desc.borrow().offset,
+                };
+                if at.is_none() {
+                    slot.desc.borrow_mut().offset = offset + data.len() as u64;
+                }
+                let text = format!(
+                    "[{}] {} {} bytes at {offset} to {}",
+                    call.pid,
+                    call.name,
+                    data.len(),
+                    self.name_of(ino)
+                );
+                self.builder.write(text, ino, offset, data);
+            }
+            Target::Stdout => {
+                let shown = String::from_utf8_lossy(data);
+                self.builder.note(format!("[{}] stdout {:?}", call.pid, shown.trim_end()));
+                self.push_source(call, Some(data.to_vec()));
+            }
+            Target::Outside => {}
+        }
+    }
+
+    /// A file's name in the live image, for the trace's text.
+    fn name_of(&self, ino: Ino) -> String {
+        self.builder
+            .live()
+            .path_of(ino)
+            .unwrap_or_else(|| format!("(unnamed inode {ino})"))
+    }
+
+    fn dispatch(&mut self, call: &Call) {
+        let pid = call.pid;
+        let ret = call.ret_int().unwrap_or(0);
+        if call.truncated() {
+            self.warnings.push(format!(
+                "line {}: strace cut a string argument of {} short; the trace holds only its start",
+                call.line, call.name
+            ));
+        }
+        match call.name.as_str() {
+            "open" | "openat" | "creat" => {
+                let (dirfd, path_at, flags, mode) = match call.name.as_str() {
+                    "openat" => (call.int(0).unwrap_or(AT_FDCWD), 1, call.int(2), call.octal(3)),
+                    "open" => (AT_FDCWD, 0, call.int(1), call.octal(2)),
+                    _ => (AT_FDCWD, 0, Some(0o1101), call.octal(1)),
+                };
+                let flags = flags.unwrap_or(0);
+                let mode = mode.unwrap_or(0o666) & !self.umask;
+                let Some(path) = call.path(path_at) else { return };
+                let (host, image) = self.resolve(pid, dirfd, &path);
+                let target = match &image {
+                    Some(image) => {
+                        let text = format!("[{pid}] {} {} {}", call.name, image.display(), open_flags(flags));
+                        if flags & O_TMPFILE == O_TMPFILE {
+                            Some(self.builder.tmpfile(text, mode))
+                        } else {
+                            let writes = flags & O_ACCMODE != 0;
+                            self.builder.open(text, image, flags & O_CREAT != 0, flags & O_TRUNC != 0 && writes, mode)
+                        }
+                    }
+                    None => None,
+                };
+                let target = target.map_or(Target::Outside, Target::Inside);
+                self.open_desc(pid, ret, target, host, flags);
+            }
+            "close" => {
+                self.process(pid).fds.borrow_mut().remove(&call.int(0).unwrap_or(-1));
+            }
+            "dup" | "dup2" | "dup3" | "fcntl" => {
+                let fd = call.int(0).unwrap_or(-1);
+                let cloexec = match call.name.as_str() {
+                    "fcntl" => match call.int(1) {
+                        Some(0) => false,
+                        Some(0x406) => true,
+                        Some(2) => {
+                            // F_SETFD
+                            if let Some(slot) = self.process(pid).fds.borrow_mut().get_mut(&fd) {
+                                slot.cloexec = call.int(2).unwrap_or(0) & 1 != 0;
+                            }
+                            return;
+                        }
+                        Some(4) => {
+                            // F_SETFL: O_APPEND may change.
+                            if let Some(slot) = self.slot(pid, fd) {
+                                slot.desc.borrow_mut().append = call.int(2).unwrap_or(0) & O_APPEND != 0;
+                            }
+                            return;
+                        }
+                        _ => return,
+                    },
+                    "dup3" => call.int(2).unwrap_or(0) & O_CLOEXEC != 0,
+                    _ => false,
+                };
+                // A descriptor this recording does not know (a pipe, a socket) is outside.
+                let desc = match self.slot(pid, fd) {
+                    Some(slot) => slot.desc,
+                    None => Rc::new(RefCell::new(Description {
+                        target: Target::Outside,
+                        path: None,
+                        offset: 0,
+                        append: false,
+                    })),
+                };
+                self.process(pid).fds.borrow_mut().insert(ret, Slot { desc, cloexec });
+            }
+            "read" | "readv" => {
+                if let Some(slot) = self.slot(pid, call.int(0).unwrap_or(-1)) {
+                    slot.desc.borrow_mut().offset += ret.max(0) as u64;
+                }
+            }
+            "lseek" => {
+                if let Some(slot) = self.slot(pid, call.int(0).unwrap_or(-1)) {
+                    slot.desc.borrow_mut().offset = ret.max(0) as u64;
+                }
+            }
+            "write" => {
+                let data = call.bytes(1).unwrap_or_default();
+                let n = (ret.max(0) as usize).min(data.len());
+                self.write_to(call, call.int(0).unwrap_or(-1), &data[..n], None);
+            }
+            "pwrite64" => {
+                let data = call.bytes(1).unwrap_or_default();
+                let n = (ret.max(0) as usize).min(data.len());
+                let at = call.int(3).unwrap_or(0).max(0) as u64;
+                self.write_to(call, call.int(0).unwrap_or(-1), &data[..n], Some(at));
+            }
+            "writev" | "pwritev" | "pwritev2" => {
+                let data = decode_iovec(call.args.get(1).map_or("", String::as_str));
+                let n = (ret.max(0) as usize).min(data.len());
+                let at = (call.name != "writev").then(|| call.int(3).unwrap_or(0)).filter(|o| *o >= 0);
+                self.write_to(call, call.int(0).unwrap_or(-1), &data[..n], at.map(|o| o as u64));
+            }
+            "ftruncate" => {
+                if let Some((ino, _)) = self.inside(pid, call.int(0).unwrap_or(-1)) {
+                    let len = call.int(1).unwrap_or(0).max(0) as u64;
+                    let text = format!("[{pid}] ftruncate {} to {len}", self.name_of(ino));
+                    self.builder.truncate(text, ino, len);
+                }
+            }
+            "truncate" => {
+                let Some(path) = call.path(0) else { return };
+                if let (_, Some(image)) = self.resolve(pid, AT_FDCWD, &path)
+                    && let Some(ino) = self.builder.lookup(&image)
+                {
+                    let len = call.int(1).unwrap_or(0).max(0) as u64;
+                    self.builder
+                        .truncate(format!("[{pid}] truncate {} to {len}", image.display()), ino, len);
+                }
+            }
+            "fallocate" => {
+                let Some((ino, _)) = self.inside(pid, call.int(0).unwrap_or(-1)) else { return };
+                let mode = call.int(1).unwrap_or(0);
+                let offset = call.int(2).unwrap_or(0).max(0) as u64;
+                let len = call.int(3).unwrap_or(0).max(0) as u64;
+                let size = self.builder.len(ino);
+                let text = format!("[{pid}] fallocate {} mode {mode:#x} {offset}+{len}", self.name_of(ino));
+                if mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE) != 0 {
+                    let end = if mode & FALLOC_FL_KEEP_SIZE != 0 {
+                        (offset + len).min(size)
+                    } else {
+                        offset + len
+                    };
+                    if end > offset {
+                        let zeros = vec![0u8; usize::try_from(end - offset).unwrap_or(0)];
+                        self.builder.write(text, ino, offset, &zeros);
+                    }
+                } else if mode & FALLOC_FL_KEEP_SIZE == 0 && offset + len > size {
+                    self.builder.truncate(text, ino, offset + len);
+                }
+            }
+            "fsync" | "fdatasync" => {
+                if let Some((ino, _)) = self.inside(pid, call.int(0).unwrap_or(-1)) {
+                    let text = format!("[{pid}] {} {}", call.name, self.name_of(ino));
+                    self.builder.fsync(text, ino, call.name == "fdatasync");
+                }
+            }
+            "sync" | "syncfs" => self.builder.sync_all(format!("[{pid}] {}", call.name)),
+            "sync_file_range" => {
+                if self.inside(pid, call.int(0).unwrap_or(-1)).is_some() {
+                    self.builder.note(format!(
+                        "[{pid}] sync_file_range (starts writeback only; no durability barrier)"
+                    ));
+                }
+            }
+            "rename" | "renameat" | "renameat2" => {
+                let (from_dir, from, to_dir, to) = if call.name == "rename" {
+                    (AT_FDCWD, call.path(0), AT_FDCWD, call.path(1))
+                } else {
+                    (call.int(0).unwrap_or(AT_FDCWD), call.path(1), call.int(2).unwrap_or(AT_FDCWD), call.path(3))
+                };
+                let (Some(from), Some(to)) = (from, to) else { return };
+                let (_, from_image) = self.resolve(pid, from_dir, &from);
+                let (_, to_image) = self.resolve(pid, to_dir, &to);
+                let exchange = call.name == "renameat2" && call.int(4).unwrap_or(0) & RENAME_EXCHANGE != 0;
+                match (from_image, to_image) {
+                    (Some(f), Some(t)) if exchange => {
+                        self.warnings.push(format!(
+                            "line {}: renameat2 RENAME_EXCHANGE of {} and {} is recorded as two renames, \
+                             which a crash may split",
+                            call.line,
+                            f.display(),
+                            t.display()
+                        ));
+                        let tmp = t.with_file_name(".faultline-exchange");
+                        self.builder.rename(format!("[{pid}] exchange (1/3)"), &t, &tmp);
+                        self.builder.rename(format!("[{pid}] exchange (2/3)"), &f, &t);
+                        self.builder.rename(format!("[{pid}] exchange (3/3)"), &tmp, &f);
+                    }
+                    (Some(f), Some(t)) => {
+                        let text = format!("[{pid}] {} {} -> {}", call.name, f.display(), t.display());
+                        self.builder.rename(text, &f, &t);
+                    }
+                    (Some(f), None) => {
+                        let text = format!("[{pid}] {} {} -> (outside)", call.name, f.display());
+                        self.builder.unlink(text, &f);
+                    }
+                    (None, Some(t)) => self.warnings.push(format!(
+                        "line {}: a file from outside the directory was renamed to {}; its contents are not in the trace",
+                        call.line,
+                        t.display()
+                    )),
+                    (None, None) => {}
+                }
+            }
+            "link" | "linkat" => {
+                let (from_dir, from, to_dir, to, flags) = if call.name == "link" {
+                    (AT_FDCWD, call.path(0), AT_FDCWD, call.path(1), 0)
+                } else {
+                    (
+                        call.int(0).unwrap_or(AT_FDCWD),
+                        call.path(1),
+                        call.int(2).unwrap_or(AT_FDCWD),
+                        call.path(3),
+                        call.int(4).unwrap_or(0),
+                    )
+                };
+                let (Some(from), Some(to)) = (from, to) else { return };
+                let ino = if flags & AT_EMPTY_PATH != 0 && from.is_empty() {
+                    self.inside(pid, from_dir).map(|(ino, _)| ino)
+                } else {
+                    let (_, image) = self.resolve(pid, from_dir, &from);
+                    image.and_then(|i| self.builder.lookup(&i))
+                };
+                let (_, to_image) = self.resolve(pid, to_dir, &to);
+                if let (Some(ino), Some(t)) = (ino, to_image) {
+                    self.builder
+                        .link(format!("[{pid}] {} {} as {}", call.name, self.name_of(ino), t.display()), ino, &t);
+                }
+            }
+            "symlink" | "symlinkat" => {
+                let (target, dirfd, path) = if call.name == "symlink" {
+                    (call.path(0), AT_FDCWD, call.path(1))
+                } else {
+                    (call.path(0), call.int(1).unwrap_or(AT_FDCWD), call.path(2))
+                };
+                let (Some(target), Some(path)) = (target, path) else { return };
+                if let (_, Some(image)) = self.resolve(pid, dirfd, &path) {
+                    self.builder
+                        .symlink(format!("[{pid}] symlink {} -> {target}", image.display()), &target, &image);
+                }
+            }
+            "unlink" | "unlinkat" | "rmdir" => {
+                let (dirfd, path, flags) = match call.name.as_str() {
+                    "unlinkat" => (call.int(0).unwrap_or(AT_FDCWD), call.path(1), call.int(2).unwrap_or(0)),
+                    "rmdir" => (AT_FDCWD, call.path(0), AT_REMOVEDIR),
+                    _ => (AT_FDCWD, call.path(0), 0),
+                };
+                let Some(path) = path else { return };
+                if let (_, Some(image)) = self.resolve(pid, dirfd, &path) {
+                    let what = if flags & AT_REMOVEDIR != 0 { "rmdir" } else { "unlink" };
+                    self.builder.unlink(format!("[{pid}] {what} {}", image.display()), &image);
+                }
+            }
+            "mkdir" | "mkdirat" => {
+                let (dirfd, path, mode) = if call.name == "mkdir" {
+                    (AT_FDCWD, call.path(0), call.octal(1))
+                } else {
+                    (call.int(0).unwrap_or(AT_FDCWD), call.path(1), call.octal(2))
+                };
+                let Some(path) = path else { return };
+                let mode = mode.unwrap_or(0o777) & !self.umask;
+                if let (_, Some(image)) = self.resolve(pid, dirfd, &path) {
+                    self.builder.mkdir(format!("[{pid}] mkdir {}", image.display()), &image, mode);
+                }
+            }
+            "chmod" | "fchmodat" | "fchmod" => {
+                let (ino, mode) = match call.name.as_str() {
+                    "fchmod" => (self.inside(pid, call.int(0).unwrap_or(-1)).map(|(i, _)| i), call.octal(1)),
+                    name => {
+                        let (dirfd, at) = if name == "chmod" {
+                            (AT_FDCWD, 0)
+                        } else {
+                            (call.int(0).unwrap_or(AT_FDCWD), 1)
+                        };
+                        let Some(path) = call.path(at) else { return };
+                        let (_, image) = self.resolve(pid, dirfd, &path);
+                        (image.and_then(|i| self.builder.lookup(&i)), call.octal(at + 1))
+                    }
+                };
+                if let (Some(ino), Some(mode)) = (ino, mode) {
+                    let text = format!("[{pid}] chmod {} {mode:o}", self.name_of(ino));
+                    self.builder.set_mode(text, ino, mode);
+                }
+            }
+            "mmap" => {
+                let prot = call.int(2).unwrap_or(0);
+                let flags = call.int(3).unwrap_or(0);
+                let fd = call.int(4).unwrap_or(-1);
+                // PROT_WRITE and MAP_SHARED: stores go to the file without a system call.
+                if prot & 2 != 0
+                    && flags & 1 != 0
+                    && let Some((ino, _)) = self.inside(pid, fd)
+                {
+                    let name = self.name_of(ino);
+                    self.warnings.push(format!(
+                        "line {}: unsupported: {name} is mapped shared and writable (mmap); writes through \
+                         the mapping are not in the trace, so its crash states are incomplete",
+                        call.line
+                    ));
+                    self.builder.note(format!("[{pid}] mmap {name} shared writable (unsupported)"));
+                }
+            }
+            "chdir" => {
+                if let Some(path) = call.path(0)
+                    && let Some(host) = self.host_path(pid, AT_FDCWD, &path)
+                {
+                    *self.process(pid).cwd.borrow_mut() = host;
+                }
+            }
+            "fchdir" => {
+                if let Some(slot) = self.slot(pid, call.int(0).unwrap_or(-1))
+                    && let Some(path) = slot.desc.borrow().path.clone()
+                {
+                    *self.process(pid).cwd.borrow_mut() = path;
+                }
+            }
+            "clone" | "clone3" | "fork" | "vfork" => {
+                let flags = match call.name.as_str() {
+                    "clone" | "clone3" => clone_flags(&call.args.join(", ")),
+                    _ => 0,
+                };
+                let parent = self.process(pid);
+                if ret > 0 {
+                    let child = i32::try_from(ret).unwrap_or(0);
+                    self.processes.entry(child).or_insert_with(|| child_of(&parent, flags));
+                }
+                self.cloning.remove(&pid);
+            }
+            "umask" => self.umask = call.octal(0).unwrap_or(self.umask) & 0o777,
+            "execve" | "execveat" => {
+                let p = self.process(pid);
+                p.fds.borrow_mut().retain(|_, slot| !slot.cloexec);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// This process's umask, which the recorded program inherits (from /proc; 022 if unknown).
+fn current_umask() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Umask:"))
+                .and_then(|m| u32::from_str_radix(m.trim(), 8).ok())
+        })
+        .unwrap_or(0o022)
+}
+
+/// The `flags=` of a clone or clone3 call's arguments (0 for fork and vfork).
+fn clone_flags(args: &str) -> i64 {
+    args.split("flags=")
+        .nth(1)
+        .and_then(|f| super::strace::parse_int(f.split([',', '}', ')']).next()?))
+        .unwrap_or(0)
+}
+
+fn child_of(parent: &Process, flags: i64) -> Process {
+    Process {
+        fds: if flags & CLONE_FILES != 0 {
+            Rc::clone(&parent.fds)
+        } else {
+            Rc::new(RefCell::new(parent.fds.borrow().clone()))
+        },
+        cwd: if flags & CLONE_FS != 0 {
+            Rc::clone(&parent.cwd)
+        } else {
+            Rc::new(RefCell::new(parent.cwd.borrow().clone()))
+        },
+    }
+}
+
+fn open_flags(flags: i64) -> String {
+    let mut names = vec![match flags & O_ACCMODE {
+        0 => "O_RDONLY",
+        1 => "O_WRONLY",
+        _ => "O_RDWR",
+    }];
+    for (bit, name) in [
+        (O_CREAT, "O_CREAT"),
+        (0o200, "O_EXCL"),
+        (O_TRUNC, "O_TRUNC"),
+        (O_APPEND, "O_APPEND"),
+    ] {
+        if flags & bit != 0 {
+            names.push(name);
+        }
+    }
+    if flags & O_TMPFILE == O_TMPFILE {
+        names.push("O_TMPFILE");
+    }
+    names.join("|")
+}
+
+/// `..` and `.` removed without following links.
+fn normalise(path: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(n) => out.push(n),
+            _ => {}
+        }
+    }
+    out
+}

@@ -1,0 +1,358 @@
+//! The trace file: a base image and a trace, as `faultline record` writes them and
+//! `faultline explore --trace` reads them.
+//!
+//! It holds exactly what [`faultline_core::SimFs`] traces hold (inodes, mutations, barriers),
+//! so a recorded program and a built-in variant are judged by the same enumerator. Each entry
+//! may also carry where it came from (the line of strace's output and the process) and what
+//! the program printed to its standard output, which a checker reads to know what the
+//! program had acknowledged before the crash. Bytes are base64.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use faultline_core::trace::{Barrier, Effect, Mutation, TraceEntry};
+use faultline_core::{FsImage, Ino, Node};
+
+use crate::report::ReadError;
+
+/// The version of the trace format this build writes and reads.
+pub const TRACE_FORMAT_VERSION: u32 = 1;
+
+/// Where an entry came from.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Source {
+    /// The process that made the call.
+    pub pid: i32,
+    /// The line of strace's output (1-based); 0 when the entry was not recorded from strace.
+    pub line: usize,
+    /// The call as strace printed it, shortened.
+    pub syscall: String,
+}
+
+/// A recorded or simulated trace, ready to explore.
+#[derive(Clone, Debug)]
+pub struct TraceFile {
+    /// The command that was recorded (empty for a built-in variant).
+    pub command: Vec<String>,
+    /// The host directory the image's root stands for.
+    pub dir: String,
+    /// How the command ended: its exit code, or `None` if a signal killed it.
+    pub exit_code: Option<i32>,
+    /// The file system before the first entry.
+    pub base: FsImage,
+    /// The calls.
+    pub entries: Vec<TraceEntry>,
+    /// For each entry, where it came from.
+    pub sources: Vec<Source>,
+    /// For each entry, what it printed on the program's standard output (usually nothing).
+    pub output: Vec<Vec<u8>>,
+    /// What the recording could not represent (shared writable mappings, and so on).
+    pub warnings: Vec<String>,
+}
+
+impl TraceFile {
+    /// The standard output printed before moment `moment` (after `moment` entries).
+    pub fn output_before(&self, moment: usize) -> Vec<u8> {
+        self.output[..moment.min(self.output.len())].concat()
+    }
+
+    /// The file's JSON text.
+    pub fn to_json(&self) -> String {
+        let file = RawFile {
+            format_version: TRACE_FORMAT_VERSION,
+            kind: "trace".into(),
+            command: self.command.clone(),
+            dir: self.dir.clone(),
+            exit_code: self.exit_code,
+            nodes: raw_nodes(&self.base),
+            entries: self
+                .entries
+                .iter()
+                .enumerate()
+                .map(|(i, e)| RawEntry {
+                    call: e.call.clone(),
+                    effects: e.effects.iter().map(raw_effect).collect(),
+                    source: self.sources.get(i).cloned().filter(|s| s.line > 0),
+                    output: self
+                        .output
+                        .get(i)
+                        .filter(|o| !o.is_empty())
+                        .map(|o| B64.encode(o)),
+                })
+                .collect(),
+            warnings: self.warnings.clone(),
+        };
+        let mut text = serde_json::to_string_pretty(&file).expect("trace files serialise infallibly");
+        text.push('\n');
+        text
+    }
+
+    /// Reads a trace file; errors name the file, line and column.
+    pub fn read(path: &Path) -> Result<TraceFile, ReadError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ReadError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        Self::from_text(path, &text)
+    }
+
+    /// Parses trace-file text as if read from `path`.
+    pub fn from_text(path: &Path, text: &str) -> Result<TraceFile, ReadError> {
+        let bad = |line: usize, column: usize, message: String| ReadError::Parse {
+            path: path.to_path_buf(),
+            line,
+            column,
+            expected: "trace".into(),
+            message,
+        };
+        let raw: RawFile = serde_json::from_str(text).map_err(|e| bad(e.line(), e.column(), e.to_string()))?;
+        if raw.kind != "trace" || raw.format_version != TRACE_FORMAT_VERSION {
+            return Err(bad(
+                1,
+                1,
+                format!(
+                    "this is a '{}' file of format {}, not a trace of format {TRACE_FORMAT_VERSION}; \
+                     record one with `faultline record --out TRACE -- COMMAND`",
+                    raw.kind, raw.format_version
+                ),
+            ));
+        }
+        let base = image_of(&raw.nodes).map_err(|m| bad(1, 1, m))?;
+        let mut entries = Vec::with_capacity(raw.entries.len());
+        let mut sources = Vec::with_capacity(raw.entries.len());
+        let mut output = Vec::with_capacity(raw.entries.len());
+        for (i, e) in raw.entries.into_iter().enumerate() {
+            let effects = e
+                .effects
+                .into_iter()
+                .map(effect_of)
+                .collect::<Result<Vec<_>, String>>()
+                .map_err(|m| bad(1, 1, format!("entry {i}: {m}")))?;
+            entries.push(TraceEntry {
+                call: e.call,
+                errno: None,
+                crash_point: None,
+                effects,
+            });
+            sources.push(e.source.unwrap_or_default());
+            output.push(match e.output {
+                Some(o) => B64
+                    .decode(o)
+                    .map_err(|err| bad(1, 1, format!("entry {i}: output is not base64: {err}")))?,
+                None => Vec::new(),
+            });
+        }
+        Ok(TraceFile {
+            command: raw.command,
+            dir: raw.dir,
+            exit_code: raw.exit_code,
+            base,
+            entries,
+            sources,
+            output,
+            warnings: raw.warnings,
+        })
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    format_version: u32,
+    kind: String,
+    command: Vec<String>,
+    dir: String,
+    exit_code: Option<i32>,
+    nodes: Vec<RawNode>,
+    entries: Vec<RawEntry>,
+    #[serde(default)]
+    warnings: Vec<String>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNode {
+    ino: Ino,
+    mode: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    data: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    entries: Option<BTreeMap<String, Ino>>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEntry {
+    call: String,
+    #[serde(default)]
+    effects: Vec<RawEffect>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    source: Option<Source>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    output: Option<String>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+enum RawEffect {
+    NewFile { ino: Ino, mode: u32 },
+    NewDir { ino: Ino, mode: u32 },
+    Write { ino: Ino, offset: u64, data: String },
+    Truncate { ino: Ino, len: u64 },
+    SetMode { ino: Ino, mode: u32 },
+    Link { dir: Ino, name: String, ino: Ino },
+    Unlink { dir: Ino, name: String, ino: Ino },
+    Rename { from_dir: Ino, from_name: String, to_dir: Ino, to_name: String, ino: Ino },
+    Fsync { ino: Ino },
+    Fdatasync { ino: Ino },
+    FsyncDir { ino: Ino },
+}
+
+fn raw_nodes(image: &FsImage) -> Vec<RawNode> {
+    (1..image.next_ino())
+        .filter_map(|ino| {
+            let node = image.node(ino)?;
+            Some(match node {
+                Node::File { data, mode } => RawNode {
+                    ino,
+                    mode: *mode,
+                    data: Some(B64.encode(data.as_slice())),
+                    entries: None,
+                },
+                Node::Dir { entries, mode } => RawNode {
+                    ino,
+                    mode: *mode,
+                    data: None,
+                    entries: Some(entries.iter().map(|(n, i)| (n.to_string(), *i)).collect()),
+                },
+            })
+        })
+        .collect()
+}
+
+fn image_of(nodes: &[RawNode]) -> Result<FsImage, String> {
+    let mut image = FsImage::new();
+    let mut has_root = false;
+    for n in nodes {
+        if n.ino == 0 || n.ino > 1 << 32 {
+            return Err(format!("inode number {} is out of range", n.ino));
+        }
+        has_root |= n.ino == faultline_core::image::ROOT_INO && n.entries.is_some();
+        let node = match (&n.data, &n.entries) {
+            (Some(data), None) => Node::File {
+                data: Arc::new(B64.decode(data).map_err(|e| format!("inode {}: {e}", n.ino))?),
+                mode: n.mode,
+            },
+            (None, Some(entries)) => Node::Dir {
+                entries: Arc::new(entries.iter().map(|(k, v)| (Arc::from(k.as_str()), *v)).collect()),
+                mode: n.mode,
+            },
+            _ => return Err(format!("inode {} must have either data or entries", n.ino)),
+        };
+        image.insert(n.ino, node);
+    }
+    if !has_root {
+        return Err("the image has no root directory (inode 1)".into());
+    }
+    Ok(image)
+}
+
+fn raw_effect(effect: &Effect) -> RawEffect {
+    match effect {
+        Effect::Mutation(m) => match m {
+            Mutation::NewFile { ino, mode } => RawEffect::NewFile { ino: *ino, mode: *mode },
+            Mutation::NewDir { ino, mode } => RawEffect::NewDir { ino: *ino, mode: *mode },
+            Mutation::Write { ino, offset, data } => RawEffect::Write {
+                ino: *ino,
+                offset: *offset,
+                data: B64.encode(data),
+            },
+            Mutation::Truncate { ino, len } => RawEffect::Truncate { ino: *ino, len: *len },
+            Mutation::SetMode { ino, mode } => RawEffect::SetMode { ino: *ino, mode: *mode },
+            Mutation::Link { dir, name, ino } => RawEffect::Link {
+                dir: *dir,
+                name: name.to_string(),
+                ino: *ino,
+            },
+            Mutation::Unlink { dir, name, ino } => RawEffect::Unlink {
+                dir: *dir,
+                name: name.to_string(),
+                ino: *ino,
+            },
+            Mutation::Rename {
+                from_dir,
+                from_name,
+                to_dir,
+                to_name,
+                ino,
+            } => RawEffect::Rename {
+                from_dir: *from_dir,
+                from_name: from_name.to_string(),
+                to_dir: *to_dir,
+                to_name: to_name.to_string(),
+                ino: *ino,
+            },
+        },
+        Effect::Barrier(Barrier::File(ino)) => RawEffect::Fsync { ino: *ino },
+        Effect::Barrier(Barrier::FileData(ino)) => RawEffect::Fdatasync { ino: *ino },
+        Effect::Barrier(Barrier::Dir(ino)) => RawEffect::FsyncDir { ino: *ino },
+    }
+}
+
+fn effect_of(raw: RawEffect) -> Result<Effect, String> {
+    let name = |n: String| -> Result<Arc<str>, String> {
+        if n.is_empty() || n.contains('/') || n == "." || n == ".." {
+            return Err(format!("'{n}' is not a file name"));
+        }
+        Ok(Arc::from(n))
+    };
+    Ok(match raw {
+        RawEffect::NewFile { ino, mode } => Effect::Mutation(Mutation::NewFile { ino, mode }),
+        RawEffect::NewDir { ino, mode } => Effect::Mutation(Mutation::NewDir { ino, mode }),
+        RawEffect::Write { ino, offset, data } => {
+            let data = B64.decode(data).map_err(|e| format!("write data: {e}"))?;
+            if offset.saturating_add(data.len() as u64) > 1 << 32 {
+                return Err("a write past 4 GiB".into());
+            }
+            Effect::Mutation(Mutation::Write {
+                ino,
+                offset,
+                data: Arc::from(data),
+            })
+        }
+        RawEffect::Truncate { ino, len } if len > 1 << 32 => {
+            return Err(format!("inode {ino} truncated past 4 GiB"));
+        }
+        RawEffect::Truncate { ino, len } => Effect::Mutation(Mutation::Truncate { ino, len }),
+        RawEffect::SetMode { ino, mode } => Effect::Mutation(Mutation::SetMode { ino, mode }),
+        RawEffect::Link { dir, name: n, ino } => Effect::Mutation(Mutation::Link {
+            dir,
+            name: name(n)?,
+            ino,
+        }),
+        RawEffect::Unlink { dir, name: n, ino } => Effect::Mutation(Mutation::Unlink {
+            dir,
+            name: name(n)?,
+            ino,
+        }),
+        RawEffect::Rename {
+            from_dir,
+            from_name,
+            to_dir,
+            to_name,
+            ino,
+        } => Effect::Mutation(Mutation::Rename {
+            from_dir,
+            from_name: name(from_name)?,
+            to_dir,
+            to_name: name(to_name)?,
+            ino,
+        }),
+        RawEffect::Fsync { ino } => Effect::Barrier(Barrier::File(ino)),
+        RawEffect::Fdatasync { ino } => Effect::Barrier(Barrier::FileData(ino)),
+        RawEffect::FsyncDir { ino } => Effect::Barrier(Barrier::Dir(ino)),
+    })
+}
