@@ -57,11 +57,13 @@ pub enum FailureKind {
     OrphanedTask,
     /// A registry entry that was added and never removed is gone.
     LostEntry,
+    /// A scenario's checker command rejected the file after a trial.
+    CheckerFailed,
 }
 
 impl FailureKind {
     /// Every kind, in declaration order.
-    pub const ALL: [FailureKind; 24] = [
+    pub const ALL: [FailureKind; 25] = [
         FailureKind::TornFile,
         FailureKind::MissingFile,
         FailureKind::TornRead,
@@ -86,6 +88,7 @@ impl FailureKind {
         FailureKind::DuplicateTask,
         FailureKind::OrphanedTask,
         FailureKind::LostEntry,
+        FailureKind::CheckerFailed,
     ];
 }
 

@@ -439,6 +439,15 @@ pub fn results_from_text(path: &Path, text: String, kinds: &[&str]) -> Result<Ru
     let text: &'static str = Box::leak(text.into_boxed_str());
     let results: Results =
         serde_json::from_str(text).map_err(|e| parse_error(path, &kinds.join(" or "), &e))?;
+    for r in &results.results {
+        r.check_names().map_err(|message| ReadError::Parse {
+            path: path.to_path_buf(),
+            line: 1,
+            column: 1,
+            expected: kinds.join(" or "),
+            message,
+        })?;
+    }
     let kind = match kind.as_str() {
         "model" => "model",
         _ => "run",

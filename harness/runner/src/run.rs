@@ -62,14 +62,28 @@ impl Shard {
     }
 }
 
-/// A family or variant name read from a report, as the registry's own string.
+/// A family name read from a report: one of the registry's, or `command`.
+fn registry_family<'de, D: serde::Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+    let name = <String as serde::Deserialize>::deserialize(d)?;
+    faultline_targets::registry::FAMILIES
+        .iter()
+        .map(|f| f.name)
+        .chain([crate::scenario::COMMAND_FAMILY])
+        .find(|n| *n == name)
+        .ok_or_else(|| serde::de::Error::custom(format!("unknown family or variant '{name}'")))
+}
+
+/// A variant name read from a report, as the registry's own string, or interned for the
+/// variants of family `command`, which its scenario files name. Whether a built-in family has
+/// the variant is checked once the whole result is read ([`VariantResult::check_names`]).
 fn registry_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
     let name = <String as serde::Deserialize>::deserialize(d)?;
     faultline_targets::registry::FAMILIES
         .iter()
-        .flat_map(|f| std::iter::once(f.name).chain(f.variants.iter().map(|v| v.name)))
+        .flat_map(|f| f.variants.iter().map(|v| v.name))
         .find(|n| *n == name)
-        .ok_or_else(|| serde::de::Error::custom(format!("unknown family or variant '{name}'")))
+        .or_else(|| (!name.is_empty()).then(|| crate::external::command::intern(&name)))
+        .ok_or_else(|| serde::de::Error::custom("an empty variant name"))
 }
 
 /// A catalogue ID read from a report, as the registry's own string.
@@ -138,7 +152,7 @@ pub struct VariantResult {
     /// Its file.
     pub scenario_path: String,
     /// The family.
-    #[serde(deserialize_with = "registry_name")]
+    #[serde(deserialize_with = "registry_family")]
     pub family: &'static str,
     /// The variant.
     #[serde(deserialize_with = "registry_name")]
@@ -199,7 +213,21 @@ impl VariantResult {
         }
     }
 
-    /// Trials with any failure, of all trials.
+    /// Whether the family is known and, for a built-in family, has the variant.
+    pub fn check_names(&self) -> Result<(), String> {
+        let known = self.family == crate::scenario::COMMAND_FAMILY
+            || faultline_targets::registry::family(self.family).is_some_and(|f| f.variant(self.variant).is_some());
+        if known {
+            Ok(())
+        } else {
+            Err(format!(
+                "unknown family or variant '{}' (family {})",
+                self.variant, self.family
+            ))
+        }
+    }
+
+    /// Trials with any failure, out of all trials.
     pub fn failing_trials(&self) -> FailureCount {
         FailureCount::new(self.trials_with_failures, self.trials)
     }
@@ -326,7 +354,7 @@ pub fn run_scenario(
     }
     let mut results: Vec<VariantResult> = Vec::new();
     for name in selected_variants(&scenario, options)? {
-        let target = Target::by_name(scenario.family, name).ok_or_else(|| RunError::NoProcessWorkload {
+        let target = Target::for_scenario(&scenario, name).ok_or_else(|| RunError::NoProcessWorkload {
             scenario: scenario.path.display().to_string(),
             family: scenario.family,
         })?;
@@ -394,6 +422,41 @@ fn run_variant(
     };
     if let (Target::Queue(variant), Some(model)) = (target, scenario.queue.model) {
         crash_states(&mut r, scenario, variant, model, options.trial, options.shard)?;
+        progress(r.trials);
+        r.elapsed_s = start.elapsed().as_secs_f64();
+        r.verdict = judge(&r);
+        return Ok(r);
+    }
+    if let (Target::Command(c), Some(plan)) = (target, scenario.explore) {
+        let select = |state: u64| match (options.trial, options.shard) {
+            (Some(o), _) => state == o,
+            (None, Some(s)) => s.has(state),
+            (None, None) => true,
+        };
+        let outcome = crate::external::scenario_explore::explore(c, plan, scenario.document_bytes, &select)
+            .map_err(|e| RunError::Trial {
+                scenario: scenario.name.clone(),
+                variant: info.name.to_string(),
+                trial: 0,
+                source: TrialError::Setup(format!("recording the writer failed: {e}")),
+            })?;
+        r.trials = outcome.judged;
+        r.failed_trials = FailureCount::new(outcome.failed, outcome.judged);
+        r.trials_with_failures = outcome.failed;
+        r.crash_states = Some(outcome.enumeration);
+        r.failures_by_kind = outcome.by_kind;
+        for (kind, (index, detail)) in outcome.first_by_kind {
+            r.first_by_kind.insert(
+                kind,
+                FirstSeen {
+                    trial: index,
+                    detail,
+                    after_s: 0.0,
+                    faults: Faults::default(),
+                    reproduce: reproduce_command(scenario, info.name, index),
+                },
+            );
+        }
         progress(r.trials);
         r.elapsed_s = start.elapsed().as_secs_f64();
         r.verdict = judge(&r);

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use faultline_core::FailureKind;
 use faultline_targets::registry::{self, FamilyInfo};
+
+use crate::external::command::{self, CommandRoles};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -42,6 +44,8 @@ struct RawScenario {
     oracle: Option<RawOracle>,
     lock: Option<RawLock>,
     queue: Option<Spanned<RawQueue>>,
+    commands: Option<Spanned<BTreeMap<String, Spanned<RawCommand>>>>,
+    explore: Option<Spanned<RawExplore>>,
     #[serde(default)]
     run: RawRun,
     #[serde(default)]
@@ -124,6 +128,22 @@ struct RawQueue {
     preload: Option<u32>,
     model: Option<Spanned<String>>,
     block_size: Option<Spanned<u64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCommand {
+    writer: Spanned<Vec<String>>,
+    reader: Option<Spanned<Vec<String>>>,
+    checker: Option<Spanned<Vec<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExplore {
+    model: Spanned<String>,
+    block_size: Option<Spanned<u64>>,
+    versions: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -394,6 +414,26 @@ pub struct Scenario {
     pub lock: LockPlan,
     /// The queue and its trials (family `queue`).
     pub queue: QueuePlan,
+    /// Family `command`: each variant's programs.
+    pub commands: BTreeMap<&'static str, CommandRoles>,
+    /// Family `command`: judge the crash states of a recorded run of the writer instead of
+    /// running processes.
+    pub explore: Option<CommandExplore>,
+}
+
+/// The name of the family whose variants are commands given in the scenario.
+pub const COMMAND_FAMILY: &str = "command";
+
+/// The `[explore]` table of a `command` scenario: record the writer writing `versions`
+/// versions one after the other (under strace), and judge every crash state of that trace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct CommandExplore {
+    /// Which crashes.
+    pub model: faultline_core::PersistenceModel,
+    /// Where writes tear.
+    pub block_size: u64,
+    /// Versions written in the recorded run.
+    pub versions: u32,
 }
 
 /// Reads and checks the scenario at `path`.
@@ -423,24 +463,100 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         at(span, e.message().trim().to_string())
     })?;
 
-    let family: &FamilyInfo = registry::family(raw.family.get_ref()).ok_or_else(|| {
-        at(
-            raw.family.span(),
-            format!(
-                "unknown family '{}'; valid families: {}",
-                raw.family.get_ref(),
-                registry::family_names()
-            ),
-        )
-    })?;
+    let is_command = raw.family.get_ref() == COMMAND_FAMILY;
+    static COMMAND_INFO: FamilyInfo = FamilyInfo {
+        name: COMMAND_FAMILY,
+        variants: &[],
+        crash_points: &[],
+    };
+    let family: &FamilyInfo = if is_command {
+        &COMMAND_INFO
+    } else {
+        registry::family(raw.family.get_ref()).ok_or_else(|| {
+            at(
+                raw.family.span(),
+                format!(
+                    "unknown family '{}'; valid families: {}, {COMMAND_FAMILY} (programs given in [commands])",
+                    raw.family.get_ref(),
+                    registry::family_names()
+                ),
+            )
+        })?
+    };
     if raw.variants.is_empty() {
         return Err(at(
             raw.family.span(),
             "list at least one variant in `variants`".into(),
         ));
     }
+    let mut commands = BTreeMap::new();
+    match (&raw.commands, is_command) {
+        (Some(table), false) => {
+            return Err(at(
+                table.span(),
+                format!(
+                    "[commands] applies to family {COMMAND_FAMILY} only; this scenario's family is {}",
+                    family.name
+                ),
+            ));
+        }
+        (None, true) => {
+            return Err(at(
+                raw.family.span(),
+                format!(
+                    "family {COMMAND_FAMILY} needs a [commands.NAME] table per variant, with writer = [\"program\", \"{{path}}\", ...]"
+                ),
+            ));
+        }
+        (Some(table), true) => {
+            let scenario_dir = std::path::absolute(crate::external::command::scenario_dir(path))
+                .unwrap_or_else(|_| crate::external::command::scenario_dir(path).to_path_buf());
+            for (name, c) in table.get_ref() {
+                let c = c.get_ref();
+                let mut words = vec![&c.writer];
+                words.extend(c.reader.iter());
+                words.extend(c.checker.iter());
+                for w in words {
+                    if w.get_ref().is_empty() {
+                        return Err(at(w.span(), "a command needs at least the program's name".into()));
+                    }
+                    if let Some(bad) = command::unknown_placeholder(w.get_ref()) {
+                        let valid: Vec<&str> = command::PLACEHOLDERS.iter().map(|(p, _)| *p).collect();
+                        return Err(at(
+                            w.span(),
+                            format!("unknown placeholder {bad}; valid placeholders: {}", valid.join(", ")),
+                        ));
+                    }
+                }
+                commands.insert(
+                    command::intern(name),
+                    CommandRoles {
+                        writer: c.writer.get_ref().clone(),
+                        reader: c.reader.as_ref().map(|r| r.get_ref().clone()),
+                        checker: c.checker.as_ref().map(|r| r.get_ref().clone()),
+                        scenario_dir: scenario_dir.clone(),
+                    },
+                );
+            }
+        }
+        (None, false) => {}
+    }
     let mut variants = Vec::new();
     for v in &raw.variants {
+        if is_command {
+            let name = commands.keys().find(|k| **k == v.get_ref().as_str()).ok_or_else(|| {
+                at(
+                    v.span(),
+                    format!(
+                        "variant '{}' has no [commands.{}] table; add one with writer = [...]",
+                        v.get_ref(),
+                        v.get_ref()
+                    ),
+                )
+            })?;
+            variants.push(*name);
+            continue;
+        }
         let info = family.variant(v.get_ref()).ok_or_else(|| {
             at(
                 v.span(),
@@ -525,6 +641,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
             return Err(at(
                 p.after_ms.span(),
                 "after_ms must be [min, max] with min <= max".into(),
+            ));
+        }
+        Some(p) if is_command => {
+            return Err(at(
+                p.after_ms.span(),
+                format!("[faults.pause] is not supported for family {COMMAND_FAMILY}: it would stop the worker, not the program"),
             ));
         }
         Some(p) => {
@@ -635,7 +757,55 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         }
     };
 
+    let explore = match raw.explore {
+        None => None,
+        Some(e) if !is_command => {
+            return Err(at(
+                e.span(),
+                format!("[explore] applies to family {COMMAND_FAMILY} only (built-in variants: `faultline explore`)"),
+            ));
+        }
+        Some(e) => {
+            let e = e.into_inner();
+            let model = e.model.get_ref().parse::<faultline_core::PersistenceModel>().map_err(|_| {
+                at(
+                    e.model.span(),
+                    format!("unknown model '{}'; valid models: process-crash, power-loss", e.model.get_ref()),
+                )
+            })?;
+            let block_size = match &e.block_size {
+                Some(b) if faultline_core::BlockSize::new(*b.get_ref()).is_err() => {
+                    return Err(at(
+                        b.span(),
+                        format!("block_size must be a power of two from 512 to 1048576, got {}", b.get_ref()),
+                    ));
+                }
+                Some(b) => *b.get_ref(),
+                None => 4096,
+            };
+            let versions = match &e.versions {
+                Some(v) if !(1..=20).contains(v.get_ref()) => {
+                    return Err(at(v.span(), "versions must be from 1 to 20".into()));
+                }
+                Some(v) => *v.get_ref(),
+                None => 2,
+            };
+            Some(CommandExplore {
+                model,
+                block_size,
+                versions,
+            })
+        }
+    };
+    if is_command && !crash_points.is_empty() {
+        return Err(at(
+            raw.family.span(),
+            format!("family {COMMAND_FAMILY} has no crash points (programs do not call faultline); use [faults.kill]"),
+        ));
+    }
+
     let checks = match raw.oracle {
+        None if is_command => Check::ALL[..5].iter().copied().filter(|c| *c != Check::NoLeakedTemps).collect(),
         None if family.name == "lock" => Check::ALL[5..11].to_vec(),
         None if family.name == "queue" => vec![Check::ExactlyOnce],
         None => Check::ALL[..5].to_vec(),
@@ -773,6 +943,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         expect,
         lock,
         queue,
+        commands,
+        explore,
     })
 }
 

@@ -143,7 +143,7 @@ fn merge_refuses_what_it_cannot_merge_exactly_with_exit_2() {
         (
             write(
                 "unknown.json",
-                r#"{"format_version": 1, "kind": "run", "results": [{"scenario": "s", "family": "queue", "variant": "nope"}]}"#,
+                r#"{"format_version": 1, "kind": "run", "results": [{"scenario": "s", "family": "nope", "variant": "durable"}]}"#,
             ),
             "unknown family or variant 'nope'",
         ),

@@ -2,7 +2,9 @@
 //! a recorded trace's crash states with the user's checker, and (in scenarios) commands as
 //! writers, readers and checkers.
 
+pub mod command;
 pub mod explore;
 pub mod record;
+pub mod scenario_explore;
 pub mod strace;
 pub mod trace_file;

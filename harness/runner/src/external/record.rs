@@ -43,6 +43,14 @@ pub enum RecordError {
     /// strace ran but could not trace the program (no ptrace, program not found).
     #[error("strace could not run the program: {0}")]
     Strace(String),
+    /// The recorded program failed (when its output is not shown).
+    #[error("the recorded program exited with {}: {stderr}", code.map_or("a signal".to_string(), |c| format!("code {c}")))]
+    Failed {
+        /// Its exit code.
+        code: Option<i32>,
+        /// The start of its stderr.
+        stderr: String,
+    },
     /// The directory could not be read.
     #[error("{path}: {message}")]
     Dir {
@@ -64,6 +72,9 @@ pub struct RecordRequest {
     pub strace: PathBuf,
     /// Where strace's own output goes while it runs (a temp directory outside `dir`).
     pub scratch: PathBuf,
+    /// Pass the program's stdout and stderr through to ours (`faultline record`); otherwise
+    /// they are kept in the error when the program fails.
+    pub echo: bool,
 }
 
 /// Runs the program and records its trace.
@@ -86,10 +97,12 @@ pub fn record(request: &RecordRequest) -> Result<TraceFile, RecordError> {
         .output()
         .map_err(RecordError::NoStrace)?;
     let stderr = String::from_utf8_lossy(&status.stderr).into_owned();
-    eprint!("{stderr}");
+    if request.echo {
+        eprint!("{stderr}");
+        // The program's own output passed through strace's stdout; print it for the user.
+        print!("{}", String::from_utf8_lossy(&status.stdout));
+    }
     let file = std::fs::File::open(&log).map_err(|_| RecordError::Strace(stderr.trim().to_string()))?;
-    // The program's own output passed through strace's stdout; print it for the user.
-    print!("{}", String::from_utf8_lossy(&status.stdout));
     let cwd = std::env::current_dir().map_err(|e| RecordError::Dir {
         path: PathBuf::from("."),
         message: e.to_string(),
@@ -105,6 +118,12 @@ pub fn record(request: &RecordRequest) -> Result<TraceFile, RecordError> {
     let mut trace = recorder.finish();
     trace.command = request.command.clone();
     trace.exit_code = status.status.code();
+    if !request.echo && !status.status.success() {
+        return Err(RecordError::Failed {
+            code: status.status.code(),
+            stderr: stderr.trim().chars().take(400).collect(),
+        });
+    }
     Ok(trace)
 }
 

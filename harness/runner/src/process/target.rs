@@ -6,6 +6,9 @@ use faultline_core::{Fs, FsResult};
 use faultline_targets::registry::VariantInfo;
 use faultline_targets::{atomic_write, lock, queue, store};
 
+use crate::external::command::CommandRoles;
+use crate::scenario::{COMMAND_FAMILY, Scenario};
+
 /// A variant to run in writer processes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
@@ -17,6 +20,17 @@ pub enum Target {
     Lock(lock::Variant),
     /// A queue variant: writers are producers and readers consumers.
     Queue(queue::Variant),
+    /// A variant of family `command`: programs given in the scenario.
+    Command(&'static CommandTarget),
+}
+
+/// A `command` variant: its name (as a registry entry, without a catalogue ID) and programs.
+#[derive(Debug, PartialEq, Eq)]
+pub struct CommandTarget {
+    /// The variant's entry.
+    pub info: VariantInfo,
+    /// Its programs.
+    pub roles: CommandRoles,
 }
 
 impl Target {
@@ -32,6 +46,24 @@ impl Target {
         }
     }
 
+    /// Variant `variant` of `scenario`: a built-in one, or one of a `command` scenario's.
+    /// A command target lives as long as the program (one small allocation per variant run).
+    pub fn for_scenario(scenario: &Scenario, variant: &str) -> Option<Target> {
+        if scenario.family != COMMAND_FAMILY {
+            return Target::by_name(scenario.family, variant);
+        }
+        let (name, roles) = scenario.commands.iter().find(|(n, _)| **n == variant)?;
+        Some(Target::Command(Box::leak(Box::new(CommandTarget {
+            info: VariantInfo {
+                name,
+                catalogue_id: None,
+                summary: "a program given in the scenario's [commands]",
+                expectations: &[],
+            },
+            roles: roles.clone(),
+        }))))
+    }
+
     /// Its registry entry.
     pub fn info(self) -> &'static VariantInfo {
         match self {
@@ -39,6 +71,7 @@ impl Target {
             Target::Store(v) => v.info(),
             Target::Lock(v) => v.info(),
             Target::Queue(v) => v.info(),
+            Target::Command(c) => &c.info,
         }
     }
 
@@ -53,6 +86,8 @@ impl Target {
             Target::Lock(_) => Ok(()),
             // A queue recovers when it is opened; the queue checks open it.
             Target::Queue(_) => Ok(()),
+            // A program recovers the next time it runs; the checker command judges after.
+            Target::Command(_) => Ok(()),
         }
     }
 }

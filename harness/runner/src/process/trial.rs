@@ -391,6 +391,10 @@ pub fn run_trial(
             reads: s.reads_per_reader,
             pause_us: s.read_pause_us,
             check_regression: s.writers == 1 && s.checks.contains(&Check::StaleRegression),
+            command: match plan.target {
+                Target::Command(c) => Some(c),
+                _ => None,
+            },
         };
         readers.push(group.spawn(|| worker::reader(&rplan, &pipes))?);
     }
@@ -484,6 +488,9 @@ pub fn run_trial(
     }
     let end = holder::now_ns();
     group_kill(&mut group);
+    if let (Target::Command(_), Some(id)) = (plan.target, group.id) {
+        wait_for_programs(id);
+    }
     drain(results_r, &mut buffer, &mut reports);
 
     let sigkill = Some(Ended::Killed(Signal::SIGKILL as i32));
@@ -550,6 +557,21 @@ pub fn run_trial(
         workspace.clean(extra)?;
     }
     Ok(outcome)
+}
+
+/// Waits (up to 200 ms) until the programs the workers ran are gone too: they die with their
+/// worker but are not its children to reap, and the checks must not read a file one of them
+/// is still writing.
+fn wait_for_programs(group: nix::unistd::Pid) {
+    let _ = nix::sys::signal::killpg(group, Signal::SIGKILL);
+    let until = Instant::now() + Duration::from_millis(200);
+    while Instant::now() < until {
+        // ESRCH: no process is left in the group (zombies count until init reaps them).
+        if nix::sys::signal::killpg(group, None).is_err() {
+            return;
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
 }
 
 /// Kills whatever is still running in the group and reaps it.
@@ -702,6 +724,14 @@ fn collect(outcome: &mut TrialOutcome, reports: &[Report], s: &Scenario) {
     }
 }
 
+/// How the file's bytes are read: a program may write JSON its own way.
+fn classify_for(target: Target, bytes: &[u8], size: usize) -> Read {
+    match target {
+        Target::Command(_) => crate::external::command::classify_json(bytes, size),
+        _ => classify(bytes, size),
+    }
+}
+
 /// After the workers are gone: the file must be a complete version, and after the variant's
 /// recovery no temps may remain.
 /// Returns what else the directory held after recovery, when that was checked.
@@ -727,7 +757,7 @@ fn after_checks(
                 FailureKind::UnexpectedError,
                 format!("reading the file {when} failed: {e}: {}", e.errno),
             )),
-            Ok(bytes) => match classify(&bytes, s.document_bytes) {
+            Ok(bytes) => match classify_for(target, &bytes, s.document_bytes) {
                 Read::Complete(_) => None,
                 Read::Bad { detail, .. } => Some((FailureKind::TornFile, format!("{when}: {detail}"))),
             },
@@ -771,6 +801,31 @@ fn after_checks(
                 detail,
                 at_s,
             });
+        }
+    }
+    if let Target::Command(c) = target
+        && let Some(checker) = &c.roles.checker
+    {
+        let vars = crate::external::command::Vars {
+            path,
+            writer: 0,
+            version: 0,
+            size: s.document_bytes,
+            document: "",
+        };
+        let words = c.roles.expand(checker, &vars);
+        let problem = match crate::external::command::run(&words, faultline_core::fs::parent_dir(path)) {
+            Ok(out) if out.status.success() => None,
+            Ok(out) => Some(format!("{when}: {}", crate::external::command::failure_detail(&words, &out))),
+            Err(e) => Some(format!("cannot run the checker `{}`: {e}", words[0])),
+        };
+        if let Some(detail) = problem {
+            let kind = FailureKind::CheckerFailed;
+            outcome.trial_failures.push(Failure {
+                kind,
+                detail: detail.clone(),
+            });
+            outcome.note(FirstFailure { kind, detail, at_s });
         }
     }
     if !s.checks.contains(&Check::NoLeakedTemps) {

@@ -14,7 +14,8 @@ use faultline_core::fs::read_file;
 use faultline_core::{CrashPlan, Errno, FailureKind, RealFs};
 use faultline_targets::atomic_write::AtomicWrite;
 
-use super::target::Target;
+use super::target::{CommandTarget, Target};
+use crate::external::command::{self, Vars};
 
 use super::document::{Read, Version, classify, document};
 
@@ -66,6 +67,9 @@ pub struct ReaderPlan {
     pub pause_us: u64,
     /// Only one writer: versions must never go backwards for this reader.
     pub check_regression: bool,
+    /// A `command` variant: its reader program (if any) reads, and JSON that a program
+    /// wrote its own way counts as complete.
+    pub command: Option<&'static CommandTarget>,
 }
 
 /// The first failure a worker saw.
@@ -210,6 +214,29 @@ pub fn writer(plan: &WriterPlan, pipes: &Pipes<'_>) -> i32 {
             });
             Some(store.generation())
         }
+        Target::Command(c) => {
+            let dir = faultline_core::fs::parent_dir(&plan.path);
+            for seq in 1..=u64::from(plan.max_writes) {
+                let doc = document(Version { writer: plan.id, seq }, plan.size);
+                let vars = Vars {
+                    path: &plan.path,
+                    writer: plan.id,
+                    version: seq,
+                    size: plan.size,
+                    document: std::str::from_utf8(&doc).expect("documents are ASCII"),
+                };
+                let words = c.roles.expand(&c.roles.writer, &vars);
+                match command::run(&words, dir) {
+                    Ok(out) if out.status.success() => tally.ok(),
+                    Ok(out) => tally.fail(command::failure_detail(&words, &out), plan, seq, start),
+                    Err(e) => tally.fail(format!("cannot run `{}`: {e}", words[0]), plan, seq, start),
+                }
+                if pause_or_stop(plan, pipes, &tally) {
+                    break;
+                }
+            }
+            None
+        }
         Target::Lock(_) => unreachable!("lock targets run holders (see `holder`), not writers"),
         Target::Queue(_) => unreachable!("queue targets run producers and consumers (see `queue_roles`)"),
     };
@@ -250,6 +277,20 @@ impl Tally {
         }
     }
 
+    fn ok(&self) {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).0 += 1;
+    }
+
+    fn fail(&self, detail: String, plan: &WriterPlan, seq: u64, start: Instant) {
+        let mut t = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        t.1 += 1;
+        t.2.get_or_insert_with(|| FirstFailure {
+            kind: FailureKind::UnexpectedError,
+            detail: short(format!("writer {} at {seq}: {detail}", plan.id)),
+            at_s: start.elapsed().as_secs_f64(),
+        });
+    }
+
     fn take(&self) -> (u64, u64, Option<FirstFailure>) {
         std::mem::take(&mut *self.inner.lock().unwrap_or_else(|p| p.into_inner()))
     }
@@ -282,7 +323,15 @@ pub fn reader(plan: &ReaderPlan, pipes: &Pipes<'_>) -> i32 {
     let mut first = None;
     let mut newest: Option<Version> = None;
     for _ in 0..plan.reads {
-        let failure = match read_file(&fs, &plan.path) {
+        let read = match plan.command {
+            Some(c) => read_with(c, plan),
+            None => read_file(&fs, &plan.path),
+        };
+        let classify = |bytes: &[u8], size| match plan.command {
+            Some(_) => command::classify_json(bytes, size),
+            None => classify(bytes, size),
+        };
+        let failure = match read {
             Err(e) if e.errno == Errno::NOENT => {
                 Some((FailureKind::MissingFile, "the file did not exist".to_string()))
             }
@@ -326,4 +375,26 @@ pub fn reader(plan: &ReaderPlan, pipes: &Pipes<'_>) -> i32 {
         },
     );
     0
+}
+
+/// One read through a `command` variant: its reader program's output, or the file itself.
+fn read_with(c: &CommandTarget, plan: &ReaderPlan) -> faultline_core::FsResult<Vec<u8>> {
+    let Some(reader) = &c.roles.reader else {
+        return read_file(&RealFs::new(), &plan.path);
+    };
+    let vars = Vars {
+        path: &plan.path,
+        writer: 0,
+        version: 0,
+        size: plan.size,
+        document: "",
+    };
+    let words = c.roles.expand(reader, &vars);
+    let err = |errno| Err(faultline_core::FsError::at(faultline_core::FsCall::Open, &plan.path, errno));
+    match command::run(&words, faultline_core::fs::parent_dir(&plan.path)) {
+        Ok(out) if out.status.success() => Ok(out.stdout),
+        // A reader that could not open the file says so on stderr; count it as missing.
+        Ok(_) => err(Errno::NOENT),
+        Err(_) => err(Errno::NOEXEC),
+    }
 }

@@ -1,0 +1,264 @@
+//! Commands as scenario roles (family `command`): a writer program run once per version, a
+//! reader program that prints what it read, a checker that exits non-zero on a bad state.
+//!
+//! Words may hold placeholders ([`PLACEHOLDERS`]), filled in for each run. Commands run in the
+//! trial's directory and die with the worker that started them, so a kill of the worker is a
+//! kill of the program mid-write.
+
+use std::collections::BTreeMap;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, OnceLock};
+
+use faultline_core::FailureKind;
+
+use crate::process::document::{Read, Version, classify};
+
+/// The placeholders a role's words may use, and what each becomes.
+pub const PLACEHOLDERS: &[(&str, &str)] = &[
+    ("{path}", "the file under test (absolute)"),
+    ("{dir}", "the trial's directory, which is also the working directory"),
+    ("{writer}", "the writer's number, from 1"),
+    ("{version}", "the version being written: 1, 2, ... per writer"),
+    ("{size}", "the document's size in bytes"),
+    ("{document}", "the exact document to write (JSON, `size` bytes with its newline)"),
+    ("{scenario_dir}", "the directory of the scenario file, for programs kept beside it"),
+];
+
+/// The commands of one variant of a `command` scenario.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct CommandRoles {
+    /// Writes one version and exits 0.
+    pub writer: Vec<String>,
+    /// Prints the file's contents as it read them; `None`: faultline reads the file itself.
+    pub reader: Option<Vec<String>>,
+    /// Judges the file after a trial: exit 0 means fine.
+    pub checker: Option<Vec<String>>,
+    /// The scenario file's directory (`{scenario_dir}`).
+    pub scenario_dir: PathBuf,
+}
+
+/// The values of the placeholders for one run.
+#[derive(Clone, Debug)]
+pub struct Vars<'a> {
+    /// `{path}`.
+    pub path: &'a Path,
+    /// `{writer}`.
+    pub writer: u32,
+    /// `{version}`.
+    pub version: u64,
+    /// `{size}`.
+    pub size: usize,
+    /// `{document}`.
+    pub document: &'a str,
+}
+
+impl CommandRoles {
+    /// `words` with the placeholders filled in.
+    pub fn expand(&self, words: &[String], vars: &Vars<'_>) -> Vec<String> {
+        let dir = faultline_core::fs::parent_dir(vars.path);
+        words
+            .iter()
+            .map(|w| {
+                if !w.contains('{') {
+                    return w.clone();
+                }
+                w.replace("{path}", &vars.path.display().to_string())
+                    .replace("{dir}", &dir.display().to_string())
+                    .replace("{writer}", &vars.writer.to_string())
+                    .replace("{version}", &vars.version.to_string())
+                    .replace("{size}", &vars.size.to_string())
+                    .replace("{scenario_dir}", &self.scenario_dir.display().to_string())
+                    .replace("{document}", vars.document)
+            })
+            .collect()
+    }
+}
+
+/// The directory of the scenario file at `path` (`.` for a bare file name).
+pub fn scenario_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// The first unknown `{...}` in `words`, if any.
+pub fn unknown_placeholder(words: &[String]) -> Option<String> {
+    for w in words {
+        let mut rest = w.as_str();
+        while let Some(start) = rest.find('{') {
+            let Some(len) = rest[start..].find('}') else { break };
+            let name = &rest[start..=start + len];
+            if !PLACEHOLDERS.iter().any(|(p, _)| *p == name) {
+                return Some(name.to_string());
+            }
+            rest = &rest[start + len + 1..];
+        }
+    }
+    None
+}
+
+/// Runs `words` in `dir` and waits. The program gets SIGKILL if the calling process dies, so
+/// killing a worker kills the program it is running.
+pub fn run(words: &[String], dir: &Path) -> std::io::Result<Output> {
+    let mut command = Command::new(&words[0]);
+    command
+        .args(&words[1..])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let parent = rustix::process::getpid();
+    #[expect(unsafe_code, reason = "pre_exec runs between fork and exec in the child")]
+    // SAFETY: the closure makes two system calls (prctl, getppid), both async-signal-safe; it
+    // allocates nothing and touches no lock.
+    unsafe {
+        command.pre_exec(move || {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+            if rustix::process::getppid() != Some(parent) {
+                return Err(std::io::Error::other("the worker died before the program started"));
+            }
+            Ok(())
+        });
+    }
+    command.output()
+}
+
+/// One line on how a command failed: its exit and the start of its stderr.
+pub fn failure_detail(words: &[String], output: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = stderr.trim();
+    let shown: String = stderr.chars().take(160).collect();
+    format!(
+        "`{}` {}{}",
+        words.first().map_or("", String::as_str),
+        match output.status.code() {
+            Some(code) => format!("exited {code}"),
+            None => "was killed".to_string(),
+        },
+        if shown.is_empty() {
+            String::new()
+        } else {
+            format!(": {shown}")
+        }
+    )
+}
+
+/// Classifies what a program wrote or a reader printed. Programs re-serialise JSON their own
+/// way (`json.dump` adds spaces), so besides the exact document, any JSON object with integer
+/// `writer` and `seq` fields is a complete version. Cut-off JSON is a `TornRead`; anything
+/// else that does not parse is a `ParseError`.
+pub fn classify_json(bytes: &[u8], size: usize) -> Read {
+    if let Read::Complete(v) = classify(bytes, size) {
+        return Read::Complete(v);
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Read::Bad {
+            kind: FailureKind::TornRead,
+            detail: format!("read {} bytes of nothing but whitespace", bytes.len()),
+        };
+    }
+    match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Ok(value) => {
+            let field = |name: &str| value.get(name).and_then(serde_json::Value::as_u64);
+            match (field("writer"), field("seq")) {
+                (Some(writer), Some(seq)) => Read::Complete(Version {
+                    writer: u32::try_from(writer).unwrap_or(u32::MAX),
+                    seq,
+                }),
+                _ => Read::Bad {
+                    kind: FailureKind::ParseError,
+                    detail: format!("read {} bytes of JSON without integer writer and seq", bytes.len()),
+                },
+            }
+        }
+        Err(e) if e.is_eof() => Read::Bad {
+            kind: FailureKind::TornRead,
+            detail: format!("read {} bytes of JSON cut off at the end", bytes.len()),
+        },
+        Err(e) => Read::Bad {
+            kind: FailureKind::ParseError,
+            detail: format!(
+                "read {} bytes that do not parse ({e}): {:?}",
+                bytes.len(),
+                String::from_utf8_lossy(&bytes[..bytes.len().min(24)])
+            ),
+        },
+    }
+}
+
+/// Interned variant names: a `command` scenario's variants are named by its file, and reports
+/// hold names as `&'static str`. Each distinct name is leaked once.
+pub fn intern(name: &str) -> &'static str {
+    static NAMES: OnceLock<Mutex<BTreeMap<String, &'static str>>> = OnceLock::new();
+    let mut names = NAMES
+        .get_or_init(|| Mutex::new(BTreeMap::new()))
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(found) = names.get(name) {
+        return found;
+    }
+    let leaked: &'static str = Box::leak(name.to_string().into_boxed_str());
+    names.insert(name.to_string(), leaked);
+    leaked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_expand_and_unknown_ones_are_named() {
+        let roles = CommandRoles {
+            writer: vec!["python3".into(), "{scenario_dir}/w.py".into(), "{path}".into(), "v{version}".into()],
+            reader: None,
+            checker: None,
+            scenario_dir: PathBuf::from("/s"),
+        };
+        let vars = Vars {
+            path: Path::new("/t/config.json"),
+            writer: 2,
+            version: 7,
+            size: 64,
+            document: "{}",
+        };
+        assert_eq!(
+            roles.expand(&roles.writer, &vars),
+            ["python3", "/s/w.py", "/t/config.json", "v7"]
+        );
+        assert_eq!(unknown_placeholder(&roles.writer), None);
+        assert_eq!(
+            unknown_placeholder(&["{path}".into(), "{file}".into()]).as_deref(),
+            Some("{file}")
+        );
+    }
+
+    #[test]
+    fn reserialised_json_is_complete_and_cut_json_is_torn() {
+        let full = br#"{"writer": 1, "seq": 4, "pad": "xx"}"#;
+        assert_eq!(classify_json(full, 4096), Read::Complete(Version { writer: 1, seq: 4 }));
+        assert!(matches!(
+            classify_json(&full[..20], 4096),
+            Read::Bad {
+                kind: FailureKind::TornRead,
+                ..
+            }
+        ));
+        assert!(matches!(
+            classify_json(b"", 4096),
+            Read::Bad {
+                kind: FailureKind::TornRead,
+                ..
+            }
+        ));
+        assert!(matches!(
+            classify_json(br#"{"writer": 1, "seq": 4}garbage"#, 4096),
+            Read::Bad {
+                kind: FailureKind::ParseError,
+                ..
+            }
+        ));
+    }
+}

@@ -1,0 +1,153 @@
+//! A `command` scenario with `[explore]`: record the writer program writing a few versions
+//! one after another, then judge every crash state of the recorded trace as one trial.
+//!
+//! The recorded run is `sh -c 'WRITER 1 && echo faultline-acked 1 && WRITER 2 && ...'` in a
+//! fresh directory holding version 0, so the trace's standard output says which versions were
+//! acknowledged (their writer had exited 0) at every moment. A state fails when the file is
+//! missing (`MissingFile`), not a complete version (`TornFile`), or older than the newest
+//! acknowledged one (`LostAcknowledgedWrite`). Judging runs in this process: no checker is
+//! executed per state, so thousands of states take a moment.
+
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+use faultline_core::crash_state::{self, EnumerationConfig, EnumerationStats};
+use faultline_core::{BlockSize, FailureKind, FsImage};
+
+use super::explore::shell_quote;
+use super::record::{RecordRequest, record};
+use super::trace_file::TraceFile;
+use crate::process::document::{Read, Version, document};
+use crate::process::target::CommandTarget;
+use crate::process::trial::FILE_NAME;
+use crate::scenario::CommandExplore;
+
+/// The line the recorded run prints after version `n` was written.
+const ACKED: &str = "faultline-acked ";
+
+/// What the states showed.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    /// States judged.
+    pub judged: u64,
+    /// States that failed.
+    pub failed: u64,
+    /// Failed states by kind.
+    pub by_kind: BTreeMap<FailureKind, u64>,
+    /// The first failed state of each kind: its number and what was seen.
+    pub first_by_kind: BTreeMap<FailureKind, (u64, String)>,
+    /// What the enumeration covered.
+    pub enumeration: EnumerationStats,
+}
+
+/// Records `target`'s writer and judges the crash states `select` picks (by number).
+pub fn explore(
+    target: &CommandTarget,
+    plan: CommandExplore,
+    size: usize,
+    select: &dyn Fn(u64) -> bool,
+) -> Result<Outcome, String> {
+    let trace = record_writer(target, plan, size)?;
+    let mut config = EnumerationConfig::new(plan.model);
+    config.block_size = BlockSize::new(plan.block_size).map_err(|e| e.to_string())?;
+    let len = trace.entries.len();
+    let mut acked_by_moment = Vec::with_capacity(len + 1);
+    let mut printed = Vec::new();
+    for m in 0..=len {
+        acked_by_moment.push(acknowledged(&printed));
+        if let Some(out) = trace.output.get(m) {
+            printed.extend_from_slice(out);
+        }
+    }
+    let class = |m: usize| acked_by_moment[m];
+    let mut outcome = Outcome::default();
+    let mut index = 0u64;
+    outcome.enumeration = crash_state::enumerate(&trace.base, &trace.entries, &config, class, |state| {
+        let this = index;
+        index += 1;
+        if !select(this) {
+            return ControlFlow::Continue(());
+        }
+        outcome.judged += 1;
+        if let Some((kind, detail)) = judge(&state.image, acked_by_moment[state.id.moment], size) {
+            outcome.failed += 1;
+            *outcome.by_kind.entry(kind).or_default() += 1;
+            let detail = format!("state {} (after {} of {len} calls): {detail}", state.id, state.id.moment);
+            outcome.first_by_kind.entry(kind).or_insert((this, detail));
+        }
+        ControlFlow::Continue(())
+    });
+    Ok(outcome)
+}
+
+/// The newest version acknowledged in `printed`.
+fn acknowledged(printed: &[u8]) -> u64 {
+    String::from_utf8_lossy(printed)
+        .lines()
+        .filter_map(|l| l.strip_prefix(ACKED)?.trim().parse().ok())
+        .max()
+        .unwrap_or(0)
+}
+
+fn judge(image: &FsImage, acked: u64, size: usize) -> Option<(FailureKind, String)> {
+    let path = PathBuf::from("/").join(FILE_NAME);
+    let Ok(bytes) = image.read(&path) else {
+        return Some((FailureKind::MissingFile, format!("{FILE_NAME} is missing")));
+    };
+    match super::command::classify_json(bytes, size) {
+        Read::Bad { detail, .. } => Some((FailureKind::TornFile, detail)),
+        Read::Complete(v) if v.seq < acked => Some((
+            FailureKind::LostAcknowledgedWrite,
+            format!("{FILE_NAME} holds version {} but version {acked} was acknowledged", v.seq),
+        )),
+        Read::Complete(_) => None,
+    }
+}
+
+/// Runs the writer for versions 1..=`plan.versions` under strace, in a fresh directory.
+fn record_writer(target: &CommandTarget, plan: CommandExplore, size: usize) -> Result<TraceFile, String> {
+    let work = tempfile::Builder::new()
+        .prefix("faultline-record-")
+        .tempdir()
+        .map_err(|e| format!("temp dir: {e}"))?;
+    let dir = work.path().join("data");
+    let scratch = work.path().join("strace");
+    for d in [&dir, &scratch] {
+        std::fs::create_dir(d).map_err(|e| format!("{}: {e}", d.display()))?;
+    }
+    let path = dir.join(FILE_NAME);
+    std::fs::write(&path, document(Version { writer: 0, seq: 0 }, size))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let script = script(target, &path, plan.versions, size);
+    let request = RecordRequest {
+        command: vec!["sh".into(), "-c".into(), script],
+        dir: dir.clone(),
+        strace: std::env::var_os("FAULTLINE_STRACE").map_or_else(|| PathBuf::from("strace"), PathBuf::from),
+        scratch,
+        echo: false,
+    };
+    record(&request).map_err(|e| e.to_string())
+}
+
+/// `cd DIR && W1 && echo faultline-acked 1 && W2 && ...`.
+fn script(target: &CommandTarget, path: &Path, versions: u32, size: usize) -> String {
+    let mut parts = vec![format!(
+        "cd {}",
+        shell_quote(&faultline_core::fs::parent_dir(path).display().to_string())
+    )];
+    for seq in 1..=u64::from(versions) {
+        let doc = document(Version { writer: 1, seq }, size);
+        let vars = super::command::Vars {
+            path,
+            writer: 1,
+            version: seq,
+            size,
+            document: std::str::from_utf8(&doc).expect("documents are ASCII"),
+        };
+        let words = target.roles.expand(&target.roles.writer, &vars);
+        parts.push(words.iter().map(|w| shell_quote(w)).collect::<Vec<_>>().join(" "));
+        parts.push(format!("echo {ACKED}{seq}"));
+    }
+    parts.join(" && ")
+}
