@@ -159,7 +159,7 @@ pub fn text(report: &RunReport) -> String {
             out,
             "  {:<22} {:<9} {:>6}  {:<40} {:<36} {}",
             r.variant,
-            r.catalogue_id.unwrap_or("reference"),
+            r.id_label(),
             r.trials,
             reads,
             r.failed_trials.summary(),

@@ -28,6 +28,7 @@ pub fn record(args: &RecordArgs) -> anyhow::Result<u8> {
         dir: args.dir.clone(),
         strace: args.strace.clone(),
         scratch: scratch.path().to_path_buf(),
+        cwd: None,
         echo: true,
     };
     let started = Instant::now();

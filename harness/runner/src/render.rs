@@ -373,7 +373,7 @@ fn scenario_section(h: &mut String, results: &[VariantResult], baseline: Option<
             h,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} ({unit})</td><td>{}</td><td class=\"{}\">{}</td></tr>",
             escape(r.variant),
-            r.catalogue_id.unwrap_or("reference"),
+            r.id_label(),
             r.trials,
             escape(&count.summary()),
             escape(&if kinds.is_empty() {

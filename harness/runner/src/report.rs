@@ -240,7 +240,7 @@ impl RunReport {
             md.push_str(&format!(
                 "| {} | {} | {} | {} | {} | {} | {} |\n",
                 r.variant,
-                r.catalogue_id.unwrap_or("reference"),
+                r.id_label(),
                 r.trials,
                 reads,
                 r.failed_trials.summary(),

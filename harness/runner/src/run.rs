@@ -213,6 +213,15 @@ impl VariantResult {
         }
     }
 
+    /// Its catalogue ID, `reference` for a built-in family's reference, or `command`.
+    pub fn id_label(&self) -> &'static str {
+        match self.catalogue_id {
+            Some(id) => id,
+            None if self.family == crate::scenario::COMMAND_FAMILY => "command",
+            None => "reference",
+        }
+    }
+
     /// Whether the family is known and, for a built-in family, has the variant.
     pub fn check_names(&self) -> Result<(), String> {
         let known = self.family == crate::scenario::COMMAND_FAMILY

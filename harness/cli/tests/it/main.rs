@@ -3,6 +3,7 @@
 
 mod gate;
 mod html;
+mod external;
 mod merge;
 mod run;
 

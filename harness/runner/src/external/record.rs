@@ -72,6 +72,8 @@ pub struct RecordRequest {
     pub strace: PathBuf,
     /// Where strace's own output goes while it runs (a temp directory outside `dir`).
     pub scratch: PathBuf,
+    /// The program's working directory; `None`: this process's.
+    pub cwd: Option<PathBuf>,
     /// Pass the program's stdout and stderr through to ours (`faultline record`); otherwise
     /// they are kept in the error when the program fails.
     pub echo: bool,
@@ -85,7 +87,15 @@ pub fn record(request: &RecordRequest) -> Result<TraceFile, RecordError> {
     })?;
     let base = snapshot(&dir)?;
     let log = request.scratch.join("strace.log");
+    let cwd = match &request.cwd {
+        Some(c) => c.clone(),
+        None => std::env::current_dir().map_err(|e| RecordError::Dir {
+            path: PathBuf::from("."),
+            message: e.to_string(),
+        })?,
+    };
     let status = Command::new(&request.strace)
+        .current_dir(&cwd)
         .args(["-f", "-qq", "-z", "-s", "16777216", "-xx", "-X", "raw", "-o"])
         .arg(&log)
         .arg("-e")
@@ -103,10 +113,7 @@ pub fn record(request: &RecordRequest) -> Result<TraceFile, RecordError> {
         print!("{}", String::from_utf8_lossy(&status.stdout));
     }
     let file = std::fs::File::open(&log).map_err(|_| RecordError::Strace(stderr.trim().to_string()))?;
-    let cwd = std::env::current_dir().map_err(|e| RecordError::Dir {
-        path: PathBuf::from("."),
-        message: e.to_string(),
-    })?;
+    let cwd = std::fs::canonicalize(&cwd).unwrap_or(cwd);
     let mut recorder = Recorder::new(dir.clone(), base, cwd);
     for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
         let line = line.map_err(|e| RecordError::Strace(format!("reading strace's output: {e}")))?;
@@ -654,6 +661,10 @@ impl Recorder {
                 let (Some(from), Some(to)) = (from, to) else { return };
                 let ino = if flags & AT_EMPTY_PATH != 0 && from.is_empty() {
                     self.inside(pid, from_dir).map(|(ino, _)| ino)
+                } else if let Some(fd) = proc_fd(&from) {
+                    // linkat(AT_FDCWD, "/proc/self/fd/N", ..., AT_SYMLINK_FOLLOW): how an
+                    // O_TMPFILE file gets its name without CAP_DAC_READ_SEARCH.
+                    self.inside(pid, fd).map(|(ino, _)| ino)
                 } else {
                     let (_, image) = self.resolve(pid, from_dir, &from);
                     image.and_then(|i| self.builder.lookup(&i))
@@ -830,6 +841,13 @@ fn open_flags(flags: i64) -> String {
     names.join("|")
 }
 
+/// The descriptor a `/proc/self/fd/N` (or `/proc/PID/fd/N`) path names.
+fn proc_fd(path: &str) -> Option<i64> {
+    let rest = path.strip_prefix("/proc/")?;
+    let (_, fd) = rest.split_once("/fd/")?;
+    fd.parse().ok()
+}
+
 /// `..` and `.` removed without following links.
 fn normalise(path: &Path) -> PathBuf {
     let mut out = PathBuf::from("/");
@@ -843,4 +861,44 @@ fn normalise(path: &Path) -> PathBuf {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recorder(lines: &[&str]) -> Recorder {
+        let mut r = Recorder::new(PathBuf::from("/w"), FsImage::new(), PathBuf::from("/w"));
+        for (i, l) in lines.iter().enumerate() {
+            r.line(i + 1, l);
+        }
+        r
+    }
+
+    /// `"/w/x"` and friends as strace prints them with -xx.
+    fn hex(s: &str) -> String {
+        s.bytes().map(|b| format!("\\x{b:02x}")).collect()
+    }
+
+    #[test]
+    fn a_tmpfile_named_by_linkat_and_a_dup2_onto_stdout_are_followed() {
+        let r = recorder(&[
+            &format!("7 openat(-100, \"{}\", 0x410001, 0644) = 3", hex(".")),
+            &format!("7 write(3, \"{}\", 2) = 2", hex("hi")),
+            &format!(
+                "7 linkat(-100, \"{}\", -100, \"{}\", 0x400) = 0",
+                hex("/proc/self/fd/3"),
+                hex("t.txt")
+            ),
+            "7 dup2(3, 1) = 1",
+            &format!("7 write(1, \"{}\", 1) = 1", hex("!")),
+            "7 pipe2([4, 5], 0) = 0",
+            "7 dup2(5, 1) = 1",
+            &format!("7 write(1, \"{}\", 3) = 3", hex("out")),
+        ]);
+        let live = r.builder.live();
+        assert_eq!(live.read(Path::new("/t.txt")).map(|d| d.as_slice()), Ok(b"hi!".as_slice()));
+        // Output through a pipe dup'ed onto stdout is not the program's standard output.
+        assert!(r.output.iter().all(Vec::is_empty));
+    }
 }

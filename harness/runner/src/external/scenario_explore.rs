@@ -125,6 +125,7 @@ fn record_writer(target: &CommandTarget, plan: CommandExplore, size: usize) -> R
         dir: dir.clone(),
         strace: std::env::var_os("FAULTLINE_STRACE").map_or_else(|| PathBuf::from("strace"), PathBuf::from),
         scratch,
+        cwd: None,
         echo: false,
     };
     record(&request).map_err(|e| e.to_string())

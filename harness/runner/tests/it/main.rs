@@ -6,4 +6,5 @@ mod fuzz_corpus;
 mod interleave;
 mod locks;
 mod process;
+mod record;
 mod scenario;

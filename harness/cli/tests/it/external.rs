@@ -1,0 +1,174 @@
+//! Unmodified programs: AW1-AW4 written as an external program, recorded with strace and
+//! explored with an external checker, get the built-in variants' verdicts; and the example
+//! scenarios fail the unsafe Python and shell savers and pass the durable one.
+//! These need strace, python3 and jq, which .ci/run installs.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::{faultline, stderr};
+
+const PROGRAMS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/programs");
+
+/// Whether the built-in variant fails any crash state under `model`.
+fn builtin_fails(variant: &str, model: &str) -> bool {
+    let o = faultline(&[
+        "explore", "--family", "atomic-write", "--variant", variant, "--model", model, "--format", "json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("explore prints JSON");
+    report["results"][0]["failed_states"]["failures"].as_u64().expect("a count") > 0
+}
+
+/// Records `aw.py VARIANT` in a fresh directory holding version 0; returns the trace's path.
+fn record(variant: &str, dir: &Path) -> String {
+    let work = dir.join(variant);
+    std::fs::create_dir(&work).expect("dir");
+    let aw = format!("{PROGRAMS}/aw.py");
+    let init = Command::new("python3")
+        .args([aw.as_str(), "init", "f"])
+        .current_dir(&work)
+        .status()
+        .expect("python3 must be installed");
+    assert!(init.success());
+    let trace = dir.join(format!("{variant}.trace.json")).display().to_string();
+    let o = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["record", "--out", &trace, "--", "python3", &aw, variant, "f"])
+        .current_dir(&work)
+        .output()
+        .expect("faultline runs");
+    assert_eq!(o.status.code(), Some(0), "record {variant}: {}", stderr(&o));
+    trace
+}
+
+#[test]
+fn aw1_to_aw4_as_external_programs_get_the_builtin_variants_verdicts() {
+    let dir = tempfile::tempdir().expect("temp");
+    let checker = format!("python3 {PROGRAMS}/aw_check.py f {{stdout}}");
+    // (variant, fails under process-crash, fails under power-loss), from the catalogue.
+    let expected = [
+        ("durable", false, false),
+        ("truncate_in_place", true, true),
+        ("no_file_fsync", false, true),
+        ("no_dir_fsync", false, true),
+        ("fsync_after_rename", false, true),
+    ];
+    for (variant, crash, power) in expected {
+        let trace = record(variant, dir.path());
+        for (model, expect) in [("process-crash", crash), ("power-loss", power)] {
+            let o = faultline(&["explore", "--trace", &trace, "--checker", &checker, "--model", model]);
+            let code = o.status.code();
+            assert!(matches!(code, Some(0 | 1)), "{variant} {model}: {}", stderr(&o));
+            let external = code == Some(1);
+            assert_eq!(
+                external,
+                builtin_fails(variant, model),
+                "{variant} under {model}: the recorded program and the built-in variant disagree\n{}",
+                String::from_utf8_lossy(&o.stdout)
+            );
+            assert_eq!(external, expect, "{variant} under {model}: {}", String::from_utf8_lossy(&o.stdout));
+        }
+    }
+}
+
+#[test]
+fn a_failed_state_names_the_lost_rename_and_its_syscall_and_replays_alone() {
+    let dir = tempfile::tempdir().expect("temp");
+    let trace = record("no_dir_fsync", dir.path());
+    let checker = format!("python3 {PROGRAMS}/aw_check.py f {{stdout}}");
+    let out = dir.path().join("out");
+    let o = faultline(&[
+        "explore", "--trace", &trace, "--checker", &checker, "--model", "power-loss", "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("trace-explore.json")).expect("written"))
+            .expect("json");
+    let causes = report["results"][0]["causes"].as_array().expect("causes");
+    let rename = causes
+        .iter()
+        .find(|c| c["entries"][0].as_str().is_some_and(|e| e.starts_with("lost:") && e.contains("rename /f.tmp")))
+        .unwrap_or_else(|| panic!("a lost rename is a cause: {causes:#?}"));
+    assert!(
+        rename["entries"][0].as_str().is_some_and(|e| e.contains("strace line") && e.contains("rename(")),
+        "the cause shows the system call strace saw: {rename}"
+    );
+    let example = &rename["example"];
+    assert!(example["checker_output"].as_str().is_some_and(|t| t.contains("acknowledged")));
+    // Its reproduce command checks exactly that state again, and it fails again.
+    let reproduce = example["reproduce"].as_str().expect("a command");
+    let words = shell_words(reproduce);
+    assert_eq!(words[0], "faultline");
+    let args: Vec<&str> = words[1..].iter().map(String::as_str).collect();
+    let again = faultline(&args);
+    assert_eq!(again.status.code(), Some(1), "{reproduce}: {}", stderr(&again));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("1 of 1 states failed"));
+}
+
+/// Splits a command line the way `sh` would for the quoting reproduce commands use.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => quoted = !quoted,
+            ' ' if !quoted => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            '\\' if !quoted => word.extend(chars.next()),
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
+
+#[test]
+fn the_example_scenarios_fail_the_unsafe_savers_and_pass_the_durable_one() {
+    let dir = tempfile::tempdir().expect("temp");
+    let out = dir.path().join("out");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/examples");
+    let scenarios = ["python-readers.toml", "python-kill.toml", "python-power-loss.toml"]
+        .map(|s| root.join(s).display().to_string());
+    let mut args = vec!["run", "--out", out.to_str().expect("utf-8")];
+    args.extend(scenarios.iter().map(String::as_str));
+    let o = faultline(&args);
+    assert_eq!(o.status.code(), Some(0), "every expectation holds: {}", stderr(&o));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).expect("run.json")).expect("json");
+    let result = |scenario: &str, variant: &str| {
+        report["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .find(|r| r["scenario"] == scenario && r["variant"] == variant)
+            .unwrap_or_else(|| panic!("{scenario} / {variant} ran"))
+            .clone()
+    };
+    let kinds = |r: &serde_json::Value| -> Vec<String> {
+        r["failures_by_kind"].as_object().expect("kinds").keys().cloned().collect()
+    };
+    // Concurrent readers: the in-place json.dump is read half-written.
+    assert!(kinds(&result("python-readers", "inplace_json_dump")).contains(&"TornRead".to_string()));
+    // Kills: it is left torn.
+    assert!(kinds(&result("python-kill", "inplace_json_dump")).contains(&"TornFile".to_string()));
+    // Power loss: the rename-without-fsync savers, Python and shell, lose acknowledged saves.
+    for variant in ["replace_no_fsync", "jq_mv"] {
+        assert!(kinds(&result("python-power-loss", variant)).contains(&"LostAcknowledgedWrite".to_string()));
+        for scenario in ["python-readers", "python-kill"] {
+            assert!(kinds(&result(scenario, variant)).is_empty(), "{scenario} / {variant}");
+        }
+    }
+    // The durable saver passes all three, with its checker run after every kill.
+    for scenario in ["python-readers", "python-kill", "python-power-loss"] {
+        let r = result(scenario, "replace_durable");
+        assert!(r["trials"].as_u64().expect("trials") > 0);
+        assert!(kinds(&r).is_empty(), "{scenario}: {r}");
+    }
+}
