@@ -44,7 +44,9 @@ pub fn record(args: &RecordArgs) -> anyhow::Result<u8> {
         } else {
             format!("{} warnings, ", trace.warnings.len())
         },
-        trace.exit_code.map_or_else(|| "none: killed by a signal".into(), |c| c.to_string()),
+        trace
+            .exit_code
+            .map_or_else(|| "none: killed by a signal".into(), |c| c.to_string()),
         args.out.display()
     );
     for w in &trace.warnings {
@@ -80,9 +82,10 @@ pub fn explore(args: &ExploreArgs) -> anyhow::Result<u8> {
         None => PersistenceModel::ALL.to_vec(),
     };
     let only = match &args.state {
-        Some(s) if models.len() == 1 => {
-            Some(s.parse::<CrashStateId>().map_err(|e| UsageError::BadState(e.to_string()))?)
-        }
+        Some(s) if models.len() == 1 => Some(
+            s.parse::<CrashStateId>()
+                .map_err(|e| UsageError::BadState(e.to_string()))?,
+        ),
         Some(_) => return Err(UsageError::BadState("--state needs --model too".into()).into()),
         None => None,
     };
@@ -158,5 +161,9 @@ pub fn explore(args: &ExploreArgs) -> anyhow::Result<u8> {
             eprintln!("wrote {}", p.display());
         }
     }
-    Ok(if report.failed() { EXIT_REFERENCE_FAILED } else { EXIT_OK })
+    Ok(if report.failed() {
+        EXIT_REFERENCE_FAILED
+    } else {
+        EXIT_OK
+    })
 }

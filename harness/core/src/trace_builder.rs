@@ -90,7 +90,14 @@ impl TraceBuilder {
     /// An `open` that succeeded: creates the file when it did not exist (and `create`), and
     /// truncates it when `truncate`. Returns the inode, or `None` when the path's directory is
     /// not in the image (the call touched something outside the workload).
-    pub fn open(&mut self, call: String, path: &Path, create: bool, truncate: bool, mode: u32) -> Option<Ino> {
+    pub fn open(
+        &mut self,
+        call: String,
+        path: &Path,
+        create: bool,
+        truncate: bool,
+        mode: u32,
+    ) -> Option<Ino> {
         if let Some(ino) = self.lookup(path) {
             if truncate && !self.is_dir(ino) && self.len(ino) > 0 {
                 self.push(call, vec![Effect::Mutation(Mutation::Truncate { ino, len: 0 })]);
@@ -325,10 +332,14 @@ mod tests {
     fn a_replace_is_durable_only_after_the_directory_fsync() {
         let run = |dir_fsync: bool| {
             let mut b = TraceBuilder::new(FsImage::new());
-            let f = b.open("create".into(), Path::new("/f"), true, false, 0o644).expect("root exists");
+            let f = b
+                .open("create".into(), Path::new("/f"), true, false, 0o644)
+                .expect("root exists");
             b.write("w".into(), f, 0, b"old");
             b.sync_all("sync".into());
-            let t = b.open("tmp".into(), Path::new("/f.tmp"), true, true, 0o644).expect("root exists");
+            let t = b
+                .open("tmp".into(), Path::new("/f.tmp"), true, true, 0o644)
+                .expect("root exists");
             b.write("w".into(), t, 0, b"new");
             b.fsync("fsync".into(), t, false);
             b.rename("rename".into(), Path::new("/f.tmp"), Path::new("/f"));
@@ -353,7 +364,10 @@ mod tests {
             );
             old_at_end
         };
-        assert!(run(false), "without the directory fsync the old version can come back");
+        assert!(
+            run(false),
+            "without the directory fsync the old version can come back"
+        );
         assert!(!run(true), "after the directory fsync it cannot");
     }
 }

@@ -225,7 +225,8 @@ impl VariantResult {
     /// Whether the family is known and, for a built-in family, has the variant.
     pub fn check_names(&self) -> Result<(), String> {
         let known = self.family == crate::scenario::COMMAND_FAMILY
-            || faultline_targets::registry::family(self.family).is_some_and(|f| f.variant(self.variant).is_some());
+            || faultline_targets::registry::family(self.family)
+                .is_some_and(|f| f.variant(self.variant).is_some());
         if known {
             Ok(())
         } else {
@@ -444,28 +445,19 @@ fn run_variant(
         };
         let outcome = crate::external::scenario_explore::explore(c, plan, scenario.document_bytes, &select)
             .map_err(|e| RunError::Trial {
-                scenario: scenario.name.clone(),
-                variant: info.name.to_string(),
-                trial: 0,
-                source: TrialError::Setup(format!("recording the writer failed: {e}")),
-            })?;
-        r.trials = outcome.judged;
-        r.failed_trials = FailureCount::new(outcome.failed, outcome.judged);
-        r.trials_with_failures = outcome.failed;
-        r.crash_states = Some(outcome.enumeration);
-        r.failures_by_kind = outcome.by_kind;
-        for (kind, (index, detail)) in outcome.first_by_kind {
-            r.first_by_kind.insert(
-                kind,
-                FirstSeen {
-                    trial: index,
-                    detail,
-                    after_s: 0.0,
-                    faults: Faults::default(),
-                    reproduce: reproduce_command(scenario, info.name, index),
-                },
-            );
-        }
+            scenario: scenario.name.clone(),
+            variant: info.name.to_string(),
+            trial: 0,
+            source: TrialError::Setup(format!("recording the writer failed: {e}")),
+        })?;
+        record_states(
+            &mut r,
+            scenario,
+            (outcome.judged, outcome.failed),
+            outcome.enumeration,
+            outcome.by_kind,
+            outcome.first_by_kind,
+        );
         progress(r.trials);
         r.elapsed_s = start.elapsed().as_secs_f64();
         r.verdict = judge(&r);
@@ -570,12 +562,32 @@ fn crash_states(
         trial: 0,
         source: TrialError::Setup(format!("the simulated workload could not start: {e}")),
     })?;
-    r.trials = outcome.judged;
-    r.failed_trials = FailureCount::new(outcome.failed, outcome.judged);
-    r.trials_with_failures = outcome.failed;
-    r.crash_states = Some(outcome.enumeration);
-    r.failures_by_kind = outcome.by_kind;
-    for (kind, (index, detail)) in outcome.first_by_kind {
+    record_states(
+        r,
+        scenario,
+        (outcome.judged, outcome.failed),
+        outcome.enumeration,
+        outcome.by_kind,
+        outcome.first_by_kind,
+    );
+    Ok(())
+}
+
+/// Fills `r` from judged crash states: each state is one trial.
+fn record_states(
+    r: &mut VariantResult,
+    scenario: &Scenario,
+    (judged, failed): (u64, u64),
+    enumeration: faultline_core::crash_state::EnumerationStats,
+    by_kind: BTreeMap<FailureKind, u64>,
+    first_by_kind: BTreeMap<FailureKind, (u64, String)>,
+) {
+    r.trials = judged;
+    r.failed_trials = FailureCount::new(failed, judged);
+    r.trials_with_failures = failed;
+    r.crash_states = Some(enumeration);
+    r.failures_by_kind = by_kind;
+    for (kind, (index, detail)) in first_by_kind {
         r.first_by_kind.insert(
             kind,
             FirstSeen {
@@ -587,7 +599,6 @@ fn crash_states(
             },
         );
     }
-    Ok(())
 }
 
 /// The command that runs exactly this trial again.

@@ -524,7 +524,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
                         let valid: Vec<&str> = command::PLACEHOLDERS.iter().map(|(p, _)| *p).collect();
                         return Err(at(
                             w.span(),
-                            format!("unknown placeholder {bad}; valid placeholders: {}", valid.join(", ")),
+                            format!(
+                                "unknown placeholder {bad}; valid placeholders: {}",
+                                valid.join(", ")
+                            ),
                         ));
                     }
                 }
@@ -544,16 +547,19 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     let mut variants = Vec::new();
     for v in &raw.variants {
         if is_command {
-            let name = commands.keys().find(|k| **k == v.get_ref().as_str()).ok_or_else(|| {
-                at(
-                    v.span(),
-                    format!(
-                        "variant '{}' has no [commands.{}] table; add one with writer = [...]",
-                        v.get_ref(),
-                        v.get_ref()
-                    ),
-                )
-            })?;
+            let name = commands
+                .keys()
+                .find(|k| **k == v.get_ref().as_str())
+                .ok_or_else(|| {
+                    at(
+                        v.span(),
+                        format!(
+                            "variant '{}' has no [commands.{}] table; add one with writer = [...]",
+                            v.get_ref(),
+                            v.get_ref()
+                        ),
+                    )
+                })?;
             variants.push(*name);
             continue;
         }
@@ -646,7 +652,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         Some(p) if is_command => {
             return Err(at(
                 p.after_ms.span(),
-                format!("[faults.pause] is not supported for family {COMMAND_FAMILY}: it would stop the worker, not the program"),
+                format!(
+                    "[faults.pause] is not supported for family {COMMAND_FAMILY}: it would stop the worker, not the program"
+                ),
             ));
         }
         Some(p) => {
@@ -762,22 +770,34 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         Some(e) if !is_command => {
             return Err(at(
                 e.span(),
-                format!("[explore] applies to family {COMMAND_FAMILY} only (built-in variants: `faultline explore`)"),
+                format!(
+                    "[explore] applies to family {COMMAND_FAMILY} only (built-in variants: `faultline explore`)"
+                ),
             ));
         }
         Some(e) => {
             let e = e.into_inner();
-            let model = e.model.get_ref().parse::<faultline_core::PersistenceModel>().map_err(|_| {
-                at(
-                    e.model.span(),
-                    format!("unknown model '{}'; valid models: process-crash, power-loss", e.model.get_ref()),
-                )
-            })?;
+            let model = e
+                .model
+                .get_ref()
+                .parse::<faultline_core::PersistenceModel>()
+                .map_err(|_| {
+                    at(
+                        e.model.span(),
+                        format!(
+                            "unknown model '{}'; valid models: process-crash, power-loss",
+                            e.model.get_ref()
+                        ),
+                    )
+                })?;
             let block_size = match &e.block_size {
                 Some(b) if faultline_core::BlockSize::new(*b.get_ref()).is_err() => {
                     return Err(at(
                         b.span(),
-                        format!("block_size must be a power of two from 512 to 1048576, got {}", b.get_ref()),
+                        format!(
+                            "block_size must be a power of two from 512 to 1048576, got {}",
+                            b.get_ref()
+                        ),
                     ));
                 }
                 Some(b) => *b.get_ref(),
@@ -800,12 +820,18 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     if is_command && !crash_points.is_empty() {
         return Err(at(
             raw.family.span(),
-            format!("family {COMMAND_FAMILY} has no crash points (programs do not call faultline); use [faults.kill]"),
+            format!(
+                "family {COMMAND_FAMILY} has no crash points (programs do not call faultline); use [faults.kill]"
+            ),
         ));
     }
 
     let checks = match raw.oracle {
-        None if is_command => Check::ALL[..5].iter().copied().filter(|c| *c != Check::NoLeakedTemps).collect(),
+        None if is_command => Check::ALL[..5]
+            .iter()
+            .copied()
+            .filter(|c| *c != Check::NoLeakedTemps)
+            .collect(),
         None if family.name == "lock" => Check::ALL[5..11].to_vec(),
         None if family.name == "queue" => vec![Check::ExactlyOnce],
         None => Check::ALL[..5].to_vec(),

@@ -13,10 +13,21 @@ const PROGRAMS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/programs");
 /// Whether the built-in variant fails any crash state under `model`.
 fn builtin_fails(variant: &str, model: &str) -> bool {
     let o = faultline(&[
-        "explore", "--family", "atomic-write", "--variant", variant, "--model", model, "--format", "json",
+        "explore",
+        "--family",
+        "atomic-write",
+        "--variant",
+        variant,
+        "--model",
+        model,
+        "--format",
+        "json",
     ]);
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("explore prints JSON");
-    report["results"][0]["failed_states"]["failures"].as_u64().expect("a count") > 0
+    report["results"][0]["failed_states"]["failures"]
+        .as_u64()
+        .expect("a count")
+        > 0
 }
 
 /// Records `aw.py VARIANT` in a fresh directory holding version 0; returns the trace's path.
@@ -55,7 +66,15 @@ fn aw1_to_aw4_as_external_programs_get_the_builtin_variants_verdicts() {
     for (variant, crash, power) in expected {
         let trace = record(variant, dir.path());
         for (model, expect) in [("process-crash", crash), ("power-loss", power)] {
-            let o = faultline(&["explore", "--trace", &trace, "--checker", &checker, "--model", model]);
+            let o = faultline(&[
+                "explore",
+                "--trace",
+                &trace,
+                "--checker",
+                &checker,
+                "--model",
+                model,
+            ]);
             let code = o.status.code();
             assert!(matches!(code, Some(0 | 1)), "{variant} {model}: {}", stderr(&o));
             let external = code == Some(1);
@@ -65,7 +84,12 @@ fn aw1_to_aw4_as_external_programs_get_the_builtin_variants_verdicts() {
                 "{variant} under {model}: the recorded program and the built-in variant disagree\n{}",
                 String::from_utf8_lossy(&o.stdout)
             );
-            assert_eq!(external, expect, "{variant} under {model}: {}", String::from_utf8_lossy(&o.stdout));
+            assert_eq!(
+                external,
+                expect,
+                "{variant} under {model}: {}",
+                String::from_utf8_lossy(&o.stdout)
+            );
         }
     }
 }
@@ -77,7 +101,14 @@ fn a_failed_state_names_the_lost_rename_and_its_syscall_and_replays_alone() {
     let checker = format!("python3 {PROGRAMS}/aw_check.py f {{stdout}}");
     let out = dir.path().join("out");
     let o = faultline(&[
-        "explore", "--trace", &trace, "--checker", &checker, "--model", "power-loss", "--out",
+        "explore",
+        "--trace",
+        &trace,
+        "--checker",
+        &checker,
+        "--model",
+        "power-loss",
+        "--out",
         out.to_str().expect("utf-8"),
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
@@ -87,14 +118,24 @@ fn a_failed_state_names_the_lost_rename_and_its_syscall_and_replays_alone() {
     let causes = report["results"][0]["causes"].as_array().expect("causes");
     let rename = causes
         .iter()
-        .find(|c| c["entries"][0].as_str().is_some_and(|e| e.starts_with("lost:") && e.contains("rename /f.tmp")))
+        .find(|c| {
+            c["entries"][0]
+                .as_str()
+                .is_some_and(|e| e.starts_with("lost:") && e.contains("rename /f.tmp"))
+        })
         .unwrap_or_else(|| panic!("a lost rename is a cause: {causes:#?}"));
     assert!(
-        rename["entries"][0].as_str().is_some_and(|e| e.contains("strace line") && e.contains("rename(")),
+        rename["entries"][0]
+            .as_str()
+            .is_some_and(|e| e.contains("strace line") && e.contains("rename(")),
         "the cause shows the system call strace saw: {rename}"
     );
     let example = &rename["example"];
-    assert!(example["checker_output"].as_str().is_some_and(|t| t.contains("acknowledged")));
+    assert!(
+        example["checker_output"]
+            .as_str()
+            .is_some_and(|t| t.contains("acknowledged"))
+    );
     // Its reproduce command checks exactly that state again, and it fails again.
     let reproduce = example["reproduce"].as_str().expect("a command");
     let words = shell_words(reproduce);
@@ -134,14 +175,24 @@ fn the_example_scenarios_fail_the_unsafe_savers_and_pass_the_durable_one() {
     let dir = tempfile::tempdir().expect("temp");
     let out = dir.path().join("out");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/examples");
-    let scenarios = ["python-readers.toml", "python-kill.toml", "python-power-loss.toml"]
-        .map(|s| root.join(s).display().to_string());
+    let scenarios = [
+        "python-readers.toml",
+        "python-kill.toml",
+        "python-power-loss.toml",
+    ]
+    .map(|s| root.join(s).display().to_string());
     let mut args = vec!["run", "--out", out.to_str().expect("utf-8")];
     args.extend(scenarios.iter().map(String::as_str));
     let o = faultline(&args);
-    assert_eq!(o.status.code(), Some(0), "every expectation holds: {}", stderr(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "every expectation holds: {}",
+        stderr(&o)
+    );
     let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).expect("run.json")).expect("json");
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).expect("run.json"))
+            .expect("json");
     let result = |scenario: &str, variant: &str| {
         report["results"]
             .as_array()
@@ -152,7 +203,12 @@ fn the_example_scenarios_fail_the_unsafe_savers_and_pass_the_durable_one() {
             .clone()
     };
     let kinds = |r: &serde_json::Value| -> Vec<String> {
-        r["failures_by_kind"].as_object().expect("kinds").keys().cloned().collect()
+        r["failures_by_kind"]
+            .as_object()
+            .expect("kinds")
+            .keys()
+            .cloned()
+            .collect()
     };
     // Concurrent readers: the in-place json.dump is read half-written.
     assert!(kinds(&result("python-readers", "inplace_json_dump")).contains(&"TornRead".to_string()));
@@ -162,7 +218,10 @@ fn the_example_scenarios_fail_the_unsafe_savers_and_pass_the_durable_one() {
     for variant in ["replace_no_fsync", "jq_mv"] {
         assert!(kinds(&result("python-power-loss", variant)).contains(&"LostAcknowledgedWrite".to_string()));
         for scenario in ["python-readers", "python-kill"] {
-            assert!(kinds(&result(scenario, variant)).is_empty(), "{scenario} / {variant}");
+            assert!(
+                kinds(&result(scenario, variant)).is_empty(),
+                "{scenario} / {variant}"
+            );
         }
     }
     // The durable saver passes all three, with its checker run after every kill.

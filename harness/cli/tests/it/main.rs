@@ -1,9 +1,9 @@
 //! The `faultline` command as a user runs it: exit codes, one-line errors, determinism,
 //! listings, and the report files it writes.
 
+mod external;
 mod gate;
 mod html;
-mod external;
 mod merge;
 mod run;
 

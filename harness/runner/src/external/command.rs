@@ -18,12 +18,21 @@ use crate::process::document::{Read, Version, classify};
 /// The placeholders a role's words may use, and what each becomes.
 pub const PLACEHOLDERS: &[(&str, &str)] = &[
     ("{path}", "the file under test (absolute)"),
-    ("{dir}", "the trial's directory, which is also the working directory"),
+    (
+        "{dir}",
+        "the trial's directory, which is also the working directory",
+    ),
     ("{writer}", "the writer's number, from 1"),
     ("{version}", "the version being written: 1, 2, ... per writer"),
     ("{size}", "the document's size in bytes"),
-    ("{document}", "the exact document to write (JSON, `size` bytes with its newline)"),
-    ("{scenario_dir}", "the directory of the scenario file, for programs kept beside it"),
+    (
+        "{document}",
+        "the exact document to write (JSON, `size` bytes with its newline)",
+    ),
+    (
+        "{scenario_dir}",
+        "the directory of the scenario file, for programs kept beside it",
+    ),
 ];
 
 /// The commands of one variant of a `command` scenario.
@@ -118,7 +127,9 @@ pub fn run(words: &[String], dir: &Path) -> std::io::Result<Output> {
         command.pre_exec(move || {
             rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
             if rustix::process::getppid() != Some(parent) {
-                return Err(std::io::Error::other("the worker died before the program started"));
+                return Err(std::io::Error::other(
+                    "the worker died before the program started",
+                ));
             }
             Ok(())
         });
@@ -170,7 +181,10 @@ pub fn classify_json(bytes: &[u8], size: usize) -> Read {
                 }),
                 _ => Read::Bad {
                     kind: FailureKind::ParseError,
-                    detail: format!("read {} bytes of JSON without integer writer and seq", bytes.len()),
+                    detail: format!(
+                        "read {} bytes of JSON without integer writer and seq",
+                        bytes.len()
+                    ),
                 },
             }
         }
@@ -212,7 +226,12 @@ mod tests {
     #[test]
     fn placeholders_expand_and_unknown_ones_are_named() {
         let roles = CommandRoles {
-            writer: vec!["python3".into(), "{scenario_dir}/w.py".into(), "{path}".into(), "v{version}".into()],
+            writer: vec![
+                "python3".into(),
+                "{scenario_dir}/w.py".into(),
+                "{path}".into(),
+                "v{version}".into(),
+            ],
             reader: None,
             checker: None,
             scenario_dir: PathBuf::from("/s"),
@@ -238,7 +257,10 @@ mod tests {
     #[test]
     fn reserialised_json_is_complete_and_cut_json_is_torn() {
         let full = br#"{"writer": 1, "seq": 4, "pad": "xx"}"#;
-        assert_eq!(classify_json(full, 4096), Read::Complete(Version { writer: 1, seq: 4 }));
+        assert_eq!(
+            classify_json(full, 4096),
+            Read::Complete(Version { writer: 1, seq: 4 })
+        );
         assert!(matches!(
             classify_json(&full[..20], 4096),
             Read::Bad {

@@ -26,9 +26,18 @@ use super::trace_file::TraceFile;
 
 /// The placeholders a checker's words may use.
 pub const CHECKER_PLACEHOLDERS: &[(&str, &str)] = &[
-    ("{dir}", "the crash state's directory (also the checker's working directory)"),
-    ("{stdout}", "a file holding what the program printed on standard output before the crash"),
-    ("{finished}", "1 if the crash came after the program's last call, else 0"),
+    (
+        "{dir}",
+        "the crash state's directory (also the checker's working directory)",
+    ),
+    (
+        "{stdout}",
+        "a file holding what the program printed on standard output before the crash",
+    ),
+    (
+        "{finished}",
+        "1 if the crash came after the program's last call, else 0",
+    ),
     ("{moment}", "how many trace entries ran before the crash"),
     ("{state}", "the crash state's id"),
 ];
@@ -235,7 +244,11 @@ impl<'a> Checker<'a> {
         let (mut lost, mut torn, mut persisted) = (Vec::new(), Vec::new(), Vec::new());
         for (p, mask) in pending.iter().zip(&id.masks) {
             let units = p.mutation.units(block);
-            let full = if units >= 64 { u64::MAX } else { (1u64 << units) - 1 };
+            let full = if units >= 64 {
+                u64::MAX
+            } else {
+                (1u64 << units) - 1
+            };
             if *mask == 0 {
                 lost.push(p.trace_index);
             } else if mask & full == full {
@@ -298,7 +311,10 @@ impl<'a> Checker<'a> {
         Ok(())
     }
 
-    #[expect(clippy::too_many_arguments, reason = "one state's parts, taken apart by the caller")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one state's parts, taken apart by the caller"
+    )]
     fn tally(
         &mut self,
         id: CrashStateId,
@@ -318,13 +334,18 @@ impl<'a> Checker<'a> {
         // sees is usually the newest step that did not reach the disk (a rename, the write
         // under it); earlier losses (a temp file's own name) rarely matter. The example lists
         // every loss.
-        let first = lost.iter().map(|i| (*i, false)).chain(torn.iter().map(|i| (*i, true))).max();
+        let first = lost
+            .iter()
+            .map(|i| (*i, false))
+            .chain(torn.iter().map(|i| (*i, true)))
+            .max();
         let key = first;
         if let Some(cause) = self.causes.get_mut(&key) {
             cause.states += 1;
             return;
         }
-        let describe = |indices: &[usize]| -> Vec<String> { indices.iter().map(|i| self.describe(*i)).collect() };
+        let describe =
+            |indices: &[usize]| -> Vec<String> { indices.iter().map(|i| self.describe(*i)).collect() };
         let kept = self.request.keep.as_ref().and_then(|keep| {
             let to = keep.join(format!("state-{}", id.to_string().replace([':', '.'], "_")));
             let _ = std::fs::remove_dir_all(&to);
@@ -468,7 +489,10 @@ pub fn reproduce_command(request: &TraceExploreRequest, state: Option<&CrashStat
         cmd.push_str(&format!(" --seed {:#x}", request.config.seed));
     }
     if request.config.max_choices_per_moment != EnumerationConfig::DEFAULT_MAX_CHOICES_PER_MOMENT {
-        cmd.push_str(&format!(" --max-choices {}", request.config.max_choices_per_moment));
+        cmd.push_str(&format!(
+            " --max-choices {}",
+            request.config.max_choices_per_moment
+        ));
     }
     if let Some(id) = state {
         cmd.push_str(&format!(" --state {id}"));
@@ -540,7 +564,11 @@ pub fn explore_trace(
     }
     let elapsed = started.elapsed();
     let mut causes: Vec<Cause> = std::mem::take(&mut checker.causes).into_values().collect();
-    causes.sort_by(|a, b| b.states.cmp(&a.states).then(a.example.moment.cmp(&b.example.moment)));
+    causes.sort_by(|a, b| {
+        b.states
+            .cmp(&a.states)
+            .then(a.example.moment.cmp(&b.example.moment))
+    });
     let result = TraceExploreResult {
         trace: request.trace_path.display().to_string(),
         command: trace.command.clone(),
@@ -606,10 +634,20 @@ impl TraceReport {
 fn result_markdown(r: &TraceExploreResult) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
-    let command = r.command.iter().map(|w| shell_quote(w)).collect::<Vec<_>>().join(" ");
+    let command = r
+        .command
+        .iter()
+        .map(|w| shell_quote(w))
+        .collect::<Vec<_>>()
+        .join(" ");
     let _ = writeln!(out, "## `{command}` under {}\n", r.model);
     let _ = writeln!(out, "- trace: `{}` ({} entries)", r.trace, r.trace_len);
-    let checker = r.checker.iter().map(|w| shell_quote(w)).collect::<Vec<_>>().join(" ");
+    let checker = r
+        .checker
+        .iter()
+        .map(|w| shell_quote(w))
+        .collect::<Vec<_>>()
+        .join(" ");
     let _ = writeln!(out, "- checker: `{checker}`");
     let sampled = if r.enumeration.sampled_moments > 0 {
         format!(
@@ -628,7 +666,11 @@ fn result_markdown(r: &TraceExploreResult) -> String {
     let _ = writeln!(
         out,
         "- **{}**: {} of {} states failed the checker, in {} cause(s)",
-        if r.failed_states.failures > 0 { "FAIL" } else { "PASS" },
+        if r.failed_states.failures > 0 {
+            "FAIL"
+        } else {
+            "PASS"
+        },
         r.failed_states.failures,
         r.failed_states.trials,
         r.causes.len()
@@ -642,7 +684,11 @@ fn result_markdown(r: &TraceExploreResult) -> String {
         for entry in &cause.entries {
             let _ = writeln!(out, "- {entry}");
         }
-        let _ = writeln!(out, "\nFirst state `{}` (crash after {} entries):\n", e.state, e.moment);
+        let _ = writeln!(
+            out,
+            "\nFirst state `{}` (crash after {} entries):\n",
+            e.state, e.moment
+        );
         if let Some(after) = &e.crash_after {
             let _ = writeln!(out, "- crash after: {after}");
         }

@@ -25,11 +25,55 @@ use super::trace_file::{Source, TraceFile};
 
 /// The calls strace is asked to trace.
 pub const TRACED: &[&str] = &[
-    "open", "openat", "creat", "close", "read", "readv", "lseek", "write", "pwrite64", "writev", "pwritev",
-    "pwritev2", "truncate", "ftruncate", "fallocate", "fsync", "fdatasync", "sync", "syncfs",
-    "sync_file_range", "rename", "renameat", "renameat2", "link", "linkat", "symlink", "symlinkat", "unlink",
-    "unlinkat", "mkdir", "mkdirat", "rmdir", "dup", "dup2", "dup3", "fcntl", "mmap", "chdir", "fchdir",
-    "chmod", "fchmod", "fchmodat", "umask", "clone", "clone3", "fork", "vfork", "execve", "execveat",
+    "open",
+    "openat",
+    "creat",
+    "close",
+    "read",
+    "readv",
+    "lseek",
+    "write",
+    "pwrite64",
+    "writev",
+    "pwritev",
+    "pwritev2",
+    "truncate",
+    "ftruncate",
+    "fallocate",
+    "fsync",
+    "fdatasync",
+    "sync",
+    "syncfs",
+    "sync_file_range",
+    "rename",
+    "renameat",
+    "renameat2",
+    "link",
+    "linkat",
+    "symlink",
+    "symlinkat",
+    "unlink",
+    "unlinkat",
+    "mkdir",
+    "mkdirat",
+    "rmdir",
+    "dup",
+    "dup2",
+    "dup3",
+    "fcntl",
+    "mmap",
+    "chdir",
+    "fchdir",
+    "chmod",
+    "fchmod",
+    "fchmodat",
+    "umask",
+    "clone",
+    "clone3",
+    "fork",
+    "vfork",
+    "execve",
+    "execveat",
 ];
 
 /// Errors of `faultline record`.
@@ -312,7 +356,12 @@ impl Recorder {
         }
         // A child that speaks before its parent's clone returned: take the parent that is
         // inside a clone (or, the first time, the program itself).
-        let p = match self.cloning.iter().next().map(|(parent, flags)| (*parent, *flags)) {
+        let p = match self
+            .cloning
+            .iter()
+            .next()
+            .map(|(parent, flags)| (*parent, *flags))
+        {
             Some((parent, flags)) if self.processes.contains_key(&parent) => {
                 let parent = self.processes[&parent].clone();
                 child_of(&parent, flags)
@@ -414,7 +463,9 @@ impl Recorder {
     }
 
     fn write_to(&mut self, call: &Call, fd: i64, data: &[u8], at: Option<u64>) {
-        let Some(slot) = self.slot(call.pid, fd) else { return };
+        let Some(slot) = self.slot(call.pid, fd) else {
+            return;
+        };
         let target = slot.desc.borrow().target.clone();
         match target {
             Target::Inside(ino) => {
@@ -437,7 +488,8 @@ impl Recorder {
             }
             Target::Stdout => {
                 let shown = String::from_utf8_lossy(data);
-                self.builder.note(format!("[{}] stdout {:?}", call.pid, shown.trim_end()));
+                self.builder
+                    .note(format!("[{}] stdout {:?}", call.pid, shown.trim_end()));
                 self.push_source(call, Some(data.to_vec()));
             }
             Target::Outside => {}
@@ -479,7 +531,13 @@ impl Recorder {
                             Some(self.builder.tmpfile(text, mode))
                         } else {
                             let writes = flags & O_ACCMODE != 0;
-                            self.builder.open(text, image, flags & O_CREAT != 0, flags & O_TRUNC != 0 && writes, mode)
+                            self.builder.open(
+                                text,
+                                image,
+                                flags & O_CREAT != 0,
+                                flags & O_TRUNC != 0 && writes,
+                                mode,
+                            )
                         }
                     }
                     None => None,
@@ -488,7 +546,10 @@ impl Recorder {
                 self.open_desc(pid, ret, target, host, flags);
             }
             "close" => {
-                self.process(pid).fds.borrow_mut().remove(&call.int(0).unwrap_or(-1));
+                self.process(pid)
+                    .fds
+                    .borrow_mut()
+                    .remove(&call.int(0).unwrap_or(-1));
             }
             "dup" | "dup2" | "dup3" | "fcntl" => {
                 let fd = call.int(0).unwrap_or(-1);
@@ -525,7 +586,10 @@ impl Recorder {
                         append: false,
                     })),
                 };
-                self.process(pid).fds.borrow_mut().insert(ret, Slot { desc, cloexec });
+                self.process(pid)
+                    .fds
+                    .borrow_mut()
+                    .insert(ret, Slot { desc, cloexec });
             }
             "read" | "readv" => {
                 if let Some(slot) = self.slot(pid, call.int(0).unwrap_or(-1)) {
@@ -551,7 +615,9 @@ impl Recorder {
             "writev" | "pwritev" | "pwritev2" => {
                 let data = decode_iovec(call.args.get(1).map_or("", String::as_str));
                 let n = (ret.max(0) as usize).min(data.len());
-                let at = (call.name != "writev").then(|| call.int(3).unwrap_or(0)).filter(|o| *o >= 0);
+                let at = (call.name != "writev")
+                    .then(|| call.int(3).unwrap_or(0))
+                    .filter(|o| *o >= 0);
                 self.write_to(call, call.int(0).unwrap_or(-1), &data[..n], at.map(|o| o as u64));
             }
             "ftruncate" => {
@@ -572,12 +638,17 @@ impl Recorder {
                 }
             }
             "fallocate" => {
-                let Some((ino, _)) = self.inside(pid, call.int(0).unwrap_or(-1)) else { return };
+                let Some((ino, _)) = self.inside(pid, call.int(0).unwrap_or(-1)) else {
+                    return;
+                };
                 let mode = call.int(1).unwrap_or(0);
                 let offset = call.int(2).unwrap_or(0).max(0) as u64;
                 let len = call.int(3).unwrap_or(0).max(0) as u64;
                 let size = self.builder.len(ino);
-                let text = format!("[{pid}] fallocate {} mode {mode:#x} {offset}+{len}", self.name_of(ino));
+                let text = format!(
+                    "[{pid}] fallocate {} mode {mode:#x} {offset}+{len}",
+                    self.name_of(ino)
+                );
                 if mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE) != 0 {
                     let end = if mode & FALLOC_FL_KEEP_SIZE != 0 {
                         (offset + len).min(size)
@@ -599,20 +670,25 @@ impl Recorder {
                 }
             }
             "sync" | "syncfs" => self.builder.sync_all(format!("[{pid}] {}", call.name)),
-            "sync_file_range" => {
-                if self.inside(pid, call.int(0).unwrap_or(-1)).is_some() {
-                    self.builder.note(format!(
-                        "[{pid}] sync_file_range (starts writeback only; no durability barrier)"
-                    ));
-                }
+            "sync_file_range" if self.inside(pid, call.int(0).unwrap_or(-1)).is_some() => {
+                self.builder.note(format!(
+                    "[{pid}] sync_file_range (starts writeback only; no durability barrier)"
+                ));
             }
             "rename" | "renameat" | "renameat2" => {
                 let (from_dir, from, to_dir, to) = if call.name == "rename" {
                     (AT_FDCWD, call.path(0), AT_FDCWD, call.path(1))
                 } else {
-                    (call.int(0).unwrap_or(AT_FDCWD), call.path(1), call.int(2).unwrap_or(AT_FDCWD), call.path(3))
+                    (
+                        call.int(0).unwrap_or(AT_FDCWD),
+                        call.path(1),
+                        call.int(2).unwrap_or(AT_FDCWD),
+                        call.path(3),
+                    )
                 };
-                let (Some(from), Some(to)) = (from, to) else { return };
+                let (Some(from), Some(to)) = (from, to) else {
+                    return;
+                };
                 let (_, from_image) = self.resolve(pid, from_dir, &from);
                 let (_, to_image) = self.resolve(pid, to_dir, &to);
                 let exchange = call.name == "renameat2" && call.int(4).unwrap_or(0) & RENAME_EXCHANGE != 0;
@@ -658,7 +734,9 @@ impl Recorder {
                         call.int(4).unwrap_or(0),
                     )
                 };
-                let (Some(from), Some(to)) = (from, to) else { return };
+                let (Some(from), Some(to)) = (from, to) else {
+                    return;
+                };
                 let ino = if flags & AT_EMPTY_PATH != 0 && from.is_empty() {
                     self.inside(pid, from_dir).map(|(ino, _)| ino)
                 } else if let Some(fd) = proc_fd(&from) {
@@ -671,8 +749,11 @@ impl Recorder {
                 };
                 let (_, to_image) = self.resolve(pid, to_dir, &to);
                 if let (Some(ino), Some(t)) = (ino, to_image) {
-                    self.builder
-                        .link(format!("[{pid}] {} {} as {}", call.name, self.name_of(ino), t.display()), ino, &t);
+                    self.builder.link(
+                        format!("[{pid}] {} {} as {}", call.name, self.name_of(ino), t.display()),
+                        ino,
+                        &t,
+                    );
                 }
             }
             "symlink" | "symlinkat" => {
@@ -681,22 +762,36 @@ impl Recorder {
                 } else {
                     (call.path(0), call.int(1).unwrap_or(AT_FDCWD), call.path(2))
                 };
-                let (Some(target), Some(path)) = (target, path) else { return };
+                let (Some(target), Some(path)) = (target, path) else {
+                    return;
+                };
                 if let (_, Some(image)) = self.resolve(pid, dirfd, &path) {
-                    self.builder
-                        .symlink(format!("[{pid}] symlink {} -> {target}", image.display()), &target, &image);
+                    self.builder.symlink(
+                        format!("[{pid}] symlink {} -> {target}", image.display()),
+                        &target,
+                        &image,
+                    );
                 }
             }
             "unlink" | "unlinkat" | "rmdir" => {
                 let (dirfd, path, flags) = match call.name.as_str() {
-                    "unlinkat" => (call.int(0).unwrap_or(AT_FDCWD), call.path(1), call.int(2).unwrap_or(0)),
+                    "unlinkat" => (
+                        call.int(0).unwrap_or(AT_FDCWD),
+                        call.path(1),
+                        call.int(2).unwrap_or(0),
+                    ),
                     "rmdir" => (AT_FDCWD, call.path(0), AT_REMOVEDIR),
                     _ => (AT_FDCWD, call.path(0), 0),
                 };
                 let Some(path) = path else { return };
                 if let (_, Some(image)) = self.resolve(pid, dirfd, &path) {
-                    let what = if flags & AT_REMOVEDIR != 0 { "rmdir" } else { "unlink" };
-                    self.builder.unlink(format!("[{pid}] {what} {}", image.display()), &image);
+                    let what = if flags & AT_REMOVEDIR != 0 {
+                        "rmdir"
+                    } else {
+                        "unlink"
+                    };
+                    self.builder
+                        .unlink(format!("[{pid}] {what} {}", image.display()), &image);
                 }
             }
             "mkdir" | "mkdirat" => {
@@ -708,12 +803,16 @@ impl Recorder {
                 let Some(path) = path else { return };
                 let mode = mode.unwrap_or(0o777) & !self.umask;
                 if let (_, Some(image)) = self.resolve(pid, dirfd, &path) {
-                    self.builder.mkdir(format!("[{pid}] mkdir {}", image.display()), &image, mode);
+                    self.builder
+                        .mkdir(format!("[{pid}] mkdir {}", image.display()), &image, mode);
                 }
             }
             "chmod" | "fchmodat" | "fchmod" => {
                 let (ino, mode) = match call.name.as_str() {
-                    "fchmod" => (self.inside(pid, call.int(0).unwrap_or(-1)).map(|(i, _)| i), call.octal(1)),
+                    "fchmod" => (
+                        self.inside(pid, call.int(0).unwrap_or(-1)).map(|(i, _)| i),
+                        call.octal(1),
+                    ),
                     name => {
                         let (dirfd, at) = if name == "chmod" {
                             (AT_FDCWD, 0)
@@ -745,7 +844,8 @@ impl Recorder {
                          the mapping are not in the trace, so its crash states are incomplete",
                         call.line
                     ));
-                    self.builder.note(format!("[{pid}] mmap {name} shared writable (unsupported)"));
+                    self.builder
+                        .note(format!("[{pid}] mmap {name} shared writable (unsupported)"));
                 }
             }
             "chdir" => {
@@ -770,7 +870,9 @@ impl Recorder {
                 let parent = self.process(pid);
                 if ret > 0 {
                     let child = i32::try_from(ret).unwrap_or(0);
-                    self.processes.entry(child).or_insert_with(|| child_of(&parent, flags));
+                    self.processes
+                        .entry(child)
+                        .or_insert_with(|| child_of(&parent, flags));
                 }
                 self.cloning.remove(&pid);
             }
@@ -897,7 +999,10 @@ mod tests {
             &format!("7 write(1, \"{}\", 3) = 3", hex("out")),
         ]);
         let live = r.builder.live();
-        assert_eq!(live.read(Path::new("/t.txt")).map(|d| d.as_slice()), Ok(b"hi!".as_slice()));
+        assert_eq!(
+            live.read(Path::new("/t.txt")).map(|d| d.as_slice()),
+            Ok(b"hi!".as_slice())
+        );
         // Output through a pipe dup'ed onto stdout is not the program's standard output.
         assert!(r.output.iter().all(Vec::is_empty));
     }

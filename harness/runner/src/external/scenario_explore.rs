@@ -73,7 +73,10 @@ pub fn explore(
         if let Some((kind, detail)) = judge(&state.image, acked_by_moment[state.id.moment], size) {
             outcome.failed += 1;
             *outcome.by_kind.entry(kind).or_default() += 1;
-            let detail = format!("state {} (after {} of {len} calls): {detail}", state.id, state.id.moment);
+            let detail = format!(
+                "state {} (after {} of {len} calls): {detail}",
+                state.id, state.id.moment
+            );
             outcome.first_by_kind.entry(kind).or_insert((this, detail));
         }
         ControlFlow::Continue(())
@@ -99,7 +102,10 @@ fn judge(image: &FsImage, acked: u64, size: usize) -> Option<(FailureKind, Strin
         Read::Bad { detail, .. } => Some((FailureKind::TornFile, detail)),
         Read::Complete(v) if v.seq < acked => Some((
             FailureKind::LostAcknowledgedWrite,
-            format!("{FILE_NAME} holds version {} but version {acked} was acknowledged", v.seq),
+            format!(
+                "{FILE_NAME} holds version {} but version {acked} was acknowledged",
+                v.seq
+            ),
         )),
         Read::Complete(_) => None,
     }

@@ -203,20 +203,42 @@ mod tests {
         assert_eq!(c.path(1).as_deref(), Some("a.tmp"));
         assert_eq!(c.int(2), Some(0x80241));
         assert_eq!(c.ret_int(), Some(3));
-        let fsync = j.line(2, "23 fsync(3)                          = 0").expect("a padded call");
-        assert_eq!((fsync.name.as_str(), fsync.int(0), fsync.ret_int()), ("fsync", Some(3), Some(0)));
-        assert!(j.line(2, r#"23 rename("\x61", "\x62" <unfinished ...>"#).is_none());
+        let fsync = j
+            .line(2, "23 fsync(3)                          = 0")
+            .expect("a padded call");
+        assert_eq!(
+            (fsync.name.as_str(), fsync.int(0), fsync.ret_int()),
+            ("fsync", Some(3), Some(0))
+        );
+        assert!(
+            j.line(2, r#"23 rename("\x61", "\x62" <unfinished ...>"#)
+                .is_none()
+        );
         assert!(j.line(3, "24 --- SIGCHLD {si_signo=17} ---").is_none());
-        let r = j.line(4, "23 <... rename resumed>) = 0").expect("the joined call");
-        assert_eq!((r.name.as_str(), r.path(0).as_deref(), r.path(1).as_deref()), ("rename", Some("a"), Some("b")));
+        let r = j
+            .line(4, "23 <... rename resumed>) = 0")
+            .expect("the joined call");
+        assert_eq!(
+            (r.name.as_str(), r.path(0).as_deref(), r.path(1).as_deref()),
+            ("rename", Some("a"), Some("b"))
+        );
         assert_eq!(r.line, 4);
         let w = j
-            .line(5, r#"9 writev(4, [{iov_base="\x61\x62", iov_len=2}, {iov_base="\x63", iov_len=1}], 2) = 3"#)
+            .line(
+                5,
+                r#"9 writev(4, [{iov_base="\x61\x62", iov_len=2}, {iov_base="\x63", iov_len=1}], 2) = 3"#,
+            )
             .expect("writev");
         assert_eq!(decode_iovec(&w.args[1]), b"abc");
-        assert!(j.line(6, r#"9 unlink("\x61") = -1 ENOENT (No such file or directory)"#).is_none());
+        assert!(
+            j.line(6, r#"9 unlink("\x61") = -1 ENOENT (No such file or directory)"#)
+                .is_none()
+        );
         let clone = j
-            .line(7, "9 clone3({flags=0x3d0f00, child_tid=0x7f} => {parent_tid=[10]}, 88) = 10")
+            .line(
+                7,
+                "9 clone3({flags=0x3d0f00, child_tid=0x7f} => {parent_tid=[10]}, 88) = 10",
+            )
             .expect("clone3");
         assert_eq!(clone.args.len(), 2);
         assert_eq!(clone.ret_int(), Some(10));

@@ -108,7 +108,8 @@ impl TraceFile {
             expected: "trace".into(),
             message,
         };
-        let raw: RawFile = serde_json::from_str(text).map_err(|e| bad(e.line(), e.column(), e.to_string()))?;
+        let raw: RawFile =
+            serde_json::from_str(text).map_err(|e| bad(e.line(), e.column(), e.to_string()))?;
         if raw.kind != "trace" || raw.format_version != TRACE_FORMAT_VERSION {
             return Err(bad(
                 1,
@@ -198,17 +199,53 @@ struct RawEntry {
 #[derive(serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 enum RawEffect {
-    NewFile { ino: Ino, mode: u32 },
-    NewDir { ino: Ino, mode: u32 },
-    Write { ino: Ino, offset: u64, data: String },
-    Truncate { ino: Ino, len: u64 },
-    SetMode { ino: Ino, mode: u32 },
-    Link { dir: Ino, name: String, ino: Ino },
-    Unlink { dir: Ino, name: String, ino: Ino },
-    Rename { from_dir: Ino, from_name: String, to_dir: Ino, to_name: String, ino: Ino },
-    Fsync { ino: Ino },
-    Fdatasync { ino: Ino },
-    FsyncDir { ino: Ino },
+    NewFile {
+        ino: Ino,
+        mode: u32,
+    },
+    NewDir {
+        ino: Ino,
+        mode: u32,
+    },
+    Write {
+        ino: Ino,
+        offset: u64,
+        data: String,
+    },
+    Truncate {
+        ino: Ino,
+        len: u64,
+    },
+    SetMode {
+        ino: Ino,
+        mode: u32,
+    },
+    Link {
+        dir: Ino,
+        name: String,
+        ino: Ino,
+    },
+    Unlink {
+        dir: Ino,
+        name: String,
+        ino: Ino,
+    },
+    Rename {
+        from_dir: Ino,
+        from_name: String,
+        to_dir: Ino,
+        to_name: String,
+        ino: Ino,
+    },
+    Fsync {
+        ino: Ino,
+    },
+    Fdatasync {
+        ino: Ino,
+    },
+    FsyncDir {
+        ino: Ino,
+    },
 }
 
 fn raw_nodes(image: &FsImage) -> Vec<RawNode> {
@@ -263,15 +300,24 @@ fn image_of(nodes: &[RawNode]) -> Result<FsImage, String> {
 fn raw_effect(effect: &Effect) -> RawEffect {
     match effect {
         Effect::Mutation(m) => match m {
-            Mutation::NewFile { ino, mode } => RawEffect::NewFile { ino: *ino, mode: *mode },
-            Mutation::NewDir { ino, mode } => RawEffect::NewDir { ino: *ino, mode: *mode },
+            Mutation::NewFile { ino, mode } => RawEffect::NewFile {
+                ino: *ino,
+                mode: *mode,
+            },
+            Mutation::NewDir { ino, mode } => RawEffect::NewDir {
+                ino: *ino,
+                mode: *mode,
+            },
             Mutation::Write { ino, offset, data } => RawEffect::Write {
                 ino: *ino,
                 offset: *offset,
                 data: B64.encode(data),
             },
             Mutation::Truncate { ino, len } => RawEffect::Truncate { ino: *ino, len: *len },
-            Mutation::SetMode { ino, mode } => RawEffect::SetMode { ino: *ino, mode: *mode },
+            Mutation::SetMode { ino, mode } => RawEffect::SetMode {
+                ino: *ino,
+                mode: *mode,
+            },
             Mutation::Link { dir, name, ino } => RawEffect::Link {
                 dir: *dir,
                 name: name.to_string(),

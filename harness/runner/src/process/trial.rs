@@ -816,7 +816,10 @@ fn after_checks(
         let words = c.roles.expand(checker, &vars);
         let problem = match crate::external::command::run(&words, faultline_core::fs::parent_dir(path)) {
             Ok(out) if out.status.success() => None,
-            Ok(out) => Some(format!("{when}: {}", crate::external::command::failure_detail(&words, &out))),
+            Ok(out) => Some(format!(
+                "{when}: {}",
+                crate::external::command::failure_detail(&words, &out)
+            )),
             Err(e) => Some(format!("cannot run the checker `{}`: {e}", words[0])),
         };
         if let Some(detail) = problem {

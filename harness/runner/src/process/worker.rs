@@ -390,7 +390,13 @@ fn read_with(c: &CommandTarget, plan: &ReaderPlan) -> faultline_core::FsResult<V
         document: "",
     };
     let words = c.roles.expand(reader, &vars);
-    let err = |errno| Err(faultline_core::FsError::at(faultline_core::FsCall::Open, &plan.path, errno));
+    let err = |errno| {
+        Err(faultline_core::FsError::at(
+            faultline_core::FsCall::Open,
+            &plan.path,
+            errno,
+        ))
+    };
     match command::run(&words, faultline_core::fs::parent_dir(&plan.path)) {
         Ok(out) if out.status.success() => Ok(out.stdout),
         // A reader that could not open the file says so on stderr; count it as missing.

@@ -95,7 +95,10 @@ fn a_recorded_trace_replays_to_exactly_the_directory_the_program_left() {
     let trace = trace.expect("strace and python3 must be installed (.ci/run installs them)");
     assert_eq!(trace.exit_code, Some(0));
     assert!(
-        trace.warnings.iter().any(|w| w.contains("mapped.bin") && w.contains("unsupported")),
+        trace
+            .warnings
+            .iter()
+            .any(|w| w.contains("mapped.bin") && w.contains("unsupported")),
         "the shared writable mapping is reported: {:?}",
         trace.warnings
     );
@@ -115,7 +118,10 @@ fn a_recorded_trace_replays_to_exactly_the_directory_the_program_left() {
             .into_iter()
             .map(|(p, n)| match n {
                 faultline_core::Node::File { data, mode } => {
-                    format!("{p} {mode:o} {:?}", String::from_utf8_lossy(&data[..data.len().min(40)]))
+                    format!(
+                        "{p} {mode:o} {:?}",
+                        String::from_utf8_lossy(&data[..data.len().min(40)])
+                    )
                 }
                 faultline_core::Node::Dir { mode, .. } => format!("{p}/ {mode:o}"),
             })
