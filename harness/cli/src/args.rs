@@ -58,6 +58,32 @@ pub enum Command {
     /// it makes inside --dir into a trace, after snapshotting --dir. Explore the trace's crash
     /// states with `faultline explore --trace TRACE --checker CMD`.
     Record(RecordArgs),
+    /// A peer crate's atomic replace (or the bundled reference) as a program: writes DOCUMENT
+    /// to PATH and exits 0 once the call returned Ok. For `command` scenarios
+    /// (scenarios/examples/peers-*.toml).
+    Adapter(AdapterArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct AdapterArgs {
+    /// Which implementation.
+    #[arg(value_enum)]
+    pub name: AdapterName,
+    /// The file to replace.
+    pub path: String,
+    /// Its new contents.
+    pub document: String,
+}
+
+/// The implementations `faultline adapter` runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AdapterName {
+    /// faultline's reference: temp, fsync, rename, fsync the directory.
+    FaultlineDurable,
+    /// The tempfile crate: `NamedTempFile::new_in(dir)`, write, `persist(path)`.
+    TempfilePersist,
+    /// The atomic-write-file crate: `AtomicWriteFile::open(path)`, write, `commit()`.
+    AtomicWriteFile,
 }
 
 #[derive(Args, Debug)]

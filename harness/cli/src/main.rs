@@ -1,5 +1,6 @@
 //! The `faultline` command: argument parsing and display. All the work is in the runner.
 
+mod adapter_cmd;
 mod args;
 mod display;
 mod gate_cmd;
@@ -40,6 +41,7 @@ fn main() -> ExitCode {
         Command::Baseline(args) => gate_cmd::baseline(&args),
         Command::Replay(args) => replay_cmd::replay(&args),
         Command::Record(args) => trace_cmd::record(&args),
+        Command::Adapter(args) => adapter_cmd::run(&args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

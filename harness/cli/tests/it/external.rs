@@ -171,7 +171,7 @@ fn shell_words(line: &str) -> Vec<String> {
 }
 
 #[test]
-fn the_example_scenarios_fail_the_unsafe_savers_and_pass_the_durable_one() {
+fn the_example_scenarios_fail_the_unsafe_savers_and_pass_the_durable_ones() {
     let dir = tempfile::tempdir().expect("temp");
     let out = dir.path().join("out");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/examples");
@@ -179,6 +179,8 @@ fn the_example_scenarios_fail_the_unsafe_savers_and_pass_the_durable_one() {
         "python-readers.toml",
         "python-kill.toml",
         "python-power-loss.toml",
+        "peers-readers-kill.toml",
+        "peers-power-loss.toml",
     ]
     .map(|s| root.join(s).display().to_string());
     let mut args = vec!["run", "--out", out.to_str().expect("utf-8")];
@@ -187,7 +189,8 @@ fn the_example_scenarios_fail_the_unsafe_savers_and_pass_the_durable_one() {
     assert_eq!(
         o.status.code(),
         Some(0),
-        "every expectation holds: {}",
+        "every expectation holds: {}\n{}",
+        String::from_utf8_lossy(&o.stdout),
         stderr(&o)
     );
     let report: serde_json::Value =
@@ -218,6 +221,18 @@ fn the_example_scenarios_fail_the_unsafe_savers_and_pass_the_durable_one() {
     for variant in ["replace_no_fsync", "jq_mv"] {
         assert!(kinds(&result("python-power-loss", variant)).contains(&"LostAcknowledgedWrite".to_string()));
         for scenario in ["python-readers", "python-kill"] {
+            assert!(
+                kinds(&result(scenario, variant)).is_empty(),
+                "{scenario} / {variant}"
+            );
+        }
+    }
+    // Peer crates beside the reference: tempfile's persist renames without fsync.
+    assert!(
+        kinds(&result("peers-power-loss", "tempfile_persist")).contains(&"LostAcknowledgedWrite".to_string())
+    );
+    for variant in ["faultline_durable", "atomic_write_file"] {
+        for scenario in ["peers-readers-kill", "peers-power-loss"] {
             assert!(
                 kinds(&result(scenario, variant)).is_empty(),
                 "{scenario} / {variant}"

@@ -33,6 +33,10 @@ pub const PLACEHOLDERS: &[(&str, &str)] = &[
         "{scenario_dir}",
         "the directory of the scenario file, for programs kept beside it",
     ),
+    (
+        "{faultline}",
+        "the running faultline binary (for `faultline adapter`)",
+    ),
 ];
 
 /// The commands of one variant of a `command` scenario.
@@ -79,10 +83,16 @@ impl CommandRoles {
                     .replace("{version}", &vars.version.to_string())
                     .replace("{size}", &vars.size.to_string())
                     .replace("{scenario_dir}", &self.scenario_dir.display().to_string())
+                    .replace("{faultline}", &faultline_binary())
                     .replace("{document}", vars.document)
             })
             .collect()
     }
+}
+
+/// The path of the running binary (`{faultline}`), or `faultline` if it cannot be found.
+fn faultline_binary() -> String {
+    std::env::current_exe().map_or_else(|_| "faultline".into(), |p| p.display().to_string())
 }
 
 /// The directory of the scenario file at `path` (`.` for a bare file name).
@@ -171,10 +181,16 @@ pub fn classify_json(bytes: &[u8], size: usize) -> Read {
             detail: format!("read {} bytes of nothing but whitespace", bytes.len()),
         };
     }
-    match serde_json::from_slice::<serde_json::Value>(bytes) {
-        Ok(value) => {
-            let field = |name: &str| value.get(name).and_then(serde_json::Value::as_u64);
-            match (field("writer"), field("seq")) {
+    // Only the two fields are kept; the rest is checked for syntax and skipped.
+    #[derive(serde::Deserialize)]
+    struct Head {
+        writer: Option<serde_json::Value>,
+        seq: Option<serde_json::Value>,
+    }
+    match serde_json::from_slice::<Head>(bytes) {
+        Ok(head) => {
+            let field = |v: &Option<serde_json::Value>| v.as_ref().and_then(serde_json::Value::as_u64);
+            match (field(&head.writer), field(&head.seq)) {
                 (Some(writer), Some(seq)) => Read::Complete(Version {
                     writer: u32::try_from(writer).unwrap_or(u32::MAX),
                     seq,
