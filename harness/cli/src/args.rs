@@ -58,10 +58,17 @@ pub enum Command {
     /// it makes inside --dir into a trace, after snapshotting --dir. Explore the trace's crash
     /// states with `faultline explore --trace TRACE --checker CMD`.
     Record(RecordArgs),
-    /// A peer crate's atomic replace (or the bundled reference) as a program: writes DOCUMENT
-    /// to PATH and exits 0 once the call returned Ok. For `command` scenarios
-    /// (scenarios/examples/peers-*.toml).
+    /// A peer crate (or the bundled reference) as a program, for `command` scenarios
+    /// (scenarios/examples/peers-*.toml): an atomic replace writes ARGS (one document) to PATH;
+    /// a queue producer enqueues ARGS (one item) at PATH; a queue consumer delivers up to ARGS
+    /// (a count) items, printing `delivered PAYLOAD` and `acked` for each; a lock holder takes
+    /// the lock at PATH and runs ARGS (a command) while it holds it. Exits 0 once the call
+    /// returned Ok, 3 if a queue reported corruption.
     Adapter(AdapterArgs),
+    /// Used by lock scenarios' `{critical}`: log entering a critical section, stay, log
+    /// leaving. Dies with the holder program that runs it.
+    #[command(hide = true)]
+    CriticalSection(CriticalSectionArgs),
 }
 
 #[derive(Args, Debug)]
@@ -69,21 +76,46 @@ pub struct AdapterArgs {
     /// Which implementation.
     #[arg(value_enum)]
     pub name: AdapterName,
-    /// The file to replace.
+    /// The file to replace, the queue, or the lock file.
     pub path: String,
-    /// Its new contents.
-    pub document: String,
+    /// The document, the item, the count, or the command to run under the lock.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
 }
 
 /// The implementations `faultline adapter` runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum AdapterName {
-    /// faultline's reference: temp, fsync, rename, fsync the directory.
+    /// faultline's reference atomic replace: temp, fsync, rename, fsync the directory.
     FaultlineDurable,
     /// The tempfile crate: `NamedTempFile::new_in(dir)`, write, `persist(path)`.
     TempfilePersist,
     /// The atomic-write-file crate: `AtomicWriteFile::open(path)`, write, `commit()`.
     AtomicWriteFile,
+    /// faultline's reference queue (segmented, in the directory PATH): enqueue one item.
+    FaultlineQueueProduce,
+    /// faultline's reference queue: dequeue, print, ack, up to COUNT items.
+    FaultlineQueueConsume,
+    /// The queue-file crate: `QueueFile::open(path)`, `add(item)`.
+    QueueFileProduce,
+    /// The queue-file crate: `peek()`, print, `remove()`, up to COUNT items.
+    QueueFileConsume,
+    /// faultline's reference lock (flock on a lock file that is never deleted).
+    FaultlineFlock,
+    /// The standard library's `std::fs::File::lock` (exclusive).
+    StdFileLock,
+}
+
+#[derive(Args, Debug)]
+pub struct CriticalSectionArgs {
+    /// The holder's log file.
+    pub log: PathBuf,
+    /// The holder's number.
+    pub holder: u32,
+    /// The section's number.
+    pub section: u32,
+    /// How long to stay inside, in microseconds.
+    pub hold_us: u64,
 }
 
 #[derive(Args, Debug)]

@@ -42,6 +42,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => replay_cmd::replay(&args),
         Command::Record(args) => trace_cmd::record(&args),
         Command::Adapter(args) => adapter_cmd::run(&args),
+        Command::CriticalSection(args) => adapter_cmd::critical_section(&args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

@@ -443,12 +443,17 @@ fn run_variant(
             (None, Some(s)) => s.has(state),
             (None, None) => true,
         };
-        let outcome = crate::external::scenario_explore::explore(c, plan, scenario.document_bytes, &select)
-            .map_err(|e| RunError::Trial {
+        let explored = match &c.roles.programs {
+            crate::external::command::Programs::Queue { .. } => {
+                crate::external::queue_explore::explore(c, plan, scenario.document_bytes, &select)
+            }
+            _ => crate::external::scenario_explore::explore(c, plan, scenario.document_bytes, &select),
+        };
+        let outcome = explored.map_err(|e| RunError::Trial {
             scenario: scenario.name.clone(),
             variant: info.name.to_string(),
             trial: 0,
-            source: TrialError::Setup(format!("recording the writer failed: {e}")),
+            source: TrialError::Setup(format!("recording or judging the programs failed: {e}")),
         })?;
         record_states(
             &mut r,

@@ -133,9 +133,12 @@ struct RawQueue {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCommand {
-    writer: Spanned<Vec<String>>,
+    writer: Option<Spanned<Vec<String>>>,
     reader: Option<Spanned<Vec<String>>>,
     checker: Option<Spanned<Vec<String>>>,
+    producer: Option<Spanned<Vec<String>>>,
+    consumer: Option<Spanned<Vec<String>>>,
+    holder: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -436,6 +439,106 @@ pub struct CommandExplore {
     pub versions: u32,
 }
 
+/// The programs of one `[commands.NAME]` table: a document writer (with an optional reader
+/// and checker), a queue's producer and consumer, or a lock's holder.
+fn command_programs(
+    table: &Spanned<RawCommand>,
+    at: &dyn Fn(Range<usize>, String) -> ScenarioError,
+) -> Result<command::Programs, ScenarioError> {
+    let c = table.get_ref();
+    let roles = [
+        ("writer", &c.writer),
+        ("reader", &c.reader),
+        ("checker", &c.checker),
+        ("producer", &c.producer),
+        ("consumer", &c.consumer),
+        ("holder", &c.holder),
+    ];
+    for (role, words) in roles {
+        let Some(w) = words else { continue };
+        if w.get_ref().is_empty() {
+            return Err(at(w.span(), "a command needs at least the program's name".into()));
+        }
+        if let Some(bad) = command::unknown_placeholder(w.get_ref()) {
+            let valid: Vec<&str> = command::PLACEHOLDERS.iter().map(|(p, _)| *p).collect();
+            return Err(at(
+                w.span(),
+                format!(
+                    "unknown placeholder {bad}; valid placeholders: {}",
+                    valid.join(", ")
+                ),
+            ));
+        }
+        let critical = w.get_ref().iter().filter(|x| x.contains("{critical}")).count();
+        let whole = w.get_ref().iter().filter(|x| *x == "{critical}").count();
+        if role == "holder" && (whole != 1 || critical != 1) {
+            return Err(at(
+                w.span(),
+                "a holder must run the critical section while it holds the lock: give \"{critical}\" as one word of its own, once, e.g. holder = [\"flock\", \"{lock}\", \"{critical}\"]".into(),
+            ));
+        }
+        if role != "holder" && critical > 0 {
+            return Err(at(
+                w.span(),
+                format!("{{critical}} is for holders only, not a {role}"),
+            ));
+        }
+    }
+    let get = |w: &Option<Spanned<Vec<String>>>| w.as_ref().map(|w| w.get_ref().clone());
+    let kinds = [
+        ("writer", c.writer.is_some()),
+        ("producer", c.producer.is_some() || c.consumer.is_some()),
+        ("holder", c.holder.is_some()),
+    ];
+    let given: Vec<&str> = kinds.iter().filter(|(_, g)| *g).map(|(k, _)| *k).collect();
+    let extra = |role: &str, words: &Option<Spanned<Vec<String>>>, kind: &str| {
+        words.as_ref().map(|w| {
+            at(
+                w.span(),
+                format!("`{role}` does not go with a {kind}'s programs; a variant is one kind of program"),
+            )
+        })
+    };
+    match given.as_slice() {
+        ["writer"] => Ok(command::Programs::Document {
+            writer: get(&c.writer).unwrap_or_default(),
+            reader: get(&c.reader),
+            checker: get(&c.checker),
+        }),
+        ["producer"] => {
+            if let Some(e) = extra("reader", &c.reader, "queue").or(extra("checker", &c.checker, "queue")) {
+                return Err(e);
+            }
+            match (get(&c.producer), get(&c.consumer)) {
+                (Some(producer), Some(consumer)) => Ok(command::Programs::Queue { producer, consumer }),
+                _ => Err(at(
+                    table.span(),
+                    "a queue needs both producer = [...] (enqueues {item}) and consumer = [...] (delivers up to {count})".into(),
+                )),
+            }
+        }
+        ["holder"] => {
+            if let Some(e) = extra("reader", &c.reader, "lock").or(extra("checker", &c.checker, "lock")) {
+                return Err(e);
+            }
+            Ok(command::Programs::Lock {
+                holder: get(&c.holder).unwrap_or_default(),
+            })
+        }
+        [] => Err(at(
+            table.span(),
+            "give writer = [...] (a document), producer and consumer (a queue), or holder (a lock)".into(),
+        )),
+        _ => Err(at(
+            table.span(),
+            format!(
+                "a variant is one kind of program, but this table has {}",
+                given.join(" and ")
+            ),
+        )),
+    }
+}
+
 /// Reads and checks the scenario at `path`.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
@@ -512,31 +615,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
             let scenario_dir = std::path::absolute(crate::external::command::scenario_dir(path))
                 .unwrap_or_else(|_| crate::external::command::scenario_dir(path).to_path_buf());
             for (name, c) in table.get_ref() {
-                let c = c.get_ref();
-                let mut words = vec![&c.writer];
-                words.extend(c.reader.iter());
-                words.extend(c.checker.iter());
-                for w in words {
-                    if w.get_ref().is_empty() {
-                        return Err(at(w.span(), "a command needs at least the program's name".into()));
-                    }
-                    if let Some(bad) = command::unknown_placeholder(w.get_ref()) {
-                        let valid: Vec<&str> = command::PLACEHOLDERS.iter().map(|(p, _)| *p).collect();
-                        return Err(at(
-                            w.span(),
-                            format!(
-                                "unknown placeholder {bad}; valid placeholders: {}",
-                                valid.join(", ")
-                            ),
-                        ));
-                    }
-                }
+                let programs = command_programs(c, &at)?;
                 commands.insert(
                     command::intern(name),
                     CommandRoles {
-                        writer: c.writer.get_ref().clone(),
-                        reader: c.reader.as_ref().map(|r| r.get_ref().clone()),
-                        checker: c.checker.as_ref().map(|r| r.get_ref().clone()),
+                        programs,
                         scenario_dir: scenario_dir.clone(),
                     },
                 );
@@ -560,6 +643,19 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
                         ),
                     )
                 })?;
+            let kind = commands[name].programs.kind();
+            if let Some(first) = variants.first()
+                && commands[first].programs.kind() != kind
+            {
+                return Err(at(
+                    v.span(),
+                    format!(
+                        "variant '{}' is a {kind} but '{first}' is a {}; a scenario judges one kind of program",
+                        v.get_ref(),
+                        commands[first].programs.kind()
+                    ),
+                ));
+            }
             variants.push(*name);
             continue;
         }
@@ -826,7 +922,36 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         ));
     }
 
+    // What each kind of program can be run under.
+    let command_kind = variants
+        .first()
+        .and_then(|v| commands.get(v))
+        .map(|c| c.programs.kind());
+    match command_kind {
+        Some("queue") if explore.is_none() => {
+            return Err(at(
+                raw.family.span(),
+                "queue programs are judged by their crash states: add [explore] with model = \"power-loss\" (or \"process-crash\")".into(),
+            ));
+        }
+        Some("lock") if explore.is_some() => {
+            return Err(at(
+                raw.family.span(),
+                "lock programs run as processes, not from a recorded trace: remove [explore]".into(),
+            ));
+        }
+        Some("lock") if raw.roles.readers > 0 => {
+            return Err(at(
+                raw.family.span(),
+                "lock programs hold exclusively: set [roles] readers = 0 and use writers for holders".into(),
+            ));
+        }
+        _ => {}
+    }
+
     let checks = match raw.oracle {
+        None if command_kind == Some("queue") => vec![Check::ExactlyOnce],
+        None if command_kind == Some("lock") => vec![Check::TwoHolders],
         None if is_command => Check::ALL[..5]
             .iter()
             .copied()

@@ -246,3 +246,66 @@ fn the_example_scenarios_fail_the_unsafe_savers_and_pass_the_durable_ones() {
         assert!(kinds(&r).is_empty(), "{scenario}: {r}");
     }
 }
+
+#[test]
+fn peer_queues_and_locks_get_their_verdicts_beside_the_references() {
+    let dir = tempfile::tempdir().expect("temp");
+    let out = dir.path().join("out");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/examples");
+    let scenarios = [
+        "peers-queue-power-loss.toml",
+        "peers-locks.toml",
+        "python-locks.toml",
+    ]
+    .map(|s| root.join(s).display().to_string());
+    let mut args = vec!["run", "--out", out.to_str().expect("utf-8")];
+    args.extend(scenarios.iter().map(String::as_str));
+    let o = faultline(&args);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "every expectation holds: {}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        stderr(&o)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).expect("run.json"))
+            .expect("json");
+    let result = |scenario: &str, variant: &str| {
+        report["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .find(|r| r["scenario"] == scenario && r["variant"] == variant)
+            .unwrap_or_else(|| panic!("{scenario} / {variant} ran"))
+            .clone()
+    };
+    let kinds = |r: &serde_json::Value| -> Vec<String> {
+        r["failures_by_kind"]
+            .as_object()
+            .expect("kinds")
+            .keys()
+            .cloned()
+            .collect()
+    };
+    // Queues under power loss: the reference keeps every acknowledged item in every state;
+    // queue-file creates its file with an unsynced rename.
+    let reference = result("peers-queue-power-loss", "faultline_queue");
+    assert!(reference["trials"].as_u64().expect("trials") > 50, "{reference}");
+    assert!(kinds(&reference).is_empty(), "{reference}");
+    let peer = result("peers-queue-power-loss", "queue_file");
+    assert_eq!(kinds(&peer), ["CorruptRecord", "LostItem"], "{peer}");
+    // Locks: with a holder killed in every trial, the flock-based locks never let two in; no
+    // lock at all, and a lock file removed after use, do.
+    for variant in ["faultline_flock", "std_file_lock", "flock_util"] {
+        let r = result("peers-locks", variant);
+        assert!(kinds(&r).is_empty(), "{r}");
+        assert_eq!(r["writer_kills"], r["trials"], "{r}");
+    }
+    assert_eq!(kinds(&result("peers-locks", "no_lock")), ["TwoHolders"]);
+    assert!(kinds(&result("python-locks", "python_flock")).is_empty());
+    assert_eq!(
+        kinds(&result("python-locks", "python_flock_unlink")),
+        ["TwoHolders"]
+    );
+}

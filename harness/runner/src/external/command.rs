@@ -1,5 +1,8 @@
-//! Commands as scenario roles (family `command`): a writer program run once per version, a
-//! reader program that prints what it read, a checker that exits non-zero on a bad state.
+//! Commands as scenario roles (family `command`). A variant is one of three kinds of program:
+//! - a document writer run once per version, with an optional reader that prints what it read
+//!   and a checker that exits non-zero on a bad state;
+//! - a queue: a producer run once per item and a consumer that prints what it delivered;
+//! - a lock: a holder that runs the command `{critical}` while it holds the lock.
 //!
 //! Words may hold placeholders ([`PLACEHOLDERS`]), filled in for each run. Commands run in the
 //! trial's directory and die with the worker that started them, so a kill of the worker is a
@@ -37,19 +40,73 @@ pub const PLACEHOLDERS: &[(&str, &str)] = &[
         "{faultline}",
         "the running faultline binary (for `faultline adapter`)",
     ),
+    (
+        "{item}",
+        "queues: the payload the producer enqueues (ASCII, `size` bytes)",
+    ),
+    ("{count}", "queues: how many items the consumer delivers at most"),
+    ("{lock}", "locks: the lock file every holder locks (absolute)"),
+    (
+        "{critical}",
+        "locks: a whole word that becomes the command a holder runs while it holds the lock",
+    ),
 ];
+
+/// The line a consumer prints once it has processed an item, before acknowledging it:
+/// `delivered PAYLOAD`.
+pub const DELIVERED: &str = "delivered ";
+/// The line a consumer prints once its acknowledgement (the removal) returned.
+pub const ACKED: &str = "acked";
+/// The exit code with which a consumer says the queue reported a corrupt record.
+pub const EXIT_CORRUPT: i32 = 3;
 
 /// The commands of one variant of a `command` scenario.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct CommandRoles {
-    /// Writes one version and exits 0.
-    pub writer: Vec<String>,
-    /// Prints the file's contents as it read them; `None`: faultline reads the file itself.
-    pub reader: Option<Vec<String>>,
-    /// Judges the file after a trial: exit 0 means fine.
-    pub checker: Option<Vec<String>>,
+    /// What kind of program, and its commands.
+    pub programs: Programs,
     /// The scenario file's directory (`{scenario_dir}`).
     pub scenario_dir: PathBuf,
+}
+
+/// The programs of one variant.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Programs {
+    /// A file replaced with whole documents.
+    Document {
+        /// Writes one version and exits 0.
+        writer: Vec<String>,
+        /// Prints the file's contents as it read them; `None`: faultline reads the file itself.
+        reader: Option<Vec<String>>,
+        /// Judges the file after a trial: exit 0 means fine.
+        checker: Option<Vec<String>>,
+    },
+    /// A queue at `{path}`.
+    Queue {
+        /// Enqueues `{item}` and exits 0 once the enqueue returned.
+        producer: Vec<String>,
+        /// Delivers up to `{count}` items, printing `delivered PAYLOAD` for each once it is
+        /// processed and `acked` once its acknowledgement returned; exits 0 when the queue is
+        /// empty or `count` were delivered, [`EXIT_CORRUPT`] if the queue reported corruption.
+        consumer: Vec<String>,
+    },
+    /// A lock at `{lock}`.
+    Lock {
+        /// Takes the lock exclusively, runs `{critical}`, releases it, and exits 0.
+        holder: Vec<String>,
+    },
+}
+
+impl Programs {
+    /// The kind's name in messages: `document`, `queue` or `lock`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Programs::Document { .. } => "document",
+            Programs::Queue { .. } => "queue",
+            Programs::Lock { .. } => "lock",
+        }
+    }
 }
 
 /// The values of the placeholders for one run.
@@ -65,33 +122,64 @@ pub struct Vars<'a> {
     pub size: usize,
     /// `{document}`.
     pub document: &'a str,
+    /// `{item}`.
+    pub item: &'a str,
+    /// `{count}`.
+    pub count: u64,
+    /// The words `{critical}` becomes.
+    pub critical: &'a [String],
+}
+
+impl<'a> Vars<'a> {
+    /// Placeholders for a run on `path` with documents or items of `size` bytes; the rest
+    /// empty or 0.
+    pub fn new(path: &'a Path, size: usize) -> Self {
+        Vars {
+            path,
+            writer: 0,
+            version: 0,
+            size,
+            document: "",
+            item: "",
+            count: 0,
+            critical: &[],
+        }
+    }
 }
 
 impl CommandRoles {
-    /// `words` with the placeholders filled in.
+    /// `words` with the placeholders filled in; a word that is exactly `{critical}` becomes
+    /// the words of `vars.critical`.
     pub fn expand(&self, words: &[String], vars: &Vars<'_>) -> Vec<String> {
         let dir = faultline_core::fs::parent_dir(vars.path);
-        words
-            .iter()
-            .map(|w| {
-                if !w.contains('{') {
-                    return w.clone();
-                }
-                w.replace("{path}", &vars.path.display().to_string())
-                    .replace("{dir}", &dir.display().to_string())
-                    .replace("{writer}", &vars.writer.to_string())
-                    .replace("{version}", &vars.version.to_string())
-                    .replace("{size}", &vars.size.to_string())
-                    .replace("{scenario_dir}", &self.scenario_dir.display().to_string())
-                    .replace("{faultline}", &faultline_binary())
-                    .replace("{document}", vars.document)
-            })
-            .collect()
+        let mut out = Vec::with_capacity(words.len());
+        for w in words {
+            if w == "{critical}" {
+                out.extend(vars.critical.iter().cloned());
+            } else if !w.contains('{') {
+                out.push(w.clone());
+            } else {
+                out.push(
+                    w.replace("{path}", &vars.path.display().to_string())
+                        .replace("{lock}", &vars.path.display().to_string())
+                        .replace("{dir}", &dir.display().to_string())
+                        .replace("{writer}", &vars.writer.to_string())
+                        .replace("{version}", &vars.version.to_string())
+                        .replace("{size}", &vars.size.to_string())
+                        .replace("{count}", &vars.count.to_string())
+                        .replace("{scenario_dir}", &self.scenario_dir.display().to_string())
+                        .replace("{faultline}", &faultline_binary())
+                        .replace("{document}", vars.document)
+                        .replace("{item}", vars.item),
+                );
+            }
+        }
+        out
     }
 }
 
 /// The path of the running binary (`{faultline}`), or `faultline` if it cannot be found.
-fn faultline_binary() -> String {
+pub fn faultline_binary() -> String {
     std::env::current_exe().map_or_else(|_| "faultline".into(), |p| p.display().to_string())
 }
 
@@ -241,29 +329,47 @@ mod tests {
 
     #[test]
     fn placeholders_expand_and_unknown_ones_are_named() {
+        let writer: Vec<String> = ["python3", "{scenario_dir}/w.py", "{path}", "v{version}"]
+            .map(String::from)
+            .to_vec();
         let roles = CommandRoles {
-            writer: vec![
-                "python3".into(),
-                "{scenario_dir}/w.py".into(),
-                "{path}".into(),
-                "v{version}".into(),
-            ],
-            reader: None,
-            checker: None,
+            programs: Programs::Document {
+                writer: writer.clone(),
+                reader: None,
+                checker: None,
+            },
             scenario_dir: PathBuf::from("/s"),
         };
         let vars = Vars {
-            path: Path::new("/t/config.json"),
             writer: 2,
             version: 7,
-            size: 64,
             document: "{}",
+            ..Vars::new(Path::new("/t/config.json"), 64)
         };
         assert_eq!(
-            roles.expand(&roles.writer, &vars),
+            roles.expand(&writer, &vars),
             ["python3", "/s/w.py", "/t/config.json", "v7"]
         );
-        assert_eq!(unknown_placeholder(&roles.writer), None);
+        assert_eq!(unknown_placeholder(&writer), None);
+        // `{critical}` is spliced in as whole words.
+        let critical: Vec<String> = ["faultline", "critical-section", "cs.1.log"]
+            .map(String::from)
+            .to_vec();
+        let holder: Vec<String> = ["flock", "{lock}", "{critical}"].map(String::from).to_vec();
+        let vars = Vars {
+            critical: &critical,
+            ..Vars::new(Path::new("/t/main.lock"), 0)
+        };
+        assert_eq!(
+            roles.expand(&holder, &vars),
+            [
+                "flock",
+                "/t/main.lock",
+                "faultline",
+                "critical-section",
+                "cs.1.log"
+            ]
+        );
         assert_eq!(
             unknown_placeholder(&["{path}".into(), "{file}".into()]).as_deref(),
             Some("{file}")

@@ -113,6 +113,25 @@ fn judge(image: &FsImage, acked: u64, size: usize) -> Option<(FailureKind, Strin
 
 /// Runs the writer for versions 1..=`plan.versions` under strace, in a fresh directory.
 fn record_writer(target: &CommandTarget, plan: CommandExplore, size: usize) -> Result<TraceFile, String> {
+    let super::command::Programs::Document { writer, .. } = &target.roles.programs else {
+        return Err(format!(
+            "{} programs have no writer to record",
+            target.roles.programs.kind()
+        ));
+    };
+    record_in_fresh_dir(|dir| {
+        let path = dir.join(FILE_NAME);
+        std::fs::write(&path, document(Version { writer: 0, seq: 0 }, size))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(script(target, writer, &path, plan.versions, size))
+    })
+}
+
+/// Records `sh -c SCRIPT` under strace in a fresh directory (the trace's root), where
+/// `prepare` put the files the run starts from and returned the script.
+pub(super) fn record_in_fresh_dir(
+    prepare: impl FnOnce(&Path) -> Result<String, String>,
+) -> Result<TraceFile, String> {
     let work = tempfile::Builder::new()
         .prefix("faultline-record-")
         .tempdir()
@@ -122,10 +141,7 @@ fn record_writer(target: &CommandTarget, plan: CommandExplore, size: usize) -> R
     for d in [&dir, &scratch] {
         std::fs::create_dir(d).map_err(|e| format!("{}: {e}", d.display()))?;
     }
-    let path = dir.join(FILE_NAME);
-    std::fs::write(&path, document(Version { writer: 0, seq: 0 }, size))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    let script = script(target, &path, plan.versions, size);
+    let script = prepare(&dir)?;
     let request = RecordRequest {
         command: vec!["sh".into(), "-c".into(), script],
         dir: dir.clone(),
@@ -138,7 +154,7 @@ fn record_writer(target: &CommandTarget, plan: CommandExplore, size: usize) -> R
 }
 
 /// `cd DIR && W1 && echo faultline-acked 1 && W2 && ...`.
-fn script(target: &CommandTarget, path: &Path, versions: u32, size: usize) -> String {
+fn script(target: &CommandTarget, writer: &[String], path: &Path, versions: u32, size: usize) -> String {
     let mut parts = vec![format!(
         "cd {}",
         shell_quote(&faultline_core::fs::parent_dir(path).display().to_string())
@@ -146,13 +162,12 @@ fn script(target: &CommandTarget, path: &Path, versions: u32, size: usize) -> St
     for seq in 1..=u64::from(versions) {
         let doc = document(Version { writer: 1, seq }, size);
         let vars = super::command::Vars {
-            path,
             writer: 1,
             version: seq,
-            size,
             document: std::str::from_utf8(&doc).expect("documents are ASCII"),
+            ..super::command::Vars::new(path, size)
         };
-        let words = target.roles.expand(&target.roles.writer, &vars);
+        let words = target.roles.expand(writer, &vars);
         parts.push(words.iter().map(|w| shell_quote(w)).collect::<Vec<_>>().join(" "));
         parts.push(format!("echo {ACKED}{seq}"));
     }

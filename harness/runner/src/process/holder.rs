@@ -283,3 +283,99 @@ pub fn plant_symlink(dir: &Path) -> std::io::Result<()> {
     std::fs::write(dir.join(VICTIM_FILE), VICTIM_TEXT)?;
     std::os::unix::fs::symlink(VICTIM_FILE, dir.join(LOCK_FILE))
 }
+
+/// The body of `faultline critical-section`, the command a lock program's holder runs as
+/// `{critical}` while it holds the lock: logs entering (`E`) to `log`, stays `hold`, logs
+/// leaving (`X`). It is a child of the holder program, so it dies with it: an interval with no
+/// `X` ends where the runner killed the holder.
+pub fn critical_section(log: &Path, holder: u32, section: u32, hold: Duration) -> std::io::Result<()> {
+    let parent = rustix::process::getppid();
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+    if rustix::process::getppid() != parent {
+        return Err(std::io::Error::other("the holder died before the section began"));
+    }
+    let mut log = Log(std::fs::OpenOptions::new().create(true).append(true).open(log)?);
+    log.event('E', holder, section);
+    std::thread::sleep(hold);
+    log.event('X', holder, section);
+    Ok(())
+}
+
+/// A lock program's holder (family `command`, a `holder` command): a worker that runs the
+/// program once per section; the program takes the lock and runs `{critical}` inside.
+#[derive(Clone, Debug)]
+pub struct CommandHolderPlan {
+    /// Holder number, from 1.
+    pub id: u32,
+    /// The programs.
+    pub target: &'static super::target::CommandTarget,
+    /// The trial directory.
+    pub dir: PathBuf,
+    /// Sections to run.
+    pub sections: u32,
+    /// Pause between sections.
+    pub pause_us: u64,
+    /// How long `{critical}` stays inside.
+    pub hold_us: u64,
+}
+
+/// A lock program's holder's body; returns its exit code.
+pub fn command_holder(plan: &CommandHolderPlan, pipes: &Pipes<'_>) -> i32 {
+    use crate::external::command::{self, Programs, Vars};
+    if !wait_at_barrier(pipes) {
+        return 0;
+    }
+    let mut tally = Tally {
+        id: plan.id,
+        start: Instant::now(),
+        failures: BTreeMap::new(),
+        first: None,
+    };
+    let mut sections = 0u64;
+    if let Programs::Lock { holder } = &plan.target.roles.programs {
+        let lock = plan.dir.join(LOCK_FILE);
+        let log = plan.dir.join(log_name(plan.id)).display().to_string();
+        for section in 1..=plan.sections {
+            let critical = [
+                command::faultline_binary(),
+                "critical-section".to_string(),
+                log.clone(),
+                plan.id.to_string(),
+                section.to_string(),
+                plan.hold_us.to_string(),
+            ];
+            let vars = Vars {
+                writer: plan.id,
+                critical: &critical,
+                ..Vars::new(&lock, 0)
+            };
+            let words = plan.target.roles.expand(holder, &vars);
+            match command::run(&words, &plan.dir) {
+                Ok(out) if out.status.success() => sections += 1,
+                Ok(out) => tally.fail(
+                    FailureKind::UnexpectedError,
+                    format!("section {section}: {}", command::failure_detail(&words, &out)),
+                ),
+                Err(e) => tally.fail(
+                    FailureKind::UnexpectedError,
+                    format!("cannot run `{}`: {e}", words[0]),
+                ),
+            }
+            if plan.pause_us > 0 {
+                std::thread::sleep(Duration::from_micros(plan.pause_us));
+            }
+        }
+    }
+    send(
+        pipes,
+        &Report::Holder {
+            id: plan.id,
+            sections,
+            acknowledged: 0,
+            refused: 0,
+            failures: tally.failures,
+            first: tally.first,
+        },
+    );
+    0
+}

@@ -65,6 +65,12 @@ pub fn intervals(dir: &Path, ends: &Ends) -> Vec<Interval> {
             holder = Some(id);
             match *event {
                 "E" | "S" => {
+                    // An entry with no exit before the next (a lock program's section killed
+                    // on its own) held at most until that next entry.
+                    if let Some(mut i) = open.take() {
+                        i.to = t;
+                        out.push(i);
+                    }
                     open = Some(Interval {
                         holder: id,
                         section,
@@ -102,6 +108,17 @@ pub fn intervals(dir: &Path, ends: &Ends) -> Vec<Interval> {
             out.push(i);
         }
     }
+    // A killed holder held nothing after the kill. A built-in holder logs nothing after it,
+    // but a lock program's section is a process of its own and dies a moment after the
+    // program that held the lock: what it logged once the kill was sent is not a hold.
+    out.retain_mut(|i| match ends.killed_at.get(&i.holder) {
+        Some(&k) if i.from > k => false,
+        Some(&k) => {
+            i.to = i.to.min(k);
+            true
+        }
+        None => true,
+    });
     out.sort_by_key(|i| (i.from, i.holder));
     out
 }
@@ -296,5 +313,32 @@ mod tests {
         assert_eq!(most, 3);
         let (pairs, _) = overlaps(&[i(1, false, 0, 100), i(2, true, 10, 20)]);
         assert_eq!(pairs.len(), 1);
+    }
+
+    #[test]
+    fn a_killed_holder_holds_nothing_after_its_kill() {
+        let dir = tempfile::tempdir().expect("temp");
+        // Holder 1 was killed at 50: its section 1 left no X, section 2's process logged
+        // after the kill. Holder 2 entered at 60, once the lock had passed on.
+        std::fs::write(
+            dir.path().join("cs.1.log"),
+            "E 1 1 10\nX 1 1 20\nE 1 2 40\nE 1 3 55\nX 1 3 70\n",
+        )
+        .expect("log 1");
+        std::fs::write(dir.path().join("cs.2.log"), "E 2 1 60\nX 2 1 80\n").expect("log 2");
+        let ends = Ends {
+            killed_at: BTreeMap::from([(1, 50)]),
+            end: 100,
+        };
+        let all = intervals(dir.path(), &ends);
+        let spans: Vec<(u32, u64, u64)> = all.iter().map(|i| (i.holder, i.from, i.to)).collect();
+        assert_eq!(spans, [(1, 10, 20), (1, 40, 50), (2, 60, 80)]);
+        assert!(overlaps(&all).0.is_empty());
+        // Not killed, the same logs overlap.
+        let alive = Ends {
+            killed_at: BTreeMap::new(),
+            end: 100,
+        };
+        assert_eq!(overlaps(&intervals(dir.path(), &alive)).0.len(), 1);
     }
 }

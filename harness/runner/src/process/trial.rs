@@ -258,6 +258,13 @@ pub fn run_trial(
     keep: bool,
 ) -> Result<TrialOutcome, TrialError> {
     let s = plan.scenario;
+    // A `command` variant whose programs are lock holders: judged like family `lock`.
+    let lock_programs = match plan.target {
+        Target::Command(c) => {
+            matches!(c.roles.programs, crate::external::command::Programs::Lock { .. }).then_some(c)
+        }
+        _ => None,
+    };
     let path = workspace.file();
     let dir = workspace.dir.path().to_path_buf();
     let mut preloaded = None;
@@ -271,7 +278,7 @@ pub fn run_trial(
             holder::plant_symlink(&dir)
                 .map_err(|e| TrialError::Setup(format!("planting the symlink: {e}")))?;
         }
-    } else {
+    } else if lock_programs.is_none() {
         let initial = document(Version { writer: 0, seq: 0 }, s.document_bytes);
         // Process runs keep the kernel alive, so version 0 needs no fsync to be there for
         // every reader and after every kill: a plain create and write is enough.
@@ -339,6 +346,20 @@ pub fn run_trial(
                 crash,
             };
             let index = group.spawn(|| holder::holder(&hplan, &pipes))?;
+            writer_index.insert(id, index);
+            holder_of.insert(index, id);
+            continue;
+        }
+        if let Some(target) = lock_programs {
+            let hplan = holder::CommandHolderPlan {
+                id,
+                target,
+                dir: dir.clone(),
+                sections: s.writes_per_writer,
+                pause_us: s.write_pause_us,
+                hold_us: s.lock.hold_us,
+            };
+            let index = group.spawn(|| holder::command_holder(&hplan, &pipes))?;
             writer_index.insert(id, index);
             holder_of.insert(index, id);
             continue;
@@ -543,6 +564,23 @@ pub fn run_trial(
             s,
             &ends,
             acknowledged,
+            killed,
+            start.elapsed().as_secs_f64(),
+        );
+        None
+    } else if lock_programs.is_some() {
+        // The programs are gone (`wait_for_programs`), and with them their sections.
+        let killed = writer_index
+            .values()
+            .filter(|i| group.workers[**i].ended == sigkill)
+            .count() as u64;
+        let ends = lock_checks::Ends { killed_at, end };
+        lock_checks::judge(
+            &mut outcome,
+            &dir,
+            s,
+            &ends,
+            0,
             killed,
             start.elapsed().as_secs_f64(),
         );
@@ -804,15 +842,12 @@ fn after_checks(
         }
     }
     if let Target::Command(c) = target
-        && let Some(checker) = &c.roles.checker
+        && let crate::external::command::Programs::Document {
+            checker: Some(checker),
+            ..
+        } = &c.roles.programs
     {
-        let vars = crate::external::command::Vars {
-            path,
-            writer: 0,
-            version: 0,
-            size: s.document_bytes,
-            document: "",
-        };
+        let vars = crate::external::command::Vars::new(path, s.document_bytes);
         let words = c.roles.expand(checker, &vars);
         let problem = match crate::external::command::run(&words, faultline_core::fs::parent_dir(path)) {
             Ok(out) if out.status.success() => None,

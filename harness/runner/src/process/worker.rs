@@ -15,7 +15,7 @@ use faultline_core::{CrashPlan, Errno, FailureKind, RealFs};
 use faultline_targets::atomic_write::AtomicWrite;
 
 use super::target::{CommandTarget, Target};
-use crate::external::command::{self, Vars};
+use crate::external::command::{self, Programs, Vars};
 
 use super::document::{Read, Version, classify, document};
 
@@ -215,17 +215,19 @@ pub fn writer(plan: &WriterPlan, pipes: &Pipes<'_>) -> i32 {
             Some(store.generation())
         }
         Target::Command(c) => {
+            let Programs::Document { writer, .. } = &c.roles.programs else {
+                unreachable!("only document programs run as writers (see `trial`)")
+            };
             let dir = faultline_core::fs::parent_dir(&plan.path);
             for seq in 1..=u64::from(plan.max_writes) {
                 let doc = document(Version { writer: plan.id, seq }, plan.size);
                 let vars = Vars {
-                    path: &plan.path,
                     writer: plan.id,
                     version: seq,
-                    size: plan.size,
                     document: std::str::from_utf8(&doc).expect("documents are ASCII"),
+                    ..Vars::new(&plan.path, plan.size)
                 };
-                let words = c.roles.expand(&c.roles.writer, &vars);
+                let words = c.roles.expand(writer, &vars);
                 match command::run(&words, dir) {
                     Ok(out) if out.status.success() => tally.ok(),
                     Ok(out) => tally.fail(command::failure_detail(&words, &out), plan, seq, start),
@@ -379,17 +381,13 @@ pub fn reader(plan: &ReaderPlan, pipes: &Pipes<'_>) -> i32 {
 
 /// One read through a `command` variant: its reader program's output, or the file itself.
 fn read_with(c: &CommandTarget, plan: &ReaderPlan) -> faultline_core::FsResult<Vec<u8>> {
-    let Some(reader) = &c.roles.reader else {
+    let Programs::Document {
+        reader: Some(reader), ..
+    } = &c.roles.programs
+    else {
         return read_file(&RealFs::new(), &plan.path);
     };
-    let vars = Vars {
-        path: &plan.path,
-        writer: 0,
-        version: 0,
-        size: plan.size,
-        document: "",
-    };
-    let words = c.roles.expand(reader, &vars);
+    let words = c.roles.expand(reader, &Vars::new(&plan.path, plan.size));
     let err = |errno| {
         Err(faultline_core::FsError::at(
             faultline_core::FsCall::Open,

@@ -73,11 +73,16 @@ impl Plan {
     }
 }
 
-#[derive(Clone, Debug)]
-enum Event {
+/// What the workload did or was told, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Event {
+    /// An enqueue began.
     Began(Item),
+    /// It returned Ok.
     Acknowledged(Item),
+    /// A consumer processed a delivery (an item, or garbage).
     Processed(Result<Item, String>),
+    /// The last processed delivery's ack returned Ok.
     AckReturned,
 }
 
@@ -157,7 +162,7 @@ fn record(variant: Variant, plan: &Plan) -> Result<Recorded, FsError> {
 }
 
 /// The ledger of what the workload had done and been told by `moment`.
-fn ledger_at(events: &[(usize, Event)], moment: usize) -> Ledger {
+pub(crate) fn ledger_at(events: &[(usize, Event)], moment: usize) -> Ledger {
     let mut ledger = Ledger::default();
     for (at, event) in events {
         if *at > moment {

@@ -167,3 +167,93 @@ fn every_shipped_scenario_parses() {
         scenario::load(&f).unwrap_or_else(|e| panic!("{e}"));
     }
 }
+
+/// A `command` scenario with a lock program (line 6 is its table, 7 the holder).
+const LOCK_PROGRAM: &str = r#"
+family = "command"
+variants = ["held"]
+[roles]
+writers = 2
+[commands.held]
+holder = ["flock", "{lock}", "{critical}"]
+"#;
+
+/// A `command` scenario with queue programs (lines 7 and 8).
+const QUEUE_PROGRAMS: &str = r#"
+family = "command"
+variants = ["q"]
+[roles]
+writers = 1
+[commands.q]
+producer = ["enqueue", "{path}", "{item}"]
+consumer = ["dequeue", "{path}", "{count}"]
+[explore]
+model = "power-loss"
+"#;
+
+#[test]
+fn command_programs_are_one_kind_each_with_what_that_kind_needs() {
+    let lock = scenario::parse(Path::new("s.toml"), LOCK_PROGRAM).expect("lock programs parse");
+    assert_eq!(lock.checks, vec![Check::TwoHolders]);
+    let queue = scenario::parse(Path::new("s.toml"), QUEUE_PROGRAMS).expect("queue programs parse");
+    assert_eq!(queue.checks, vec![Check::ExactlyOnce]);
+
+    let cases: &[(String, usize, &str)] = &[
+        (
+            LOCK_PROGRAM.replace(", \"{critical}\"", ""),
+            7,
+            "a holder must run the critical section",
+        ),
+        (
+            LOCK_PROGRAM.replace("\"{critical}\"", "\"--run={critical}\""),
+            7,
+            "give \"{critical}\" as one word of its own",
+        ),
+        (
+            format!("{LOCK_PROGRAM}writer = [\"w\", \"{{path}}\"]\n"),
+            6,
+            "a variant is one kind of program, but this table has writer and holder",
+        ),
+        (
+            format!("{LOCK_PROGRAM}[explore]\nmodel = \"power-loss\"\n"),
+            2,
+            "lock programs run as processes",
+        ),
+        (
+            LOCK_PROGRAM.replace("writers = 2", "writers = 2\nreaders = 1"),
+            2,
+            "lock programs hold exclusively",
+        ),
+        (
+            QUEUE_PROGRAMS.replace("[explore]\nmodel = \"power-loss\"\n", ""),
+            2,
+            "queue programs are judged by their crash states",
+        ),
+        (
+            QUEUE_PROGRAMS.replace("consumer = [\"dequeue\", \"{path}\", \"{count}\"]\n", ""),
+            6,
+            "a queue needs both producer",
+        ),
+        (
+            QUEUE_PROGRAMS.replace("\"{item}\"]", "\"{item}\", \"{critical}\"]"),
+            7,
+            "{critical} is for holders only, not a producer",
+        ),
+        (
+            QUEUE_PROGRAMS.replace("variants = [\"q\"]", "variants = [\"q\", \"held\"]")
+                + "[commands.held]\nholder = [\"flock\", \"{lock}\", \"{critical}\"]\n",
+            3,
+            "variant 'held' is a lock but 'q' is a queue",
+        ),
+        (
+            QUEUE_PROGRAMS.replace("[commands.q]\n", "[commands.q]\nchecker = [\"c\"]\n"),
+            7,
+            "`checker` does not go with a queue's programs",
+        ),
+    ];
+    for (text, line, needle) in cases {
+        let (l, _, message) = error(text);
+        assert!(message.contains(needle), "{message:?} lacks {needle:?}");
+        assert_eq!(l, *line, "{message}");
+    }
+}

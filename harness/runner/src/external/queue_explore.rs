@@ -1,0 +1,357 @@
+//! A `command` scenario of queue programs with `[explore]`: record the producer and consumer
+//! running the same enqueue/dequeue steps as the built-in queues' crash-state exploration,
+//! then recover every crash state as the next run would (the producer enqueues one more item,
+//! the consumer drains the queue) and judge it by the same exactly-once accounting.
+//!
+//! The recorded run is one `sh -c` script. Around each enqueue it prints
+//! `faultline-begin NAME` and, once the producer exited 0, `faultline-acked NAME`; consumers
+//! print `delivered PAYLOAD` and `acked`. The trace's standard output thus says, at every
+//! moment, what had been attempted, acknowledged, processed and acknowledged as processed.
+
+use std::ops::ControlFlow;
+use std::path::Path;
+
+use faultline_core::crash_state::{self, EnumerationConfig};
+use faultline_core::{BlockSize, Failure, FailureKind, FsImage};
+
+use super::command::{self, ACKED, DELIVERED, EXIT_CORRUPT, Programs, Vars};
+use super::explore::{materialise, shell_quote};
+use super::scenario_explore::{Outcome, record_in_fresh_dir};
+use crate::process::target::CommandTarget;
+use crate::queue::explore::{Event, Plan, SENTINEL, Step, ledger_at};
+use crate::queue::{Item, Ledger, Processed, account, parse_payload, payload};
+use crate::scenario::CommandExplore;
+
+/// The queue's path in the recorded directory and in every crash state (`{path}`).
+pub const QUEUE_NAME: &str = "queue";
+/// Printed before an enqueue.
+const BEGIN: &str = "faultline-begin ";
+/// Printed once the producer exited 0.
+const ENQUEUED: &str = "faultline-acked ";
+/// Printed after the last step.
+const DONE: &str = "faultline-done";
+
+/// The queue programs of `target`.
+fn programs(target: &CommandTarget) -> Result<(&[String], &[String]), String> {
+    match &target.roles.programs {
+        Programs::Queue { producer, consumer } => Ok((producer, consumer)),
+        other => Err(format!("{} programs are not a queue", other.kind())),
+    }
+}
+
+/// Records the workload and judges the crash states `select` picks (by number).
+pub fn explore(
+    target: &CommandTarget,
+    plan: CommandExplore,
+    payload_bytes: usize,
+    select: &dyn Fn(u64) -> bool,
+) -> Result<Outcome, String> {
+    let (producer, consumer) = programs(target)?;
+    let block_size = BlockSize::new(plan.block_size).map_err(|e| e.to_string())?;
+    // The segment size is the built-in queues' knob; programs choose their own layout.
+    let steps = Plan::new(plan.model, block_size, payload_bytes, 0).steps;
+    let trace = record_in_fresh_dir(|dir| {
+        Ok(script(
+            target,
+            (producer, consumer),
+            &dir.join(QUEUE_NAME),
+            &steps,
+            payload_bytes,
+        ))
+    })?;
+    let len = trace.entries.len();
+    let (events, done) = events(&trace.output);
+    let consumed: u32 = steps
+        .iter()
+        .map(|s| match s {
+            Step::Consume(n) => *n,
+            Step::Enqueue(_) => 0,
+        })
+        .sum();
+    let delivered = events
+        .iter()
+        .filter(|(_, e)| matches!(e, Event::Processed(_)))
+        .count();
+    let mut outcome = Outcome::default();
+    if !done || delivered != consumed as usize {
+        // The workload itself failed, with no crash: one failed trial says so.
+        outcome.judged += 1;
+        outcome.failed += 1;
+        outcome.by_kind.insert(FailureKind::UnexpectedError, 1);
+        let printed = String::from_utf8_lossy(&trace.output_before(len)).into_owned();
+        let tail: String = printed
+            .chars()
+            .rev()
+            .take(200)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        outcome.first_by_kind.insert(
+            FailureKind::UnexpectedError,
+            (
+                0,
+                format!(
+                    "the workload failed with no crash: {delivered} of {consumed} deliveries, {}; it printed ...{tail:?}",
+                    if done { "finished" } else { "did not finish" }
+                ),
+            ),
+        );
+    }
+    let progress: Vec<u64> = (0..=len)
+        .map(|m| events.iter().take_while(|(at, _)| *at <= m).count() as u64)
+        .collect();
+    let scratch = tempfile::Builder::new()
+        .prefix("faultline-states-")
+        .tempdir()
+        .map_err(|e| format!("temp dir: {e}"))?;
+    let slot = scratch.path().join("state");
+    let config = EnumerationConfig {
+        block_size,
+        ..EnumerationConfig::new(plan.model)
+    };
+    let mut index = 0u64;
+    let mut setup_error = None;
+    outcome.enumeration = crash_state::enumerate(
+        &trace.base,
+        &trace.entries,
+        &config,
+        |m| progress[m],
+        |state| {
+            let this = index;
+            index += 1;
+            if !select(this) {
+                return ControlFlow::Continue(());
+            }
+            outcome.judged += 1;
+            let mut ledger = ledger_at(&events, state.id.moment);
+            if let Err(e) = recover(
+                target,
+                (producer, consumer),
+                &state.image,
+                &slot,
+                payload_bytes,
+                &mut ledger,
+            ) {
+                setup_error = Some(format!("state {}: {e}", state.id));
+                return ControlFlow::Break(());
+            }
+            let (failures, _) = account(&ledger);
+            if !failures.is_empty() {
+                outcome.failed += 1;
+                let call = trace.entries[..state.id.moment]
+                    .last()
+                    .map_or_else(|| "the start".to_string(), ToString::to_string);
+                for Failure { kind, detail } in failures {
+                    *outcome.by_kind.entry(kind).or_default() += 1;
+                    outcome.first_by_kind.entry(kind).or_insert_with(|| {
+                        (
+                            this,
+                            format!(
+                                "{detail}; crash state {} (power cut after call {} of {len}: {call})",
+                                state.id, state.id.moment
+                            ),
+                        )
+                    });
+                }
+            }
+            ControlFlow::Continue(())
+        },
+    );
+    match setup_error {
+        Some(e) => Err(e),
+        None => Ok(outcome),
+    }
+}
+
+/// `cd DIR && echo faultline-begin p1-0 && PRODUCER && echo faultline-acked p1-0 && ...
+/// && CONSUMER && ... && echo faultline-done`.
+fn script(
+    target: &CommandTarget,
+    (producer, consumer): (&[String], &[String]),
+    path: &Path,
+    steps: &[Step],
+    payload_bytes: usize,
+) -> String {
+    let dir = faultline_core::fs::parent_dir(path);
+    let line = |words: Vec<String>| words.iter().map(|w| shell_quote(w)).collect::<Vec<_>>().join(" ");
+    let mut parts = vec![format!("cd {}", shell_quote(&dir.display().to_string()))];
+    let mut seq = 0;
+    for step in steps {
+        match *step {
+            Step::Enqueue(n) => {
+                for _ in 0..n {
+                    let item = Item { producer: 1, seq };
+                    seq += 1;
+                    let bytes = payload(item, payload_bytes);
+                    let vars = Vars {
+                        writer: 1,
+                        item: std::str::from_utf8(&bytes).expect("payloads are ASCII"),
+                        ..Vars::new(path, payload_bytes)
+                    };
+                    parts.push(format!("echo {BEGIN}{item}"));
+                    parts.push(line(target.roles.expand(producer, &vars)));
+                    parts.push(format!("echo {ENQUEUED}{item}"));
+                }
+            }
+            Step::Consume(n) => {
+                let vars = Vars {
+                    count: u64::from(n),
+                    ..Vars::new(path, payload_bytes)
+                };
+                parts.push(line(target.roles.expand(consumer, &vars)));
+            }
+        }
+    }
+    parts.push(format!("echo {DONE}"));
+    parts.join(" && ")
+}
+
+/// The item a name such as `p1-3` names.
+fn item_named(name: &str) -> Option<Item> {
+    let (p, s) = name.trim().strip_prefix('p')?.split_once('-')?;
+    Some(Item {
+        producer: p.parse().ok()?,
+        seq: s.parse().ok()?,
+    })
+}
+
+/// The workload's events from what it printed (`output[m]` is printed by entry `m`, so it is
+/// known at every moment after `m`), and whether it printed that it was done.
+fn events(output: &[Vec<u8>]) -> (Vec<(usize, Event)>, bool) {
+    let mut events = Vec::new();
+    let mut done = false;
+    let mut line = Vec::new();
+    for (m, printed) in output.iter().enumerate() {
+        for &b in printed {
+            if b != b'\n' {
+                line.push(b);
+                continue;
+            }
+            let text = String::from_utf8_lossy(&line);
+            let event = if let Some(name) = text.strip_prefix(BEGIN) {
+                item_named(name).map(Event::Began)
+            } else if let Some(name) = text.strip_prefix(ENQUEUED) {
+                item_named(name).map(Event::Acknowledged)
+            } else if let Some(p) = line.strip_prefix(DELIVERED.as_bytes()) {
+                Some(Event::Processed(parse_payload(p)))
+            } else if text == ACKED {
+                Some(Event::AckReturned)
+            } else {
+                done |= text == DONE;
+                None
+            };
+            events.extend(event.map(|e| (m + 1, e)));
+            line.clear();
+        }
+    }
+    (events, done)
+}
+
+/// Boots a crash state as the next run would: writes it to `slot`, runs the producer to
+/// enqueue [`SENTINEL`], then the consumer to drain, and adds what they did to `ledger`.
+/// Errs only when the state cannot be written.
+fn recover(
+    target: &CommandTarget,
+    (producer, consumer): (&[String], &[String]),
+    image: &FsImage,
+    slot: &Path,
+    payload_bytes: usize,
+    ledger: &mut Ledger,
+) -> std::io::Result<()> {
+    if slot.exists() {
+        std::fs::remove_dir_all(slot)?;
+    }
+    materialise(image, slot)?;
+    let path = slot.join(QUEUE_NAME);
+    let bytes = payload(SENTINEL, payload_bytes);
+    let vars = Vars {
+        item: std::str::from_utf8(&bytes).expect("payloads are ASCII"),
+        ..Vars::new(&path, payload_bytes)
+    };
+    ledger.attempted.insert(SENTINEL);
+    let words = target.roles.expand(producer, &vars);
+    match command::run(&words, slot) {
+        Ok(out) if out.status.success() => {
+            ledger.acknowledged.insert(SENTINEL);
+        }
+        Ok(out) => note(ledger, "enqueue after the crash", &words, &out),
+        Err(e) => ledger.errors.push(format!("cannot run `{}`: {e}", words[0])),
+    }
+    let vars = Vars {
+        count: (ledger.attempted.len() * 2 + 4) as u64,
+        ..Vars::new(&path, payload_bytes)
+    };
+    let words = target.roles.expand(consumer, &vars);
+    match command::run(&words, slot) {
+        Ok(out) => {
+            let (drained, _) = events(std::slice::from_ref(&out.stdout));
+            for (_, event) in drained {
+                match event {
+                    Event::Processed(item) => ledger.processed.push(Processed {
+                        item,
+                        consumer: 0,
+                        acked: false,
+                        at_ns: u64::MAX,
+                    }),
+                    Event::AckReturned => {
+                        if let Some(last) = ledger.processed.last_mut() {
+                            last.acked = true;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if !out.status.success() {
+                note(ledger, "draining after the crash", &words, &out);
+            }
+        }
+        Err(e) => ledger.errors.push(format!("cannot run `{}`: {e}", words[0])),
+    }
+    Ok(())
+}
+
+/// Files a program's failure: a corrupt record if it exited [`EXIT_CORRUPT`].
+fn note(ledger: &mut Ledger, what: &str, words: &[String], out: &std::process::Output) {
+    let detail = format!("{what}: {}", command::failure_detail(words, out));
+    if out.status.code() == Some(EXIT_CORRUPT) {
+        ledger.corrupt.push(detail);
+    } else {
+        ledger.errors.push(detail);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printed_lines_become_events_at_the_moment_after_their_entry() {
+        let p = payload(Item { producer: 1, seq: 0 }, 40);
+        let mut delivered = DELIVERED.as_bytes().to_vec();
+        delivered.extend_from_slice(&p);
+        delivered.push(b'\n');
+        let output = vec![
+            b"faultline-begin p1-0\n".to_vec(),
+            Vec::new(),
+            b"faultline-ac".to_vec(),
+            b"ked p1-0\nnoise\n".to_vec(),
+            delivered,
+            b"acked\nfaultline-done\n".to_vec(),
+        ];
+        let (events, done) = events(&output);
+        let item = Item { producer: 1, seq: 0 };
+        assert_eq!(
+            events,
+            vec![
+                (1, Event::Began(item)),
+                (4, Event::Acknowledged(item)),
+                (5, Event::Processed(Ok(item))),
+                (6, Event::AckReturned),
+            ]
+        );
+        assert!(done);
+        assert_eq!(item_named("p12-7"), Some(Item { producer: 12, seq: 7 }));
+        assert_eq!(item_named("q1-0"), None);
+    }
+}
