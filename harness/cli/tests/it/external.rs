@@ -170,19 +170,13 @@ fn shell_words(line: &str) -> Vec<String> {
     words
 }
 
-#[test]
-fn the_example_scenarios_fail_the_unsafe_savers_and_pass_the_durable_ones() {
+/// Runs the example scenarios `files` (in scenarios/examples) into a report; asserts that
+/// every expectation held (exit 0) and returns the report.
+fn run_examples(files: &[&str]) -> serde_json::Value {
     let dir = tempfile::tempdir().expect("temp");
     let out = dir.path().join("out");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/examples");
-    let scenarios = [
-        "python-readers.toml",
-        "python-kill.toml",
-        "python-power-loss.toml",
-        "peers-readers-kill.toml",
-        "peers-power-loss.toml",
-    ]
-    .map(|s| root.join(s).display().to_string());
+    let scenarios: Vec<String> = files.iter().map(|s| root.join(s).display().to_string()).collect();
     let mut args = vec!["run", "--out", out.to_str().expect("utf-8")];
     args.extend(scenarios.iter().map(String::as_str));
     let o = faultline(&args);
@@ -193,26 +187,40 @@ fn the_example_scenarios_fail_the_unsafe_savers_and_pass_the_durable_ones() {
         String::from_utf8_lossy(&o.stdout),
         stderr(&o)
     );
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).expect("run.json"))
-            .expect("json");
-    let result = |scenario: &str, variant: &str| {
-        report["results"]
-            .as_array()
-            .expect("results")
-            .iter()
-            .find(|r| r["scenario"] == scenario && r["variant"] == variant)
-            .unwrap_or_else(|| panic!("{scenario} / {variant} ran"))
-            .clone()
-    };
-    let kinds = |r: &serde_json::Value| -> Vec<String> {
-        r["failures_by_kind"]
-            .as_object()
-            .expect("kinds")
-            .keys()
-            .cloned()
-            .collect()
-    };
+    serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).expect("run.json")).expect("json")
+}
+
+/// The result of `scenario` / `variant` in a report.
+fn result_of(report: &serde_json::Value, scenario: &str, variant: &str) -> serde_json::Value {
+    report["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["scenario"] == scenario && r["variant"] == variant)
+        .unwrap_or_else(|| panic!("{scenario} / {variant} ran"))
+        .clone()
+}
+
+/// The failure kinds a result saw.
+fn kinds(r: &serde_json::Value) -> Vec<String> {
+    r["failures_by_kind"]
+        .as_object()
+        .expect("kinds")
+        .keys()
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn the_example_scenarios_fail_the_unsafe_savers_and_pass_the_durable_ones() {
+    let report = run_examples(&[
+        "python-readers.toml",
+        "python-kill.toml",
+        "python-power-loss.toml",
+        "peers-readers-kill.toml",
+        "peers-power-loss.toml",
+    ]);
+    let result = |scenario: &str, variant: &str| result_of(&report, scenario, variant);
     // Concurrent readers: the in-place json.dump is read half-written.
     assert!(kinds(&result("python-readers", "inplace_json_dump")).contains(&"TornRead".to_string()));
     // Kills: it is left torn.
@@ -249,45 +257,12 @@ fn the_example_scenarios_fail_the_unsafe_savers_and_pass_the_durable_ones() {
 
 #[test]
 fn peer_queues_and_locks_get_their_verdicts_beside_the_references() {
-    let dir = tempfile::tempdir().expect("temp");
-    let out = dir.path().join("out");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/examples");
-    let scenarios = [
+    let report = run_examples(&[
         "peers-queue-power-loss.toml",
         "peers-locks.toml",
         "python-locks.toml",
-    ]
-    .map(|s| root.join(s).display().to_string());
-    let mut args = vec!["run", "--out", out.to_str().expect("utf-8")];
-    args.extend(scenarios.iter().map(String::as_str));
-    let o = faultline(&args);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "every expectation holds: {}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        stderr(&o)
-    );
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).expect("run.json"))
-            .expect("json");
-    let result = |scenario: &str, variant: &str| {
-        report["results"]
-            .as_array()
-            .expect("results")
-            .iter()
-            .find(|r| r["scenario"] == scenario && r["variant"] == variant)
-            .unwrap_or_else(|| panic!("{scenario} / {variant} ran"))
-            .clone()
-    };
-    let kinds = |r: &serde_json::Value| -> Vec<String> {
-        r["failures_by_kind"]
-            .as_object()
-            .expect("kinds")
-            .keys()
-            .cloned()
-            .collect()
-    };
+    ]);
+    let result = |scenario: &str, variant: &str| result_of(&report, scenario, variant);
     // Queues under power loss: the reference keeps every acknowledged item in every state;
     // queue-file creates its file with an unsynced rename.
     let reference = result("peers-queue-power-loss", "faultline_queue");

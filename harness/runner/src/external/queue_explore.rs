@@ -8,18 +8,17 @@
 //! print `delivered PAYLOAD` and `acked`. The trace's standard output thus says, at every
 //! moment, what had been attempted, acknowledged, processed and acknowledged as processed.
 
-use std::ops::ControlFlow;
 use std::path::Path;
 
-use faultline_core::crash_state::{self, EnumerationConfig};
-use faultline_core::{BlockSize, Failure, FailureKind, FsImage};
+use faultline_core::crash_state::EnumerationConfig;
+use faultline_core::{BlockSize, FailureKind, FsImage};
 
 use super::command::{self, ACKED, DELIVERED, EXIT_CORRUPT, Programs, Vars};
 use super::explore::{materialise, shell_quote};
 use super::scenario_explore::{Outcome, record_in_fresh_dir};
 use crate::process::target::CommandTarget;
-use crate::queue::explore::{Event, Plan, SENTINEL, Step, ledger_at};
-use crate::queue::{Item, Ledger, Processed, account, parse_payload, payload};
+use crate::queue::explore::{Event, Plan, SENTINEL, Step, judge_states};
+use crate::queue::{Item, Ledger, Processed, parse_payload, payload};
 use crate::scenario::CommandExplore;
 
 /// The queue's path in the recorded directory and in every crash state (`{path}`).
@@ -98,9 +97,6 @@ pub fn explore(
             ),
         );
     }
-    let progress: Vec<u64> = (0..=len)
-        .map(|m| events.iter().take_while(|(at, _)| *at <= m).count() as u64)
-        .collect();
     let scratch = tempfile::Builder::new()
         .prefix("faultline-states-")
         .tempdir()
@@ -110,58 +106,36 @@ pub fn explore(
         block_size,
         ..EnumerationConfig::new(plan.model)
     };
-    let mut index = 0u64;
-    let mut setup_error = None;
-    outcome.enumeration = crash_state::enumerate(
-        &trace.base,
-        &trace.entries,
+    let mut states = crate::queue::explore::Outcome::default();
+    judge_states(
+        (&trace.base, &trace.entries, &events),
         &config,
-        |m| progress[m],
-        |state| {
-            let this = index;
-            index += 1;
-            if !select(this) {
-                return ControlFlow::Continue(());
-            }
-            outcome.judged += 1;
-            let mut ledger = ledger_at(&events, state.id.moment);
-            if let Err(e) = recover(
-                target,
-                (producer, consumer),
-                &state.image,
-                &slot,
-                payload_bytes,
-                &mut ledger,
-            ) {
-                setup_error = Some(format!("state {}: {e}", state.id));
-                return ControlFlow::Break(());
-            }
-            let (failures, _) = account(&ledger);
-            if !failures.is_empty() {
-                outcome.failed += 1;
-                let call = trace.entries[..state.id.moment]
-                    .last()
-                    .map_or_else(|| "the start".to_string(), ToString::to_string);
-                for Failure { kind, detail } in failures {
-                    *outcome.by_kind.entry(kind).or_default() += 1;
-                    outcome.first_by_kind.entry(kind).or_insert_with(|| {
-                        (
-                            this,
-                            format!(
-                                "{detail}; crash state {} (power cut after call {} of {len}: {call})",
-                                state.id, state.id.moment
-                            ),
-                        )
-                    });
-                }
-            }
-            ControlFlow::Continue(())
+        select,
+        &mut states,
+        |image, ledger| {
+            recover(target, (producer, consumer), &image, &slot, payload_bytes, ledger)
+                .map_err(|e| format!("writing a crash state to {}: {e}", slot.display()))
         },
-    );
-    match setup_error {
-        Some(e) => Err(e),
-        None => Ok(outcome),
+        |id| {
+            let call = trace.entries[..id.moment]
+                .last()
+                .map_or_else(|| "the start".to_string(), ToString::to_string);
+            format!(
+                "crash state {id} (power cut after call {} of {len}: {call})",
+                id.moment
+            )
+        },
+    )?;
+    outcome.enumeration = states.enumeration;
+    outcome.judged += states.judged;
+    outcome.failed += states.failed;
+    for (kind, n) in states.by_kind {
+        *outcome.by_kind.entry(kind).or_default() += n;
     }
+    for (kind, first) in states.first_by_kind {
+        outcome.first_by_kind.entry(kind).or_insert(first);
+    }
+    Ok(outcome)
 }
 
 /// `cd DIR && echo faultline-begin p1-0 && PRODUCER && echo faultline-acked p1-0 && ...

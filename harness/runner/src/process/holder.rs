@@ -80,6 +80,15 @@ struct Tally {
 }
 
 impl Tally {
+    fn new(id: u32) -> Self {
+        Tally {
+            id,
+            start: Instant::now(),
+            failures: BTreeMap::new(),
+            first: None,
+        }
+    }
+
     fn fail(&mut self, kind: FailureKind, detail: String) {
         *self.failures.entry(kind).or_default() += 1;
         let id = self.id;
@@ -110,12 +119,7 @@ pub fn holder(plan: &HolderPlan, pipes: &Pipes<'_>) -> i32 {
     if !wait_at_barrier(pipes) {
         return 0;
     }
-    let mut tally = Tally {
-        id: plan.id,
-        start: Instant::now(),
-        failures: BTreeMap::new(),
-        first: None,
-    };
+    let mut tally = Tally::new(plan.id);
     let mut sections = 0u64;
     let mut acknowledged = 0u64;
     let mut refused = 0u64;
@@ -325,12 +329,7 @@ pub fn command_holder(plan: &CommandHolderPlan, pipes: &Pipes<'_>) -> i32 {
     if !wait_at_barrier(pipes) {
         return 0;
     }
-    let mut tally = Tally {
-        id: plan.id,
-        start: Instant::now(),
-        failures: BTreeMap::new(),
-        first: None,
-    };
+    let mut tally = Tally::new(plan.id);
     let mut sections = 0u64;
     if let Programs::Lock { holder } = &plan.target.roles.programs {
         let lock = plan.dir.join(LOCK_FILE);

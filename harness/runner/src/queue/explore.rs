@@ -269,15 +269,46 @@ pub fn explore(variant: Variant, plan: &Plan, select: &dyn Fn(u64) -> bool) -> R
             ),
         );
     }
-    // Moments with the same history are judged alike: the class is how many events happened.
-    let progress: Vec<u64> = (0..=recorded.trace.len())
-        .map(|m| recorded.events.iter().take_while(|(at, _)| *at <= m).count() as u64)
+    let judged = judge_states(
+        (&recorded.base, &recorded.trace, &recorded.events),
+        &config,
+        select,
+        &mut outcome,
+        |image, ledger| {
+            recover_and_drain(variant, plan, image, ledger);
+            Ok::<(), std::convert::Infallible>(())
+        },
+        |id| describe(&recorded, id),
+    );
+    match judged {
+        Ok(()) => Ok(outcome),
+        Err(never) => match never {},
+    }
+}
+
+/// Enumerates the crash states of a recorded queue workload (its base image, trace and
+/// events) and judges those `select` picks, adding to `outcome`: the ledger of what had
+/// happened by the crash, plus what `recover` saw booting the state, by the exactly-once
+/// accounting; `describe` names a state in a failure's detail. Stops at `recover`'s first
+/// error. Moments with the same history are judged alike: the class is how many events
+/// happened.
+pub(crate) fn judge_states<E>(
+    (base, trace, events): (&FsImage, &[faultline_core::trace::TraceEntry], &[(usize, Event)]),
+    config: &EnumerationConfig,
+    select: &dyn Fn(u64) -> bool,
+    outcome: &mut Outcome,
+    mut recover: impl FnMut(FsImage, &mut Ledger) -> Result<(), E>,
+    describe: impl Fn(&crash_state::CrashStateId) -> String,
+) -> Result<(), E> {
+    let progress: Vec<u64> = (0..=trace.len())
+        .map(|m| events.iter().take_while(|(at, _)| *at <= m).count() as u64)
         .collect();
     let mut index = 0u64;
+    let mut error = None;
     outcome.enumeration = crash_state::enumerate(
-        &recorded.base,
-        &recorded.trace,
-        &config,
+        base,
+        trace,
+        config,
         |m| progress[m],
         |state| {
             let this = index;
@@ -286,12 +317,15 @@ pub fn explore(variant: Variant, plan: &Plan, select: &dyn Fn(u64) -> bool) -> R
                 return ControlFlow::Continue(());
             }
             outcome.judged += 1;
-            let mut ledger = ledger_at(&recorded.events, state.id.moment);
-            recover_and_drain(variant, plan, state.image, &mut ledger);
+            let mut ledger = ledger_at(events, state.id.moment);
+            if let Err(e) = recover(state.image, &mut ledger) {
+                error = Some(e);
+                return ControlFlow::Break(());
+            }
             let (failures, _) = account(&ledger);
             if !failures.is_empty() {
                 outcome.failed += 1;
-                let context = describe(&recorded, &state.id);
+                let context = describe(&state.id);
                 for Failure { kind, detail } in failures {
                     *outcome.by_kind.entry(kind).or_default() += 1;
                     outcome
@@ -303,7 +337,7 @@ pub fn explore(variant: Variant, plan: &Plan, select: &dyn Fn(u64) -> bool) -> R
             ControlFlow::Continue(())
         },
     );
-    Ok(outcome)
+    error.map_or(Ok(()), Err)
 }
 
 fn describe(recorded: &Recorded, id: &crash_state::CrashStateId) -> String {
