@@ -156,12 +156,24 @@ pub fn record(request: &RecordRequest) -> Result<TraceFile, RecordError> {
         // The program's own output passed through strace's stdout; print it for the user.
         print!("{}", String::from_utf8_lossy(&status.stdout));
     }
-    let file = std::fs::File::open(&log).map_err(|_| RecordError::Strace(stderr.trim().to_string()))?;
+    let lines = || -> Result<_, RecordError> {
+        let file = std::fs::File::open(&log).map_err(|_| RecordError::Strace(stderr.trim().to_string()))?;
+        Ok(std::io::BufReader::new(file)
+            .lines()
+            .map(|l| l.map_err(|e| RecordError::Strace(format!("reading strace's output: {e}")))))
+    };
     let cwd = std::fs::canonicalize(&cwd).unwrap_or(cwd);
     let mut recorder = Recorder::new(dir.clone(), base, cwd);
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|e| RecordError::Strace(format!("reading strace's output: {e}")))?;
-        recorder.line(i + 1, &line);
+    // A child's first calls can be printed before the clone that made it (`-z` prints a call
+    // when it returns), so every child's parent is found first, in a pass of its own.
+    let mut joiner = Joiner::default();
+    for (i, line) in lines()?.enumerate() {
+        if let Some(call) = joiner.line(i + 1, &line?) {
+            recorder.note_parent(&call);
+        }
+    }
+    for (i, line) in lines()?.enumerate() {
+        recorder.line(i + 1, &line?);
     }
     if status.status.code().is_none() && recorder.builder.entries().is_empty() {
         return Err(RecordError::Strace(stderr.trim().to_string()));
@@ -288,6 +300,8 @@ struct Recorder {
     /// A clone whose first half was seen: the parent's pid and the flags, for a child that
     /// speaks before the parent's call returns.
     cloning: HashMap<i32, i64>,
+    /// Every child's parent and clone flags, from a first pass over the log.
+    parents: HashMap<i32, (i32, i64)>,
     sources: Vec<Source>,
     output: Vec<Vec<u8>>,
     warnings: Vec<String>,
@@ -304,6 +318,7 @@ impl Recorder {
             builder: TraceBuilder::new(base),
             processes: HashMap::new(),
             cloning: HashMap::new(),
+            parents: HashMap::new(),
             sources: Vec::new(),
             output: Vec::new(),
             warnings: Vec::new(),
@@ -350,9 +365,34 @@ impl Recorder {
         }
     }
 
+    /// Remembers the parent of the process a clone, fork or vfork made.
+    fn note_parent(&mut self, call: &Call) {
+        let flags = match call.name.as_str() {
+            "clone" | "clone3" => clone_flags(&call.args.join(", ")),
+            "fork" | "vfork" => 0,
+            _ => return,
+        };
+        if let Some(child) = call
+            .ret_int()
+            .and_then(|r| i32::try_from(r).ok())
+            .filter(|c| *c > 0)
+        {
+            self.parents.insert(child, (call.pid, flags));
+        }
+    }
+
     fn process(&mut self, pid: i32) -> Process {
         if let Some(p) = self.processes.get(&pid) {
             return p.clone();
+        }
+        // A child that speaks before its parent's clone was printed: its parent, as it is now
+        // (inside the clone, so its descriptors are what the child inherited).
+        if let Some(&(parent, flags)) = self.parents.get(&pid)
+            && self.processes.contains_key(&parent)
+        {
+            let p = child_of(&self.processes[&parent], flags);
+            self.processes.insert(pid, p.clone());
+            return p;
         }
         // A child that speaks before its parent's clone returned: take the parent that is
         // inside a clone (or, the first time, the program itself).
@@ -971,10 +1011,37 @@ mod tests {
 
     fn recorder(lines: &[&str]) -> Recorder {
         let mut r = Recorder::new(PathBuf::from("/w"), FsImage::new(), PathBuf::from("/w"));
+        let mut joiner = Joiner::default();
+        for (i, l) in lines.iter().enumerate() {
+            if let Some(call) = joiner.line(i + 1, l) {
+                r.note_parent(&call);
+            }
+        }
         for (i, l) in lines.iter().enumerate() {
             r.line(i + 1, l);
         }
         r
+    }
+
+    #[test]
+    fn a_child_printed_before_its_clone_inherits_its_parents_descriptors() {
+        // A subshell of a command substitution: its parent's stdout is a pipe, and the child,
+        // whose calls strace printed before the parent's clone, writes to it.
+        let r = recorder(&[
+            "7 pipe2([4, 5], 0) = 0",
+            "7 dup2(5, 1) = 1",
+            "7 clone(child_stack=NULL, flags=0x1200000|17) = 8",
+            &format!("9 write(1, \"{}\", 4) = 4", hex("pipe")),
+            "8 clone(child_stack=NULL, flags=0x1200000|17) = 9",
+            &format!("7 write(1, \"{}\", 4) = 4", hex("also")),
+        ]);
+        assert!(r.output.iter().all(Vec::is_empty), "{:?}", r.output);
+        // The program's own stdout is still recorded.
+        let r = recorder(&[
+            "7 clone(child_stack=NULL, flags=0x1200000|17) = 8",
+            &format!("8 write(1, \"{}\", 4) = 4", hex("done")),
+        ]);
+        assert_eq!(r.output.concat(), b"done");
     }
 
     /// `"/w/x"` and friends as strace prints them with -xx.
