@@ -6,6 +6,7 @@
 //! implements; judging is the runner's job. The [`registry`] lists what is here.
 
 pub mod atomic_write;
+pub mod info;
 pub mod lock;
 pub mod model;
 pub mod queue;
@@ -14,4 +15,4 @@ pub mod store;
 pub mod sync;
 pub mod tasks;
 
-pub use registry::{Detector, FamilyInfo, VariantInfo};
+pub use info::{Detector, FamilyInfo, VariantInfo};

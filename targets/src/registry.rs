@@ -1,111 +1,10 @@
-//! What this crate ships: families, their variants with catalogue IDs, the detectors that must
-//! catch each broken variant and the failure kind they must report, and each family's crash
-//! points. The runner and the command line read this; nothing here runs code.
+//! What this crate ships: every family, with its variants (catalogue IDs, the detectors that
+//! must catch each broken variant and the failure kind they must report) and its crash points.
+//! The runner and the command line read this; nothing here runs code. A new family adds its
+//! entry to [`FAMILIES`].
 
-use std::fmt;
-
-use faultline_core::FailureKind;
-
+pub use crate::info::{Detector, Expectation, FamilyInfo, VariantInfo};
 use crate::{atomic_write, lock, queue, store, tasks};
-
-/// The ways faultline can catch a bug (the letters of the catalogue).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-pub enum Detector {
-    /// R: concurrent readers and writers.
-    Readers,
-    /// K: kill -9 of a real process, at random or at a crash point.
-    Kill,
-    /// P: power-loss crash states on the simulated file system.
-    PowerLoss,
-    /// M: model checking of in-process lock logic.
-    Model,
-    /// D: the lock-order graph.
-    Lockdep,
-    /// X: a metadata or security property check.
-    Metadata,
-}
-
-impl Detector {
-    /// The catalogue's letter.
-    pub fn letter(self) -> char {
-        match self {
-            Detector::Readers => 'R',
-            Detector::Kill => 'K',
-            Detector::PowerLoss => 'P',
-            Detector::Model => 'M',
-            Detector::Lockdep => 'D',
-            Detector::Metadata => 'X',
-        }
-    }
-}
-
-impl fmt::Display for Detector {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.letter())
-    }
-}
-
-/// One detector that must catch a variant, and the failure kind it must report.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct Expectation {
-    /// The detector.
-    pub detector: Detector,
-    /// The kind it must report.
-    pub kind: FailureKind,
-}
-
-/// A variant of a family: the reference or a broken one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct VariantInfo {
-    /// Its name on the command line: `durable`, `no_dir_fsync`.
-    pub name: &'static str,
-    /// Its catalogue ID (`AW3`); `None` for the reference.
-    pub catalogue_id: Option<&'static str>,
-    /// What it does, in one line.
-    pub summary: &'static str,
-    /// How it must be caught; empty for the reference, which must pass everything.
-    pub expectations: &'static [Expectation],
-}
-
-impl VariantInfo {
-    /// Whether this is the family's reference implementation.
-    pub fn is_reference(&self) -> bool {
-        self.catalogue_id.is_none()
-    }
-
-    /// The detectors that must catch it, as catalogue letters: `R,K,P`.
-    pub fn detector_letters(&self) -> String {
-        let letters: Vec<String> = self.expectations.iter().map(|e| e.detector.to_string()).collect();
-        letters.join(",")
-    }
-}
-
-/// A family of implementations of one persistence pattern.
-#[derive(Clone, Copy, Debug, serde::Serialize)]
-pub struct FamilyInfo {
-    /// Its name on the command line: `atomic-write`.
-    pub name: &'static str,
-    /// The reference first, then the broken variants in catalogue order.
-    pub variants: &'static [VariantInfo],
-    /// The crash points its code passes.
-    pub crash_points: &'static [&'static str],
-}
-
-impl FamilyInfo {
-    /// The variant called `name`.
-    pub fn variant(&self, name: &str) -> Option<&'static VariantInfo> {
-        self.variants.iter().find(|v| v.name == name)
-    }
-
-    /// Valid variant names, comma-separated, for error messages.
-    pub fn variant_names(&self) -> String {
-        self.variants
-            .iter()
-            .map(|v| v.name)
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
 
 /// Every family this crate ships.
 pub const FAMILIES: &[FamilyInfo] = &[
@@ -144,22 +43,4 @@ pub fn family(name: &str) -> Option<&'static FamilyInfo> {
 /// Valid family names, comma-separated, for error messages.
 pub fn family_names() -> String {
     FAMILIES.iter().map(|f| f.name).collect::<Vec<_>>().join(", ")
-}
-
-/// The variant of `all` whose entry in `entries` (same order) is called `name`.
-pub(crate) fn variant_by_name<V: Copy>(all: &[V], entries: &'static [VariantInfo], name: &str) -> Option<V> {
-    entries.iter().position(|e| e.name == name).map(|i| all[i])
-}
-
-/// The entry in `entries` of `variant`, whose place in `all` is its place in `entries`.
-pub(crate) fn entry_of<V: PartialEq>(
-    all: &[V],
-    entries: &'static [VariantInfo],
-    variant: &V,
-) -> &'static VariantInfo {
-    let index = all
-        .iter()
-        .position(|v| v == variant)
-        .expect("a family's ALL lists every variant");
-    &entries[index]
 }

@@ -79,14 +79,15 @@ pub fn write<T>(rw: &RwLock<T>) -> Held<RwLockWriteGuard<'_, T>> {
 /// records (they find the deadlocks themselves).
 pub mod order {
     use std::cell::RefCell;
-    use std::collections::{BTreeMap, BTreeSet};
     use std::panic::Location;
+
+    use faultline_core::lock_order::OrderGraph;
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicBool, Ordering};
 
     static ON: AtomicBool = AtomicBool::new(false);
     static GRAPH: Mutex<Graph> = Mutex::new(Graph {
-        edges: BTreeMap::new(),
+        edges: OrderGraph::new(),
         found: Vec::new(),
     });
 
@@ -95,32 +96,13 @@ pub mod order {
         static HELD: RefCell<Vec<(usize, &'static Location<'static>)>> = const { RefCell::new(Vec::new()) };
     }
 
-    struct Graph {
-        /// held -> acquired, with the call sites of both, as first seen.
-        edges: BTreeMap<(usize, usize), (&'static Location<'static>, &'static Location<'static>)>,
-        found: Vec<Inversion>,
-    }
+    /// Where the held lock and the acquired one were taken, as first seen.
+    type Sites = (&'static Location<'static>, &'static Location<'static>);
 
-    impl Graph {
-        /// A path of edges from `from` to `to`, if there is one.
-        fn path(&self, from: usize, to: usize) -> Option<Vec<(usize, usize)>> {
-            let mut seen = BTreeSet::new();
-            let mut stack = vec![(from, Vec::new())];
-            while let Some((at, path)) = stack.pop() {
-                if at == to {
-                    return Some(path);
-                }
-                if !seen.insert(at) {
-                    continue;
-                }
-                for (&(a, b), _) in self.edges.range((at, 0)..=(at, usize::MAX)) {
-                    let mut next = path.clone();
-                    next.push((a, b));
-                    stack.push((b, next));
-                }
-            }
-            None
-        }
+    struct Graph {
+        /// held -> acquired (locks by address).
+        edges: OrderGraph<usize, Sites>,
+        found: Vec<Inversion>,
     }
 
     /// Two orders of acquisition that form a cycle: a deadlock waiting to happen.
@@ -210,14 +192,14 @@ pub mod order {
         {
             let mut g = GRAPH.lock().unwrap_or_else(|p| p.into_inner());
             for (h, h_at) in &held {
-                if g.edges.contains_key(&(*h, id)) {
+                if g.edges.get(h, &id).is_some() {
                     continue;
                 }
-                if let Some(path) = g.path(id, *h) {
+                if let Some(path) = g.edges.path(&id, h) {
                     let earlier = path
                         .iter()
-                        .map(|e| {
-                            let (a_at, b_at) = g.edges[e];
+                        .filter_map(|(a, b)| g.edges.get(a, b))
+                        .map(|(a_at, b_at)| {
                             format!(
                                 "a lock taken at {} while holding one taken at {}",
                                 site(b_at),
@@ -234,7 +216,7 @@ pub mod order {
                         earlier,
                     });
                 }
-                g.edges.insert((*h, id), (*h_at, at));
+                g.edges.insert(*h, id, (*h_at, at));
             }
         }
         HELD.with(|h| h.borrow_mut().push((id, at)));

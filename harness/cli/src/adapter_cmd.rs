@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use faultline_core::RealFs;
-use faultline_runner::external::command::{ACKED, DELIVERED, EXIT_CORRUPT};
+use faultline_runner::program::{ACKED, DELIVERED, EXIT_CORRUPT};
 use faultline_targets::atomic_write::{AtomicWrite, Variant};
 use faultline_targets::queue::{self, QueueError};
 
@@ -111,7 +111,7 @@ pub fn run(args: &AdapterArgs) -> anyhow::Result<u8> {
             return Ok(code);
         }
     }
-    Ok(0)
+    Ok(faultline_runner::exit::OK)
 }
 
 fn name_of(name: AdapterName) -> String {
@@ -148,7 +148,7 @@ fn reference_queue(
         .open(&fs, dir, options)
         .and_then(|mut q| f(&mut *q));
     match result {
-        Ok(()) => Ok(0),
+        Ok(()) => Ok(faultline_runner::exit::OK),
         Err(e @ QueueError::Corrupt { .. }) => {
             eprintln!("error: {e}");
             Ok(EXIT_CORRUPT as u8)
@@ -164,7 +164,7 @@ fn queue_file(
 ) -> anyhow::Result<u8> {
     let result = queue_file::QueueFile::open(path).and_then(|mut q| f(&mut q));
     match result {
-        Ok(()) => Ok(0),
+        Ok(()) => Ok(faultline_runner::exit::OK),
         Err(e @ (queue_file::Error::CorruptedFile { .. } | queue_file::Error::UnsupportedVersion { .. })) => {
             eprintln!("error: {e}");
             Ok(EXIT_CORRUPT as u8)
@@ -187,12 +187,12 @@ fn run_under_lock(command: &[String]) -> anyhow::Result<u8> {
 
 /// `faultline critical-section LOG HOLDER SECTION HOLD_US`.
 pub fn critical_section(args: &CriticalSectionArgs) -> anyhow::Result<u8> {
-    faultline_runner::process::holder::critical_section(
+    faultline_runner::family::lock::holder::critical_section(
         &args.log,
         args.holder,
         args.section,
         Duration::from_micros(args.hold_us),
     )
     .context("critical section")?;
-    Ok(0)
+    Ok(faultline_runner::exit::OK)
 }

@@ -1,6 +1,7 @@
 //! Command-line arguments, and the checks that turn bad ones into one-line errors.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use faultline_core::{BlockSize, EnumerationConfig, PersistenceModel};
@@ -15,7 +16,7 @@ use faultline_targets::registry;
 #[command(
     name = "faultline",
     version,
-    after_help = "Exit codes:\n  0  every expectation held\n  1  a reference (fixed) variant failed\n  2  usage, scenario or setup error\n  3  a broken variant was not caught (the detector lost its power)\n  4  a rate got worse than the baseline\n  130 interrupted (Ctrl-C or SIGTERM); workers stopped, trial directories removed"
+    after_help = faultline_runner::exit::HELP
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -315,8 +316,8 @@ pub struct ExploreArgs {
     #[arg(long, help_heading = "Recorded programs")]
     pub jobs: Option<usize>,
     /// A checker that runs longer than this fails its state: 10s, 500ms.
-    #[arg(long, default_value = "10s", help_heading = "Recorded programs")]
-    pub checker_timeout: String,
+    #[arg(long, default_value = "10s", value_parser = duration_arg, help_heading = "Recorded programs")]
+    pub checker_timeout: Duration,
     /// Keep the directory of the first failed state of each cause under this directory.
     #[arg(long, help_heading = "Recorded programs")]
     pub keep: Option<PathBuf>,
@@ -340,9 +341,9 @@ pub struct RunArgs {
     /// Trials per variant, instead of the scenario's.
     #[arg(long, conflicts_with = "duration", help_heading = "How long")]
     pub trials: Option<u64>,
-    /// Run each variant this long instead: 30s, 2m, 500ms.
-    #[arg(long, help_heading = "How long")]
-    pub duration: Option<String>,
+    /// Run each variant this long instead: 30s, 2m, 500ms, 1h 30m.
+    #[arg(long, value_parser = duration_arg, help_heading = "How long")]
+    pub duration: Option<Duration>,
     /// Seed for every trial's choices, instead of the scenario's (decimal or 0x-hex).
     #[arg(long, env = "FAULTLINE_SEED", help_heading = "How long")]
     pub seed: Option<String>,
@@ -405,8 +406,6 @@ pub enum UsageError {
     MaxChoices,
     #[error("{0}")]
     BadState(String),
-    #[error("invalid duration '{0}'; use a number with s, m or ms, e.g. 30s, 2m, 500ms")]
-    Duration(String),
     #[error("{0}")]
     Scenario(#[from] faultline_runner::scenario::ScenarioError),
     #[error("no scenario files in {0}; give a scenario path or --scenarios DIR")]
@@ -429,23 +428,17 @@ pub enum UsageError {
     FromWithRunArgs,
 }
 
-/// `30s`, `2m`, `500ms` or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<std::time::Duration, UsageError> {
-    let bad = || UsageError::Duration(text.to_string());
-    let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
-        (n, 0.001)
-    } else if let Some(n) = text.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = text.strip_suffix('m') {
-        (n, 60.0)
-    } else {
-        (text, 1.0)
-    };
-    let value: f64 = number.parse().map_err(|_| bad())?;
-    if !(value > 0.0 && value.is_finite()) {
-        return Err(bad());
+/// The longest duration accepted: a run or a timeout beyond it is a typo.
+const LONGEST: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// A duration as humantime reads it (`30s`, `2m`, `500ms`, `1h 30m`), from 1 ms to 30 days.
+pub fn duration_arg(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text)
+        .map_err(|e| format!("{e}; give a number with a unit, e.g. 30s, 2m, 500ms"))?;
+    if d < Duration::from_millis(1) || d > LONGEST {
+        return Err(format!("{text} is out of range; give from 1ms to 30days"));
     }
-    Ok(std::time::Duration::from_secs_f64(value * scale))
+    Ok(d)
 }
 
 pub fn parse_seed(text: &str) -> Result<u64, UsageError> {

@@ -6,8 +6,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use faultline_runner::gate::{self, Baseline, Failure, Judgement, Scope};
+use faultline_runner::render;
 use faultline_runner::report::{self, RunReport};
-use faultline_runner::run::Verdict;
+use faultline_runner::results::Verdict;
 
 use crate::args::{BaselineArgs, Format, GateArgs, RunArgs, UsageError};
 use crate::run_cmd;
@@ -35,7 +36,7 @@ fn obtain(args: &RunArgs, from: Option<&Path>) -> anyhow::Result<Option<RunRepor
         let mut report = report::read_results(path, &["run"]).map_err(UsageError::Read)?;
         // Verdicts are judged again from the counts, as a merge does: never taken on trust.
         for r in &mut report.results {
-            r.verdict = faultline_runner::run::judge(r);
+            r.verdict = faultline_runner::results::judge(r);
         }
         return Ok(Some(report));
     }
@@ -127,13 +128,13 @@ pub fn gate(args: &GateArgs) -> anyhow::Result<u8> {
     check_arguments(&args.run, args.from.as_deref(), "gate")?;
     let baseline = gate_baseline(args)?;
     let Some(report) = obtain(&args.run, args.from.as_deref())? else {
-        return Ok(run_cmd::EXIT_INTERRUPTED);
+        return Ok(faultline_runner::exit::INTERRUPTED);
     };
     let scope = scope(&report, &args.run);
     let base = baseline.as_ref().map(|(_, b)| b);
     let base_path = baseline.as_ref().map(|(p, _)| p.as_path());
     let judgement = gate::judge(&report, base, scope);
-    let mut paths = report::write_rendered(&args.run.out, "run", &report, Some(&judgement), base)?;
+    let mut paths = render::write_rendered(&args.run.out, "run", &report, Some(&judgement), base)?;
     let gate_json = serde_json::json!({
         "format_version": report::FORMAT_VERSION,
         "kind": "gate",
@@ -181,10 +182,10 @@ pub fn baseline(args: &BaselineArgs) -> anyhow::Result<u8> {
         None
     };
     let Some(report) = obtain(&args.run, args.from.as_deref())? else {
-        return Ok(run_cmd::EXIT_INTERRUPTED);
+        return Ok(faultline_runner::exit::INTERRUPTED);
     };
     if args.from.is_none() {
-        for path in report::write_run(&args.run.out, &report)? {
+        for path in render::write_run(&args.run.out, &report)? {
             eprintln!("wrote {}", path.display());
         }
     }
@@ -242,5 +243,5 @@ pub fn baseline(args: &BaselineArgs) -> anyhow::Result<u8> {
         new.entries.len(),
         scenarios.len()
     );
-    Ok(0)
+    Ok(faultline_runner::exit::OK)
 }

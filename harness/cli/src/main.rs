@@ -16,18 +16,12 @@ use anyhow::Context;
 use clap::Parser;
 use faultline_core::CrashStateId;
 use faultline_runner::explore::{self, ExploreRequest};
+use faultline_runner::render;
 use faultline_runner::report::{self, ExploreReport};
 
 use args::{Cli, Command, ExploreArgs, Format, ListArgs, RunArgs, UsageError};
 
-/// Every expectation held.
-const EXIT_OK: u8 = 0;
-/// A reference (fixed) variant failed.
-const EXIT_REFERENCE_FAILED: u8 = 1;
-/// Usage, scenario or setup error.
-const EXIT_USAGE: u8 = 2;
-/// A broken variant was not caught: the detector lost its power.
-const EXIT_NOT_CAUGHT: u8 = 3;
+use faultline_runner::exit;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -49,10 +43,10 @@ fn main() -> ExitCode {
         Err(err) => {
             if let Some(usage) = err.downcast_ref::<UsageError>() {
                 eprintln!("error: {usage}");
-                return ExitCode::from(EXIT_USAGE);
+                return ExitCode::from(exit::USAGE);
             }
             eprintln!("error: {err:#}");
-            ExitCode::from(EXIT_USAGE)
+            ExitCode::from(exit::USAGE)
         }
     }
 }
@@ -70,7 +64,7 @@ fn list(args: &ListArgs) -> anyhow::Result<u8> {
         Format::Text => display::list_text(&scenarios),
     };
     print_stdout(&text)?;
-    Ok(EXIT_OK)
+    Ok(exit::OK)
 }
 
 fn run_explore(args: &ExploreArgs) -> anyhow::Result<u8> {
@@ -125,7 +119,7 @@ fn run_explore(args: &ExploreArgs) -> anyhow::Result<u8> {
 
 fn run_scenarios(args: &RunArgs) -> anyhow::Result<u8> {
     let report = match run_cmd::run(args)? {
-        run_cmd::Outcome::Interrupted => return Ok(run_cmd::EXIT_INTERRUPTED),
+        run_cmd::Outcome::Interrupted => return Ok(exit::INTERRUPTED),
         run_cmd::Outcome::Done(report) => report,
     };
     print_stdout(&run_cmd::present(&report, args)?)?;
@@ -134,9 +128,9 @@ fn run_scenarios(args: &RunArgs) -> anyhow::Result<u8> {
         // the merge; a reference that failed in any shard failed.
         eprintln!("a shard: merge the shards' run.json with `faultline merge` to judge every expectation");
         return Ok(if report.limit_exceeded() {
-            EXIT_REFERENCE_FAILED
+            exit::REFERENCE_FAILED
         } else {
-            EXIT_OK
+            exit::OK
         });
     }
     Ok(exit_of(&report))
@@ -148,7 +142,7 @@ fn merge(args: &args::MergeArgs) -> anyhow::Result<u8> {
         reports.push(faultline_runner::merge::read(path)?);
     }
     let report = faultline_runner::merge::merge(reports)?;
-    for path in report::write_run(&args.out, &report)? {
+    for path in render::write_run(&args.out, &report)? {
         eprintln!("wrote {}", path.display());
     }
     let text = match args.format {
@@ -162,11 +156,11 @@ fn merge(args: &args::MergeArgs) -> anyhow::Result<u8> {
 /// 1 if a reference failed, else 3 if a broken variant was not caught, else 0.
 pub(crate) fn exit_of(report: &faultline_runner::report::RunReport) -> u8 {
     if report.limit_exceeded() {
-        EXIT_REFERENCE_FAILED
+        exit::REFERENCE_FAILED
     } else if report.not_caught() {
-        EXIT_NOT_CAUGHT
+        exit::NOT_CAUGHT
     } else {
-        EXIT_OK
+        exit::OK
     }
 }
 
@@ -180,7 +174,7 @@ fn explain(request: &ExploreRequest, state: &str, format: Format) -> anyhow::Res
         Format::Json => print_stdout(&(serde_json::to_string_pretty(&report)? + "\n"))?,
         Format::Text => print_stdout(&display::state_text(request, &report))?,
     }
-    Ok(EXIT_OK)
+    Ok(exit::OK)
 }
 
 /// 1 if a reference failed, else 3 if a broken variant was not caught, else 0.
@@ -188,14 +182,14 @@ fn exit_code(report: &ExploreReport) -> u8 {
     use faultline_runner::explore::Expectation;
     let outcomes: Vec<&Expectation> = report.results.iter().map(|r| &r.expectation).collect();
     if outcomes.iter().any(|e| matches!(e, Expectation::ReferenceFailed)) {
-        EXIT_REFERENCE_FAILED
+        exit::REFERENCE_FAILED
     } else if outcomes
         .iter()
         .any(|e| matches!(e, Expectation::NotCaught { .. }))
     {
-        EXIT_NOT_CAUGHT
+        exit::NOT_CAUGHT
     } else {
-        EXIT_OK
+        exit::OK
     }
 }
 

@@ -9,10 +9,9 @@ use std::process::Command;
 use anyhow::Context;
 use faultline_core::FailureKind;
 use faultline_core::stats::FailureCount;
-use faultline_runner::process::trial::Faults;
-use faultline_runner::report::{self, FORMAT_VERSION, Report};
-use faultline_runner::run::{FirstSeen, VariantResult, Verdict, judge};
-use faultline_runner::scenario::Expectation;
+use faultline_runner::render;
+use faultline_runner::report::{FORMAT_VERSION, Report};
+use faultline_runner::results::{Expectation, Faults, FirstSeen, VariantResult, Verdict, judge};
 use faultline_targets::registry::{self, Detector};
 
 use crate::args::{Format, ModelArgs, parse_seed};
@@ -95,7 +94,7 @@ pub fn run(args: &ModelArgs) -> anyhow::Result<u8> {
         kind: "model",
         results,
     };
-    for path in report::write_model(&args.out, &report)? {
+    for path in render::write_model(&args.out, &report)? {
         eprintln!("wrote {}", path.display());
     }
     let text = match args.format {
@@ -157,9 +156,9 @@ fn result(line: &Line) -> anyhow::Result<VariantResult> {
     let mut r = VariantResult {
         scenario: format!("model-shuttle-{}", line.strategy),
         scenario_path: "faultline model".into(),
-        family: family.name,
-        variant: info.name,
-        catalogue_id: info.catalogue_id,
+        family: family.name.to_string(),
+        variant: info.name.to_string(),
+        catalogue_id: info.catalogue_id.map(str::to_string),
         seed: line.seed,
         trials: line.executions,
         reads: FailureCount::new(0, 0),
@@ -203,9 +202,9 @@ pub fn replay(bin: &Path, workload: &str, schedule: &str) -> anyhow::Result<u8> 
             value["kind"].as_str().unwrap_or("an unnamed failure"),
             value["detail"].as_str().unwrap_or("")
         );
-        Ok(0)
+        Ok(faultline_runner::exit::OK)
     } else {
         println!("not reproduced: {workload} passed along that schedule");
-        Ok(1)
+        Ok(faultline_runner::exit::REFERENCE_FAILED)
     }
 }

@@ -10,9 +10,9 @@ use faultline_runner::report;
 use crate::args::{ReplayArgs, UsageError};
 
 /// Reproduced.
-const REPRODUCED: u8 = 0;
+const REPRODUCED: u8 = faultline_runner::exit::OK;
 /// Ran, and the failure did not happen again.
-const NOT_REPRODUCED: u8 = 1;
+const NOT_REPRODUCED: u8 = faultline_runner::exit::REFERENCE_FAILED;
 
 fn verdict(what: &str, kind: faultline_core::FailureKind, r: &Replayed) -> u8 {
     if r.reproduced {
@@ -42,7 +42,8 @@ fn verdict(what: &str, kind: faultline_core::FailureKind, r: &Replayed) -> u8 {
 /// `faultline replay`.
 pub fn replay(args: &ReplayArgs) -> anyhow::Result<u8> {
     let path = args.report.as_path();
-    let (kind, _) = report::read_checked(path, &["run", "model", "explore"]).map_err(UsageError::Read)?;
+    let (kind, _) = faultline_runner::envelope::read_checked(path, &["run", "model", "explore"])
+        .map_err(UsageError::Read)?;
     let usage = |e: replay::ReplayError| -> anyhow::Error {
         match e {
             replay::ReplayError::Run(run) => anyhow::Error::from(run),
@@ -93,7 +94,7 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<u8> {
     let replayed = match replay::replay_run_case(&case, args.attempts, args.temp_dir.clone(), &cancel) {
         Err(replay::ReplayError::Run(e)) if e.cancelled() => {
             eprintln!("interrupted: stopped every worker and removed the trial directories");
-            return Ok(crate::run_cmd::EXIT_INTERRUPTED);
+            return Ok(faultline_runner::exit::INTERRUPTED);
         }
         other => other.map_err(usage)?,
     };

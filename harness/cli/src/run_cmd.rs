@@ -7,15 +7,14 @@ use std::time::Instant;
 
 use anyhow::Context;
 use faultline_core::stats::percent;
-use faultline_runner::report::{self, RunReport, verdict_text};
-use faultline_runner::run::{self, RunOptions, VariantResult};
+use faultline_runner::render;
+use faultline_runner::report::{RunReport, verdict_text};
+use faultline_runner::results::{VariantResult, Verdict};
+use faultline_runner::run::{self, RunOptions};
 use faultline_runner::scenario::{self, Scenario};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::args::{Format, RunArgs, UsageError, parse_duration, parse_seed, parse_shard};
-
-/// Exit code when Ctrl-C or SIGTERM stopped the run (128 + SIGINT, as shells report it).
-pub const EXIT_INTERRUPTED: u8 = 130;
+use crate::args::{Format, RunArgs, UsageError, parse_seed, parse_shard};
 
 /// The outcome of a run, for the exit code.
 pub enum Outcome {
@@ -49,7 +48,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Outcome> {
     let scenarios = load_all(args)?;
     let options = RunOptions {
         trials: args.trials,
-        duration: args.duration.as_deref().map(parse_duration).transpose()?,
+        duration: args.duration,
         seed: args.seed.as_deref().map(parse_seed).transpose()?,
         variant: args.variant.clone(),
         trial: args.trial,
@@ -90,7 +89,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Outcome> {
 
 /// Prints and writes the report.
 pub fn present(report: &RunReport, args: &RunArgs) -> anyhow::Result<String> {
-    let paths = report::write_run(&args.out, report)?;
+    let paths = render::write_run(&args.out, report)?;
     for path in paths {
         eprintln!("wrote {}", path.display());
     }
@@ -232,12 +231,12 @@ pub fn text(report: &RunReport) -> String {
     let held = report
         .results
         .iter()
-        .filter(|r| matches!(r.verdict, run::Verdict::Held))
+        .filter(|r| matches!(r.verdict, Verdict::Held))
         .count();
     let judged = report
         .results
         .iter()
-        .filter(|r| !matches!(r.verdict, run::Verdict::NoExpectation))
+        .filter(|r| !matches!(r.verdict, Verdict::NoExpectation))
         .count();
     let _ = writeln!(out, "\n{held} of {judged} expectations held");
     out

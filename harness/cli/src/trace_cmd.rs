@@ -11,11 +11,9 @@ use faultline_runner::external::record::{self, RecordRequest};
 use faultline_runner::external::trace_file::TraceFile;
 use faultline_runner::report;
 
-use crate::args::{ExploreArgs, RecordArgs, UsageError, parse_duration, parse_seed};
-use crate::{EXIT_OK, EXIT_REFERENCE_FAILED, print_stdout};
-
-/// Interrupted by Ctrl-C or SIGTERM.
-const EXIT_INTERRUPTED: u8 = 130;
+use crate::args::{ExploreArgs, RecordArgs, UsageError, parse_seed};
+use crate::print_stdout;
+use faultline_runner::exit;
 
 /// `faultline record`.
 pub fn record(args: &RecordArgs) -> anyhow::Result<u8> {
@@ -52,7 +50,7 @@ pub fn record(args: &RecordArgs) -> anyhow::Result<u8> {
     for w in &trace.warnings {
         eprintln!("warning: {w}");
     }
-    Ok(EXIT_OK)
+    Ok(exit::OK)
 }
 
 /// The directory and file name of `out`.
@@ -111,7 +109,7 @@ pub fn explore(args: &ExploreArgs) -> anyhow::Result<u8> {
             checker: checker.clone(),
             config,
             jobs,
-            timeout: parse_duration(&args.checker_timeout)?,
+            timeout: args.checker_timeout,
             only: only.clone(),
             keep: args.keep.clone(),
         };
@@ -125,7 +123,7 @@ pub fn explore(args: &ExploreArgs) -> anyhow::Result<u8> {
         let (result, timing) = match outcome {
             Err(TraceExploreError::Cancelled) => {
                 eprintln!("interrupted; checkers stopped and state directories removed");
-                return Ok(EXIT_INTERRUPTED);
+                return Ok(exit::INTERRUPTED);
             }
             Err(TraceExploreError::BadState(e)) => return Err(UsageError::BadState(e.to_string()).into()),
             Err(e) => return Err(e.into()),
@@ -141,7 +139,7 @@ pub fn explore(args: &ExploreArgs) -> anyhow::Result<u8> {
         );
         results.push(result);
         if cancel.load(Ordering::SeqCst) {
-            return Ok(EXIT_INTERRUPTED);
+            return Ok(exit::INTERRUPTED);
         }
     }
     let report = TraceReport::new(results);
@@ -162,8 +160,8 @@ pub fn explore(args: &ExploreArgs) -> anyhow::Result<u8> {
         }
     }
     Ok(if report.failed() {
-        EXIT_REFERENCE_FAILED
+        exit::REFERENCE_FAILED
     } else {
-        EXIT_OK
+        exit::OK
     })
 }

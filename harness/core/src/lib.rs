@@ -9,6 +9,7 @@ pub mod crash_point;
 pub mod crash_state;
 pub mod fs;
 pub mod image;
+pub mod lock_order;
 pub mod persistence;
 pub mod real_fs;
 pub mod sim_fs;

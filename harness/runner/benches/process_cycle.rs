@@ -20,7 +20,7 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use faultline_runner::process::target::Target;
+use faultline_runner::family::target::Target;
 use faultline_runner::process::trial::{TrialPlan, Workspace, run_trial};
 use faultline_runner::scenario;
 use faultline_targets::atomic_write::Variant;
@@ -94,17 +94,17 @@ fn cycles(c: &mut Criterion) {
         b.iter(bare_fork_kill_wait)
     });
     for (name, scenario) in [("kill_and_check_trial", &kill), ("crash_point_trial", &crash)] {
-        // One workspace per variant, as `faultline run` makes them.
+        // One workspace and one set of roles per variant, as `faultline run` makes them.
         let mut workspace = Workspace::new(root).expect("workspace");
+        let mut roles = Target::AtomicWrite(Variant::Durable)
+            .roles(scenario)
+            .expect("a process workload");
         group.bench_function(name, |b| {
             trim_heap();
             b.iter(|| {
-                let plan = TrialPlan {
-                    scenario,
-                    target: Target::AtomicWrite(Variant::Durable),
-                    trial: 0,
-                };
-                let outcome = run_trial(&plan, &mut workspace, &cancel, false).expect("the trial runs");
+                let plan = TrialPlan { scenario, trial: 0 };
+                let outcome =
+                    run_trial(&plan, &mut *roles, &mut workspace, &cancel, false).expect("the trial runs");
                 assert!(!outcome.failed(), "{outcome:?}");
             })
         });

@@ -23,9 +23,9 @@ use std::path::{Path, PathBuf};
 use faultline_core::FailureKind;
 use faultline_core::stats::FailureCount;
 
-use crate::report::{FORMAT_VERSION, ReadError, RunReport, parse_error, read_checked};
-use crate::run::{VariantResult, Verdict};
-use crate::scenario::Expectation;
+use crate::envelope::{FORMAT_VERSION, ReadError, parse_error, read_checked};
+use crate::report::RunReport;
+use crate::results::{Expectation, VariantResult, Verdict};
 
 /// The two-sided normal quantile the gate compares rates at (99.9%).
 pub const Z_GATE: f64 = 3.290_526_731_491_9;
@@ -68,7 +68,7 @@ impl Entry {
             scenario_path: r.scenario_path.clone(),
             family: r.family.to_string(),
             variant: r.variant.to_string(),
-            catalogue_id: r.catalogue_id.map(str::to_string),
+            catalogue_id: r.catalogue_id.clone(),
             expectation: r.expectation.clone(),
             unit: unit.to_string(),
             count,
@@ -111,7 +111,7 @@ impl Baseline {
 
     /// Parses the `text` of a baseline (read from `path`, named in errors).
     pub fn from_text(path: &Path, text: &str) -> Result<Self, ReadError> {
-        crate::report::check_envelope(path, text, &[BASELINE_KIND])?;
+        crate::envelope::check_envelope(path, text, &[BASELINE_KIND])?;
         serde_json::from_str(text).map_err(|e| parse_error(path, BASELINE_KIND, &e))
     }
 
@@ -169,9 +169,9 @@ impl Failure {
     /// The exit code (see `faultline --help`).
     pub fn exit_code(self) -> u8 {
         match self {
-            Failure::FixedFailed => 1,
-            Failure::PowerLost => 3,
-            Failure::RateWorse => 4,
+            Failure::FixedFailed => crate::exit::REFERENCE_FAILED,
+            Failure::PowerLost => crate::exit::NOT_CAUGHT,
+            Failure::RateWorse => crate::exit::RATE_WORSE,
         }
     }
 }
@@ -207,7 +207,7 @@ impl Judgement {
             .iter()
             .map(|f| f.failure)
             .min()
-            .map_or(0, Failure::exit_code)
+            .map_or(crate::exit::OK, Failure::exit_code)
     }
 
     /// The findings about one scenario x variant.
@@ -304,7 +304,7 @@ pub fn judge(report: &RunReport, baseline: Option<&Baseline>, scope: Scope) -> J
         message,
     };
     for r in &report.results {
-        let base = baseline.and_then(|b| b.entry(&r.scenario, r.variant));
+        let base = baseline.and_then(|b| b.entry(&r.scenario, &r.variant));
         let was_required = base.and_then(Entry::required_kinds);
         let broken = r.catalogue_id.is_some();
         match &r.verdict {
@@ -318,7 +318,7 @@ pub fn judge(report: &RunReport, baseline: Option<&Baseline>, scope: Scope) -> J
                     r,
                     format!(
                         "{} is expected to pass ({limit}), but {why}: the scenario no longer checks that the detector catches it",
-                        r.catalogue_id.unwrap_or(r.variant)
+                        r.catalogue_id.as_deref().unwrap_or(&r.variant)
                     ),
                 ));
             }
@@ -507,7 +507,7 @@ pub fn default_baseline_path() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::judge as verdict_of;
+    use crate::results::judge as verdict_of;
 
     fn result(
         variant: &'static str,
@@ -527,9 +527,7 @@ mod tests {
             "first_by_kind": {}, "time_to_first_failure_s": null, "clean_needed_to_claim_fix": null,
             "elapsed_s": 0.0, "expectation": e, "verdict": {"outcome": "no-expectation"}, "kept": []
         });
-        // Results name variants by the registry's 'static strings, read from 'static text.
-        let text: &'static str = Box::leak(value.to_string().into_boxed_str());
-        let mut r: VariantResult = serde_json::from_str(text).expect("a result");
+        let mut r: VariantResult = serde_json::from_value(value).expect("a result");
         r.verdict = verdict_of(&r);
         r
     }

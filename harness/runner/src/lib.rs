@@ -6,17 +6,21 @@
 //! Real-process runs and scenario files are not here yet.
 
 pub mod atomic_write;
+pub mod document;
+pub mod envelope;
+pub mod exit;
 pub mod explore;
 pub mod external;
+pub mod family;
 #[cfg(feature = "arbitrary")]
 pub mod fuzzing;
 pub mod gate;
-pub mod lockdep;
 pub mod merge;
 pub mod process;
-pub mod queue;
+pub mod program;
 pub mod render;
 pub mod replay;
 pub mod report;
+pub mod results;
 pub mod run;
 pub mod scenario;

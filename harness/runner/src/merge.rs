@@ -8,7 +8,7 @@ use std::path::Path;
 use faultline_core::stats::{FailureCount, clean_trials_to_claim_fix};
 
 use crate::report::{ReadError, RunReport, read_results};
-use crate::run::{QueueItems, VariantResult, judge};
+use crate::results::{QueueItems, VariantResult, judge};
 
 /// Why reports could not be merged.
 #[derive(Debug, thiserror::Error)]
@@ -40,10 +40,10 @@ fn add(a: FailureCount, b: FailureCount) -> FailureCount {
 /// Merges the results of several reports: one result per scenario and variant, in the order
 /// they first appear.
 pub fn merge(reports: Vec<Vec<VariantResult>>) -> Result<RunReport, MergeError> {
-    let mut order: Vec<(String, &'static str)> = Vec::new();
-    let mut merged: BTreeMap<(String, &'static str), VariantResult> = BTreeMap::new();
+    let mut order: Vec<(String, String)> = Vec::new();
+    let mut merged: BTreeMap<(String, String), VariantResult> = BTreeMap::new();
     for r in reports.into_iter().flatten() {
-        let key = (r.scenario.clone(), r.variant);
+        let key = (r.scenario.clone(), r.variant.clone());
         let Some(m) = merged.get_mut(&key) else {
             order.push(key.clone());
             merged.insert(key, r);

@@ -6,12 +6,14 @@
 //! gate's findings when a gate judged the run.
 
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 
 use faultline_core::stats::{FailureCount, Interval, percent};
 
+use crate::envelope::{ReportError, write_files};
 use crate::gate::{Baseline, Judgement};
 use crate::report::{RunReport, cases, verdict_text};
-use crate::run::{VariantResult, Verdict};
+use crate::results::{VariantResult, Verdict};
 
 /// Escapes text for XML and HTML content and attribute values. Characters XML 1.0 forbids
 /// (controls other than tab and newlines) become U+FFFD.
@@ -49,7 +51,7 @@ fn failure_messages(r: &VariantResult, judgement: Option<&Judgement>) -> Vec<Str
         Verdict::Held | Verdict::NoExpectation => {}
     }
     if let Some(j) = judgement {
-        for f in j.about(&r.scenario, r.variant) {
+        for f in j.about(&r.scenario, &r.variant) {
             let text = format!("gate (exit {}): {}", f.failure.exit_code(), f.message);
             if !messages.contains(&text) {
                 messages.push(text);
@@ -63,6 +65,8 @@ fn failure_messages(r: &VariantResult, judgement: Option<&Judgement>) -> Vec<Str
 /// expectation did not hold or the gate found something; the failure's text carries the
 /// commands that reproduce the recorded failures.
 pub fn junit(report: &RunReport, judgement: Option<&Judgement>) -> String {
+    use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite};
+    let seconds = |s: f64| std::time::Duration::try_from_secs_f64(s).unwrap_or_default();
     let all_cases = cases(&report.results);
     let mut suites: Vec<(&str, Vec<&VariantResult>)> = Vec::new();
     for r in &report.results {
@@ -71,45 +75,21 @@ pub fn junit(report: &RunReport, judgement: Option<&Judgement>) -> String {
             _ => suites.push((&r.scenario, vec![r])),
         }
     }
-    let failing = |r: &VariantResult| !failure_messages(r, judgement).is_empty();
-    let total_failures = report.results.iter().filter(|r| failing(r)).count();
-    let total_time: f64 = report.results.iter().map(|r| r.elapsed_s).sum();
-    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        x,
-        "<testsuites name=\"faultline {}\" tests=\"{}\" failures=\"{total_failures}\" errors=\"0\" time=\"{total_time:.3}\">",
-        escape(report.kind),
-        report.results.len()
-    );
+    let mut doc = quick_junit::Report::new(format!("faultline {}", report.kind));
+    doc.set_time(seconds(report.results.iter().map(|r| r.elapsed_s).sum()));
     for (scenario, results) in suites {
-        let failures = results.iter().filter(|r| failing(r)).count();
-        let time: f64 = results.iter().map(|r| r.elapsed_s).sum();
-        let _ = writeln!(
-            x,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\" time=\"{time:.3}\">",
-            escape(scenario),
-            results.len()
-        );
+        let mut suite = TestSuite::new(scenario);
+        suite.set_time(seconds(results.iter().map(|r| r.elapsed_s).sum()));
         let first = results[0];
-        let _ = writeln!(
-            x,
-            "    <properties>\n      <property name=\"scenario_path\" value=\"{}\"/>\n      <property name=\"family\" value=\"{}\"/>\n      <property name=\"seed\" value=\"{:#x}\"/>\n    </properties>",
-            escape(&first.scenario_path),
-            escape(first.family),
-            first.seed
-        );
+        suite.add_property(Property::new("scenario_path", first.scenario_path.as_str()));
+        suite.add_property(Property::new("family", first.family.as_str()));
+        suite.add_property(Property::new("seed", format!("{:#x}", first.seed)));
         for r in results {
             let (count, unit) = r.primary();
-            let name = match r.catalogue_id {
-                Some(id) => format!("{} ({id})", r.variant),
-                None => format!("{} (reference)", r.variant),
-            };
-            let _ = writeln!(
-                x,
-                "    <testcase classname=\"faultline.{}\" name=\"{}\" time=\"{:.3}\">",
-                escape(&r.scenario),
-                escape(&name),
-                r.elapsed_s
+            let name = format!(
+                "{} ({})",
+                r.variant,
+                r.catalogue_id.as_deref().unwrap_or("reference")
             );
             let mut body = format!(
                 "failed {unit}: {}\nfailed trials: {}\nverdict: {}\n",
@@ -125,27 +105,32 @@ pub fn junit(report: &RunReport, judgement: Option<&Judgement>) -> String {
                 );
             }
             let messages = failure_messages(r, judgement);
-            if messages.is_empty() {
-                let _ = writeln!(x, "      <system-out>{}</system-out>", escape(&body));
+            let status = if messages.is_empty() {
+                TestCaseStatus::success()
             } else {
-                let kind = match &r.verdict {
-                    Verdict::NotCaught { .. } => "NotCaught",
-                    Verdict::Exceeded { .. } => "FixedVariantFailed",
-                    _ => "GateFinding",
-                };
-                let _ = writeln!(
-                    x,
-                    "      <failure message=\"{}\" type=\"{kind}\">{}</failure>",
-                    escape(&messages.join("; ")),
-                    escape(&format!("{}\n\n{body}", messages.join("\n")))
-                );
+                let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                status
+                    .set_message(messages.join("; "))
+                    .set_type(match &r.verdict {
+                        Verdict::NotCaught { .. } => "NotCaught",
+                        Verdict::Exceeded { .. } => "FixedVariantFailed",
+                        _ => "GateFinding",
+                    })
+                    .set_description(format!("{}\n\n{body}", messages.join("\n")));
+                status
+            };
+            let mut case = TestCase::new(name, status);
+            case.set_classname(format!("faultline.{}", r.scenario))
+                .set_time(seconds(r.elapsed_s));
+            if messages.is_empty() {
+                case.set_system_out(body);
             }
-            x.push_str("    </testcase>\n");
+            suite.add_test_case(case);
         }
-        x.push_str("  </testsuite>\n");
+        doc.add_test_suite(suite);
     }
-    x.push_str("</testsuites>\n");
-    x
+    doc.to_string()
+        .unwrap_or_else(|e| format!("<!-- the JUnit report could not be written: {e} -->\n"))
 }
 
 /// Colours of the bars: broken variants (before), fixed ones (after), unjudged ones.
@@ -248,7 +233,7 @@ pub fn html(report: &RunReport, judgement: Option<&Judgement>, baseline: Option<
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code><br><code>faultline replay REPORT --case {}</code></td></tr>",
                 c.number,
                 escape(&c.result.scenario),
-                escape(c.result.variant),
+                escape(&c.result.variant),
                 c.kind,
                 c.first.trial,
                 escape(&c.first.detail),
@@ -284,7 +269,7 @@ fn scenario_section(h: &mut String, results: &[VariantResult], baseline: Option<
         "<section class=\"scenario\">\n<h2>{}</h2>\n<p class=\"path\">{} &middot; family {} &middot; seed {:#x}</p>",
         escape(&first.scenario),
         escape(&first.scenario_path),
-        escape(first.family),
+        escape(&first.family),
         first.seed
     );
     let width = LABEL_W + PLOT_W + 230.0;
@@ -308,7 +293,7 @@ fn scenario_section(h: &mut String, results: &[VariantResult], baseline: Option<
         let (count, unit) = r.primary();
         let y = TOP + ROW_H * i as f64;
         let mid = y + ROW_H / 2.0;
-        let label = match r.catalogue_id {
+        let label = match &r.catalogue_id {
             Some(id) => format!("{id} {}", r.variant),
             None => format!("{} (reference)", r.variant),
         };
@@ -372,7 +357,7 @@ fn scenario_section(h: &mut String, results: &[VariantResult], baseline: Option<
         let _ = writeln!(
             h,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} ({unit})</td><td>{}</td><td class=\"{}\">{}</td></tr>",
-            escape(r.variant),
+            escape(&r.variant),
             r.id_label(),
             r.trials,
             escape(&count.summary()),
@@ -400,6 +385,38 @@ fn whisker(h: &mut String, ci: Interval, y: f64, stroke: &str) {
         y - 4.0,
         y + 4.0
     );
+}
+
+/// Writes `model.json`, `model.md`, `model.html` and `model.junit.xml` (a report of kind
+/// `model`) into `dir`; returns their paths.
+pub fn write_model(dir: &Path, report: &RunReport) -> Result<Vec<PathBuf>, ReportError> {
+    write_rendered(dir, "model", report, None, None)
+}
+
+/// Writes `run.json`, `run.md`, `run.html` and `run.junit.xml` into `dir`; returns their
+/// paths.
+pub fn write_run(dir: &Path, report: &RunReport) -> Result<Vec<PathBuf>, ReportError> {
+    write_rendered(dir, "run", report, None, None)
+}
+
+/// Writes `STEM.json` and its renderings (`.md`, `.html`, `.junit.xml`) into `dir`; the HTML
+/// and JUnit show the gate's findings and the baseline when given.
+pub fn write_rendered(
+    dir: &Path,
+    stem: &str,
+    report: &RunReport,
+    judgement: Option<&Judgement>,
+    baseline: Option<&Baseline>,
+) -> Result<Vec<PathBuf>, ReportError> {
+    write_files(
+        dir,
+        &[
+            (&format!("{stem}.json"), report.to_json()),
+            (&format!("{stem}.md"), report.to_markdown()),
+            (&format!("{stem}.html"), html(report, judgement, baseline)),
+            (&format!("{stem}.junit.xml"), junit(report, judgement)),
+        ],
+    )
 }
 
 #[cfg(test)]

@@ -13,8 +13,9 @@ use std::sync::atomic::AtomicBool;
 use faultline_core::{BlockSize, CrashStateId, FailureKind, PersistenceModel};
 
 use crate::atomic_write::oracle::Oracle;
+use crate::envelope::{ReadError, parse_error, read_checked};
 use crate::explore::{ExploreRequest, explain_state};
-use crate::report::{Case, ReadError, parse_error, read_checked};
+use crate::report::Case;
 use crate::run::{RunOptions, run_scenario};
 
 /// Why a case could not be replayed.

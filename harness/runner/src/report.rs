@@ -7,34 +7,11 @@
 use std::path::{Path, PathBuf};
 
 use faultline_core::stats::percent;
-use faultline_core::{Errno, FileKind, Fs, FsError, RealFs};
-use faultline_targets::atomic_write::{AtomicWrite, Durable};
 
+pub use crate::envelope::{FORMAT_VERSION, ReadError, Report, ReportError, write_files};
+use crate::envelope::{check_envelope, parse_error, read_checked};
 use crate::explore::{Expectation, ExploreResult};
-use crate::run::{VariantResult, Verdict};
-
-/// The version of the JSON layout; bumped on any incompatible change.
-pub const FORMAT_VERSION: u32 = 1;
-
-/// A JSON report: the envelope every report shares, around its results.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct Report<R> {
-    /// [`FORMAT_VERSION`].
-    pub format_version: u32,
-    /// `explore` or `run`.
-    pub kind: &'static str,
-    /// One per variant (and model, for explore).
-    pub results: Vec<R>,
-}
-
-impl<R: serde::Serialize> Report<R> {
-    /// The report as pretty JSON with a trailing newline.
-    pub fn to_json(&self) -> String {
-        let mut text = serde_json::to_string_pretty(self).expect("report types serialise infallibly");
-        text.push('\n');
-        text
-    }
-}
+use crate::results::{VariantResult, Verdict};
 
 /// The report of `faultline explore`.
 pub type ExploreReport = Report<ExploreResult>;
@@ -127,60 +104,6 @@ pub fn expectation_text(e: &Expectation) -> String {
         ),
         Expectation::NoExpectation => "no expectation under this model".into(),
     }
-}
-
-/// A report file that could not be written.
-#[derive(Debug, thiserror::Error)]
-#[error("failed to write report {}", path.display())]
-pub struct ReportError {
-    /// The file or directory.
-    pub path: PathBuf,
-    /// What the file system said.
-    #[source]
-    pub source: FsError,
-}
-
-/// Creates `dir` and any missing parents, fsyncing each parent that gained an entry.
-pub fn create_dir_durable<F: Fs + ?Sized>(fs: &F, dir: &Path) -> Result<(), FsError> {
-    match fs.metadata(dir) {
-        Ok(meta) if meta.kind == FileKind::Dir => return Ok(()),
-        Ok(_) => return Err(FsError::at(faultline_core::FsCall::Mkdir, dir, Errno::NOTDIR)),
-        Err(e) if e.errno == Errno::NOENT => {}
-        Err(e) => return Err(e),
-    }
-    let parent = faultline_core::fs::parent_dir(dir);
-    if parent != dir {
-        create_dir_durable(fs, parent)?;
-    }
-    match fs.mkdir(dir, 0o755) {
-        Ok(()) => fs.fsync_dir(parent),
-        Err(e) if e.errno == Errno::EXIST => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
-/// Writes each `(file name, text)` into `dir` with the durable atomic write, creating `dir`
-/// durably first; returns the paths written.
-pub fn write_files<N: AsRef<str>>(dir: &Path, files: &[(N, String)]) -> Result<Vec<PathBuf>, ReportError> {
-    let fs = RealFs::new();
-    create_dir_durable(&fs, dir).map_err(|source| ReportError {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let mut written = Vec::new();
-    for (name, text) in files {
-        let path = dir.join(name.as_ref());
-        let failed = |source| ReportError {
-            path: path.clone(),
-            source,
-        };
-        // A run interrupted mid-write (Ctrl-C, kill) leaves its temp behind; its pid is dead
-        // now, so recovery removes it before this run writes.
-        Durable.recover(&fs, &path).map_err(failed)?;
-        Durable.replace(&fs, &path, text.as_bytes()).map_err(failed)?;
-        written.push(path);
-    }
-    Ok(written)
 }
 
 /// Writes `explore.json` and `explore.md` into `dir`; returns their paths.
@@ -304,7 +227,7 @@ pub struct Case<'a> {
     /// The kind.
     pub kind: faultline_core::FailureKind,
     /// The first failure of that kind.
-    pub first: &'a crate::run::FirstSeen,
+    pub first: &'a crate::results::FirstSeen,
 }
 
 /// Every recorded failure of `results`, numbered.
@@ -322,109 +245,9 @@ pub fn cases(results: &[VariantResult]) -> Vec<Case<'_>> {
         .collect()
 }
 
-/// A report that could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum ReadError {
-    /// The file could not be read.
-    #[error("{path}: cannot read it ({source})")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// Not JSON, or not a report of the expected layout.
-    #[error("{path}:{line}:{column}: not a faultline {expected} report: {message}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line.
-        line: usize,
-        /// 1-based column.
-        column: usize,
-        /// What was expected.
-        expected: String,
-        /// What serde said.
-        message: String,
-    },
-    /// Another layout version.
-    #[error(
-        "{path}: format_version {found}, but this faultline reads {FORMAT_VERSION}; write it again with this faultline"
-    )]
-    Version {
-        /// The file.
-        path: PathBuf,
-        /// Its version.
-        found: u64,
-    },
-    /// Another kind of report.
-    #[error("{path}: a report of kind '{found}'; expected {expected}")]
-    Kind {
-        /// The file.
-        path: PathBuf,
-        /// Its kind.
-        found: String,
-        /// The kinds accepted.
-        expected: String,
-    },
-}
-
 #[derive(serde::Deserialize)]
-struct Envelope {
-    format_version: u64,
-    kind: String,
-}
-
-/// Results name their family and variant by the registry's `'static` strings, so a report
-/// is read from text that lives as long as the process (a command reads a few files and
-/// ends).
-#[derive(serde::Deserialize)]
-#[serde(bound(deserialize = "'de: 'static"))]
 struct Results {
     results: Vec<VariantResult>,
-}
-
-/// Reads the text of a report at `path` and checks its envelope: `format_version` must be
-/// this faultline's and `kind` one of `kinds`. Returns the kind and the text.
-pub fn read_checked(path: &Path, kinds: &[&str]) -> Result<(String, String), ReadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ReadError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let kind = check_envelope(path, &text, kinds)?;
-    Ok((kind, text))
-}
-
-/// Checks the envelope of a report's `text` (read from `path`, named in errors): its
-/// `format_version` must be this faultline's and its `kind` one of `kinds`. Returns the kind.
-pub fn check_envelope(path: &Path, text: &str, kinds: &[&str]) -> Result<String, ReadError> {
-    let expected = kinds.join(" or ");
-    let envelope: Envelope = serde_json::from_str(text).map_err(|e| parse_error(path, &expected, &e))?;
-    if envelope.format_version != u64::from(FORMAT_VERSION) {
-        return Err(ReadError::Version {
-            path: path.to_path_buf(),
-            found: envelope.format_version,
-        });
-    }
-    if !kinds.contains(&envelope.kind.as_str()) {
-        return Err(ReadError::Kind {
-            path: path.to_path_buf(),
-            found: envelope.kind,
-            expected,
-        });
-    }
-    Ok(envelope.kind)
-}
-
-/// The error for JSON that did not parse as what was `expected`, with line and column.
-pub fn parse_error(path: &Path, expected: &str, e: &serde_json::Error) -> ReadError {
-    ReadError::Parse {
-        path: path.to_path_buf(),
-        line: e.line(),
-        column: e.column(),
-        expected: expected.to_string(),
-        message: e.to_string(),
-    }
 }
 
 /// Reads a report of one of `kinds` whose results are [`VariantResult`]s (`run`, `model`).
@@ -436,9 +259,8 @@ pub fn read_results(path: &Path, kinds: &[&str]) -> Result<RunReport, ReadError>
 /// Parses the `text` of a report of one of `kinds` (read from `path`, named in errors).
 pub fn results_from_text(path: &Path, text: String, kinds: &[&str]) -> Result<RunReport, ReadError> {
     let kind = check_envelope(path, &text, kinds)?;
-    let text: &'static str = Box::leak(text.into_boxed_str());
     let results: Results =
-        serde_json::from_str(text).map_err(|e| parse_error(path, &kinds.join(" or "), &e))?;
+        serde_json::from_str(&text).map_err(|e| parse_error(path, &kinds.join(" or "), &e))?;
     for r in &results.results {
         r.check_names().map_err(|message| ReadError::Parse {
             path: path.to_path_buf(),
@@ -475,44 +297,6 @@ pub fn verdict_text(v: &Verdict) -> String {
         Verdict::Exceeded { limit } => format!("FAILED ({limit})"),
         Verdict::NoExpectation => "no expectation".into(),
     }
-}
-
-/// Writes `model.json`, `model.md`, `model.html` and `model.junit.xml` (a report of kind
-/// `model`) into `dir`; returns their paths.
-pub fn write_model(dir: &Path, report: &RunReport) -> Result<Vec<PathBuf>, ReportError> {
-    write_rendered(dir, "model", report, None, None)
-}
-
-/// Writes `run.json`, `run.md`, `run.html` and `run.junit.xml` into `dir`; returns their
-/// paths.
-pub fn write_run(dir: &Path, report: &RunReport) -> Result<Vec<PathBuf>, ReportError> {
-    write_rendered(dir, "run", report, None, None)
-}
-
-/// Writes `STEM.json` and its renderings (`.md`, `.html`, `.junit.xml`) into `dir`; the HTML
-/// and JUnit show the gate's findings and the baseline when given.
-pub fn write_rendered(
-    dir: &Path,
-    stem: &str,
-    report: &RunReport,
-    judgement: Option<&crate::gate::Judgement>,
-    baseline: Option<&crate::gate::Baseline>,
-) -> Result<Vec<PathBuf>, ReportError> {
-    write_files(
-        dir,
-        &[
-            (&format!("{stem}.json"), report.to_json()),
-            (&format!("{stem}.md"), report.to_markdown()),
-            (
-                &format!("{stem}.html"),
-                crate::render::html(report, judgement, baseline),
-            ),
-            (
-                &format!("{stem}.junit.xml"),
-                crate::render::junit(report, judgement),
-            ),
-        ],
-    )
 }
 
 /// `0.42%`-style rate of a result's failed states, for one-line summaries.

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use faultline_core::FailureKind;
 use faultline_targets::registry::{self, FamilyInfo};
 
-use crate::external::command::{self, CommandRoles};
+use crate::program::{self, CommandRoles};
+pub use crate::results::{COMMAND_FAMILY, Expectation};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -269,17 +270,6 @@ pub struct Pause {
     pub for_ms: u64,
 }
 
-/// What a variant must do in this scenario.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Expectation {
-    /// The variant must fail, with each of these kinds (empty: any kind).
-    pub must_fail: Option<Vec<FailureKind>>,
-    /// At most this many failed checks.
-    pub max_failures: Option<u64>,
-    /// At most this failure rate (fraction of checks).
-    pub max_failure_rate: Option<f64>,
-}
-
 /// What lock holders do in each critical section (family `lock`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -376,7 +366,7 @@ pub struct Scenario {
     /// The family.
     pub family: &'static str,
     /// The variants to compare, in order (before first, after last).
-    pub variants: Vec<&'static str>,
+    pub variants: Vec<String>,
     /// Seeds every trial's choices.
     pub seed: u64,
     /// Writer processes.
@@ -406,26 +396,23 @@ pub struct Scenario {
     /// Trials per variant (when no duration is given).
     pub trials: u64,
     /// Variants that run their own number of trials.
-    pub trials_per_variant: BTreeMap<&'static str, u64>,
+    pub trials_per_variant: BTreeMap<String, u64>,
     /// Run each variant for this long instead of a trial count.
     pub duration_s: Option<f64>,
     /// A trial that runs longer than this is a `Deadlock`.
     pub watchdog_ms: u64,
     /// Per variant.
-    pub expect: BTreeMap<&'static str, Expectation>,
+    pub expect: BTreeMap<String, Expectation>,
     /// How lock holders behave (family `lock`).
     pub lock: LockPlan,
     /// The queue and its trials (family `queue`).
     pub queue: QueuePlan,
     /// Family `command`: each variant's programs.
-    pub commands: BTreeMap<&'static str, CommandRoles>,
+    pub commands: BTreeMap<String, CommandRoles>,
     /// Family `command`: judge the crash states of a recorded run of the writer instead of
     /// running processes.
     pub explore: Option<CommandExplore>,
 }
-
-/// The name of the family whose variants are commands given in the scenario.
-pub const COMMAND_FAMILY: &str = "command";
 
 /// The `[explore]` table of a `command` scenario: record the writer writing `versions`
 /// versions one after the other (under strace), and judge every crash state of that trace.
@@ -444,7 +431,7 @@ pub struct CommandExplore {
 fn command_programs(
     table: &Spanned<RawCommand>,
     at: &dyn Fn(Range<usize>, String) -> ScenarioError,
-) -> Result<command::Programs, ScenarioError> {
+) -> Result<program::Programs, ScenarioError> {
     let c = table.get_ref();
     let roles = [
         ("writer", &c.writer),
@@ -459,8 +446,8 @@ fn command_programs(
         if w.get_ref().is_empty() {
             return Err(at(w.span(), "a command needs at least the program's name".into()));
         }
-        if let Some(bad) = command::unknown_placeholder(w.get_ref()) {
-            let valid: Vec<&str> = command::PLACEHOLDERS.iter().map(|(p, _)| *p).collect();
+        if let Some(bad) = program::unknown_placeholder(w.get_ref()) {
+            let valid: Vec<&str> = program::PLACEHOLDERS.iter().map(|(p, _)| *p).collect();
             return Err(at(
                 w.span(),
                 format!(
@@ -500,7 +487,7 @@ fn command_programs(
         })
     };
     match given.as_slice() {
-        ["writer"] => Ok(command::Programs::Document {
+        ["writer"] => Ok(program::Programs::Document {
             writer: get(&c.writer).unwrap_or_default(),
             reader: get(&c.reader),
             checker: get(&c.checker),
@@ -510,7 +497,7 @@ fn command_programs(
                 return Err(e);
             }
             match (get(&c.producer), get(&c.consumer)) {
-                (Some(producer), Some(consumer)) => Ok(command::Programs::Queue { producer, consumer }),
+                (Some(producer), Some(consumer)) => Ok(program::Programs::Queue { producer, consumer }),
                 _ => Err(at(
                     table.span(),
                     "a queue needs both producer = [...] (enqueues {item}) and consumer = [...] (delivers up to {count})".into(),
@@ -521,7 +508,7 @@ fn command_programs(
             if let Some(e) = extra("reader", &c.reader, "lock").or(extra("checker", &c.checker, "lock")) {
                 return Err(e);
             }
-            Ok(command::Programs::Lock {
+            Ok(program::Programs::Lock {
                 holder: get(&c.holder).unwrap_or_default(),
             })
         }
@@ -612,12 +599,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
             ));
         }
         (Some(table), true) => {
-            let scenario_dir = std::path::absolute(crate::external::command::scenario_dir(path))
-                .unwrap_or_else(|_| crate::external::command::scenario_dir(path).to_path_buf());
+            let scenario_dir = std::path::absolute(crate::program::scenario_dir(path))
+                .unwrap_or_else(|_| crate::program::scenario_dir(path).to_path_buf());
             for (name, c) in table.get_ref() {
                 let programs = command_programs(c, &at)?;
                 commands.insert(
-                    command::intern(name),
+                    name.clone(),
                     CommandRoles {
                         programs,
                         scenario_dir: scenario_dir.clone(),
@@ -656,7 +643,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
                     ),
                 ));
             }
-            variants.push(*name);
+            variants.push(name.clone());
             continue;
         }
         let info = family.variant(v.get_ref()).ok_or_else(|| {
@@ -670,7 +657,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
                 ),
             )
         })?;
-        variants.push(info.name);
+        variants.push(info.name.to_string());
     }
     if *raw.roles.writers.get_ref() == 0 {
         return Err(at(
@@ -1053,10 +1040,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
             return Err(at(e.span(), "trials must be at least 1".into()));
         }
         if let Some(t) = raw_e.trials {
-            trials_per_variant.insert(*variant, t);
+            trials_per_variant.insert(variant.clone(), t);
         }
         expect.insert(
-            *variant,
+            variant.clone(),
             Expectation {
                 must_fail,
                 max_failures: raw_e.max_failures,

@@ -30,7 +30,7 @@ pub use no_file_fsync::NoFileFsync;
 pub use reference::Durable;
 pub use truncate_in_place::TruncateInPlace;
 
-use crate::registry::{Detector, Expectation, VariantInfo};
+use crate::info::{Detector, Expectation, VariantInfo};
 
 /// Implements [`AtomicWrite`] for a variant that is the reference [`reference::Recipe`] with
 /// one step changed.
@@ -118,12 +118,12 @@ impl Variant {
 
     /// The variant called `name`.
     pub fn by_name(name: &str) -> Option<Variant> {
-        crate::registry::variant_by_name(&Variant::ALL, VARIANTS, name)
+        crate::info::variant_by_name(&Variant::ALL, VARIANTS, name)
     }
 
     /// Its registry entry.
     pub fn info(self) -> &'static VariantInfo {
-        crate::registry::entry_of(&Variant::ALL, VARIANTS, &self)
+        crate::info::entry_of(&Variant::ALL, VARIANTS, &self)
     }
 }
 

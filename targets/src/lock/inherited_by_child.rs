@@ -5,7 +5,7 @@
 
 use super::expect;
 use super::fd_lock::Recipe;
-use crate::registry::{Detector, VariantInfo};
+use crate::info::{Detector, VariantInfo};
 use faultline_core::FailureKind;
 
 pub(super) const RECIPE: Recipe = Recipe {

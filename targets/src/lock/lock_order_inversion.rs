@@ -5,7 +5,7 @@
 //! sort for this variant. Detectors R (`Deadlock`) and D (`LockOrderInversion`).
 
 use super::expect;
-use crate::registry::{Detector, VariantInfo};
+use crate::info::{Detector, VariantInfo};
 use faultline_core::FailureKind;
 
 pub(super) const INFO: VariantInfo = VariantInfo {

@@ -51,7 +51,7 @@ use std::time::{Duration, Instant};
 
 use faultline_core::{Errno, FailureKind};
 
-use crate::registry::{Detector, Expectation, VariantInfo};
+use crate::info::{Detector, Expectation, VariantInfo};
 use fd_lock::{FdHeld, Recipe};
 use owner_record::{OwnerHeld, Stale};
 
@@ -276,12 +276,12 @@ impl Variant {
 
     /// The variant called `name`.
     pub fn by_name(name: &str) -> Option<Variant> {
-        crate::registry::variant_by_name(&Variant::ALL, VARIANTS, name)
+        crate::info::variant_by_name(&Variant::ALL, VARIANTS, name)
     }
 
     /// Its registry entry.
     pub fn info(self) -> &'static VariantInfo {
-        crate::registry::entry_of(&Variant::ALL, VARIANTS, &self)
+        crate::info::entry_of(&Variant::ALL, VARIANTS, &self)
     }
 
     fn mechanism(self) -> Mechanism {

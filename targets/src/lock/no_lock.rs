@@ -2,7 +2,7 @@
 //! fixes. Concurrent increments overwrite each other. Detector R (`LostUpdate`).
 
 use super::{Mechanism, expect};
-use crate::registry::{Detector, VariantInfo};
+use crate::info::{Detector, VariantInfo};
 use faultline_core::FailureKind;
 
 pub(super) const MECHANISM: Mechanism = Mechanism::Nothing;

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::{Backoff, LockError, Mechanism, expect};
-use crate::registry::{Detector, VariantInfo};
+use crate::info::{Detector, VariantInfo};
 use faultline_core::FailureKind;
 
 pub(super) const MECHANISM: Mechanism = Mechanism::PidFile;

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::{Guard, LockError, LockFile, Mode, expect};
-use crate::registry::{Detector, VariantInfo};
+use crate::info::{Detector, VariantInfo};
 use faultline_core::FailureKind;
 
 /// Drops the lock after the read and takes it again for the write.

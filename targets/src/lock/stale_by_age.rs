@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::expect;
 use super::owner_record::Stale;
-use crate::registry::{Detector, VariantInfo};
+use crate::info::{Detector, VariantInfo};
 use faultline_core::FailureKind;
 
 pub(super) const STALE: Stale = Stale::OlderThan(Duration::from_millis(100));

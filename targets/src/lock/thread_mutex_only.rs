@@ -5,7 +5,7 @@
 use std::sync::{Mutex, MutexGuard};
 
 use super::{Mechanism, expect};
-use crate::registry::{Detector, VariantInfo};
+use crate::info::{Detector, VariantInfo};
 use faultline_core::FailureKind;
 
 pub(super) const MECHANISM: Mechanism = Mechanism::ThreadMutex;

@@ -4,7 +4,7 @@
 
 use super::expect;
 use super::fd_lock::Recipe;
-use crate::registry::{Detector, VariantInfo};
+use crate::info::{Detector, VariantInfo};
 use faultline_core::FailureKind;
 
 /// The reference, opening the file at each acquisition (it is deleted at each release).

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use faultline_core::{FailureKind, Fs, FsError};
 
-use crate::registry::{Detector, Expectation, VariantInfo};
+use crate::info::{Detector, Expectation, VariantInfo};
 pub use reference::{HEADER, SegmentedQueue, Slot, checksum, encode, read_slot, record_id, segment_name};
 pub use truncate_rewrite_dequeue::FILE as JSONL_FILE;
 
@@ -189,12 +189,12 @@ impl Variant {
 
     /// The variant called `name`.
     pub fn by_name(name: &str) -> Option<Variant> {
-        crate::registry::variant_by_name(&Variant::ALL, VARIANTS, name)
+        crate::info::variant_by_name(&Variant::ALL, VARIANTS, name)
     }
 
     /// Its registry entry.
     pub fn info(self) -> &'static VariantInfo {
-        crate::registry::entry_of(&Variant::ALL, VARIANTS, &self)
+        crate::info::entry_of(&Variant::ALL, VARIANTS, &self)
     }
 
     /// Opens (creating if needed) the queue in `dir`, running the variant's own recovery.

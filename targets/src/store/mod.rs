@@ -24,7 +24,7 @@ pub use save_under_lock::SaveUnderLock;
 pub use shared_tmp_save::SharedTmpSave;
 pub use snapshot_outside_lock::SnapshotOutsideLock;
 
-use crate::registry::{Detector, Expectation, VariantInfo};
+use crate::info::{Detector, Expectation, VariantInfo};
 
 /// The family's name.
 pub const FAMILY: &str = "store";
@@ -97,12 +97,12 @@ impl Variant {
 
     /// The variant called `name`.
     pub fn by_name(name: &str) -> Option<Variant> {
-        crate::registry::variant_by_name(&Variant::ALL, VARIANTS, name)
+        crate::info::variant_by_name(&Variant::ALL, VARIANTS, name)
     }
 
     /// Its registry entry.
     pub fn info(self) -> &'static VariantInfo {
-        crate::registry::entry_of(&Variant::ALL, VARIANTS, &self)
+        crate::info::entry_of(&Variant::ALL, VARIANTS, &self)
     }
 
     /// Removes what a crashed save left behind, with the atomic write the variant saves with.

@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 
 use faultline_core::FailureKind;
 
-use crate::registry::{Detector, Expectation, VariantInfo};
+use crate::info::{Detector, Expectation, VariantInfo};
 use crate::sync::{Mutex, lock};
 
 /// The family's name.
@@ -178,12 +178,12 @@ impl Variant {
 
     /// The variant called `name`.
     pub fn by_name(name: &str) -> Option<Variant> {
-        crate::registry::variant_by_name(&Variant::ALL, VARIANTS, name)
+        crate::info::variant_by_name(&Variant::ALL, VARIANTS, name)
     }
 
     /// Its registry entry.
     pub fn info(self) -> &'static VariantInfo {
-        crate::registry::entry_of(&Variant::ALL, VARIANTS, &self)
+        crate::info::entry_of(&Variant::ALL, VARIANTS, &self)
     }
 
     /// An empty registry of this variant.

@@ -470,16 +470,11 @@ fn list_files(image: &FsImage) -> Vec<String> {
 
 /// The command that explores the trace again, optionally at one state.
 pub fn reproduce_command(request: &TraceExploreRequest, state: Option<&CrashStateId>) -> String {
-    let checker = request
-        .checker
-        .iter()
-        .map(|w| shell_quote(w))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let checker = shell_words::join(&request.checker);
     let mut cmd = format!(
         "faultline explore --trace {} --checker {} --model {}",
-        shell_quote(&request.trace_path.display().to_string()),
-        shell_quote(&checker),
+        shell_words::quote(&request.trace_path.display().to_string()),
+        shell_words::quote(&checker),
         request.config.model
     );
     if request.config.block_size != faultline_core::BlockSize::DEFAULT {
@@ -498,19 +493,6 @@ pub fn reproduce_command(request: &TraceExploreRequest, state: Option<&CrashStat
         cmd.push_str(&format!(" --state {id}"));
     }
     cmd
-}
-
-/// `word` as one shell word.
-pub fn shell_quote(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=,+@%{}".contains(&b));
-    if plain {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
-    }
 }
 
 /// Explores `trace` under `request`, calling `progress(states checked)` as it goes.
@@ -606,7 +588,7 @@ impl TraceReport {
     pub fn new(results: Vec<TraceExploreResult>) -> Self {
         TraceReport {
             kind: "trace-explore",
-            format_version: crate::report::FORMAT_VERSION,
+            format_version: crate::envelope::FORMAT_VERSION,
             results,
         }
     }
@@ -634,20 +616,10 @@ impl TraceReport {
 fn result_markdown(r: &TraceExploreResult) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
-    let command = r
-        .command
-        .iter()
-        .map(|w| shell_quote(w))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let command = shell_words::join(&r.command);
     let _ = writeln!(out, "## `{command}` under {}\n", r.model);
     let _ = writeln!(out, "- trace: `{}` ({} entries)", r.trace, r.trace_len);
-    let checker = r
-        .checker
-        .iter()
-        .map(|w| shell_quote(w))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let checker = shell_words::join(&r.checker);
     let _ = writeln!(out, "- checker: `{checker}`");
     let sampled = if r.enumeration.sampled_moments > 0 {
         format!(

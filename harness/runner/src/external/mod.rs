@@ -2,7 +2,6 @@
 //! a recorded trace's crash states with the user's checker, and (in scenarios) commands as
 //! writers, readers and checkers, queue producers and consumers, and lock holders.
 
-pub mod command;
 pub mod explore;
 pub mod queue_explore;
 pub mod record;

@@ -13,12 +13,12 @@ use std::path::Path;
 use faultline_core::crash_state::EnumerationConfig;
 use faultline_core::{BlockSize, FailureKind, FsImage};
 
-use super::command::{self, ACKED, DELIVERED, EXIT_CORRUPT, Programs, Vars};
-use super::explore::{materialise, shell_quote};
+use super::explore::materialise;
 use super::scenario_explore::{Outcome, record_in_fresh_dir};
-use crate::process::target::CommandTarget;
-use crate::queue::explore::{Event, Plan, SENTINEL, Step, judge_states};
-use crate::queue::{Item, Ledger, Processed, parse_payload, payload};
+use crate::family::queue::explore::{Event, Plan, SENTINEL, Step, judge_states};
+use crate::family::queue::{Item, Ledger, Processed, parse_payload, payload};
+use crate::family::target::Program;
+use crate::program::{self, ACKED, DELIVERED, EXIT_CORRUPT, Programs, Vars};
 use crate::scenario::CommandExplore;
 
 /// The queue's path in the recorded directory and in every crash state (`{path}`).
@@ -31,16 +31,16 @@ const ENQUEUED: &str = "faultline-acked ";
 const DONE: &str = "faultline-done";
 
 /// The queue programs of `target`.
-fn programs(target: &CommandTarget) -> Result<(&[String], &[String]), String> {
+fn programs<'s>(target: Program<'s>) -> Result<(&'s [String], &'s [String]), String> {
     match &target.roles.programs {
-        Programs::Queue { producer, consumer } => Ok((producer, consumer)),
+        Programs::Queue { producer, consumer } => Ok((producer.as_slice(), consumer.as_slice())),
         other => Err(format!("{} programs are not a queue", other.kind())),
     }
 }
 
 /// Records the workload and judges the crash states `select` picks (by number).
 pub fn explore(
-    target: &CommandTarget,
+    target: Program<'_>,
     plan: CommandExplore,
     payload_bytes: usize,
     select: &dyn Fn(u64) -> bool,
@@ -106,7 +106,7 @@ pub fn explore(
         block_size,
         ..EnumerationConfig::new(plan.model)
     };
-    let mut states = crate::queue::explore::Outcome::default();
+    let mut states = crate::family::queue::explore::Outcome::default();
     judge_states(
         (&trace.base, &trace.entries, &events),
         &config,
@@ -141,15 +141,15 @@ pub fn explore(
 /// `cd DIR && echo faultline-begin p1-0 && PRODUCER && echo faultline-acked p1-0 && ...
 /// && CONSUMER && ... && echo faultline-done`.
 fn script(
-    target: &CommandTarget,
+    target: Program<'_>,
     (producer, consumer): (&[String], &[String]),
     path: &Path,
     steps: &[Step],
     payload_bytes: usize,
 ) -> String {
     let dir = faultline_core::fs::parent_dir(path);
-    let line = |words: Vec<String>| words.iter().map(|w| shell_quote(w)).collect::<Vec<_>>().join(" ");
-    let mut parts = vec![format!("cd {}", shell_quote(&dir.display().to_string()))];
+    let line = |words: Vec<String>| shell_words::join(words);
+    let mut parts = vec![format!("cd {}", shell_words::quote(&dir.display().to_string()))];
     let mut seq = 0;
     for step in steps {
         match *step {
@@ -226,7 +226,7 @@ fn events(output: &[Vec<u8>]) -> (Vec<(usize, Event)>, bool) {
 /// enqueue [`SENTINEL`], then the consumer to drain, and adds what they did to `ledger`.
 /// Errs only when the state cannot be written.
 fn recover(
-    target: &CommandTarget,
+    target: Program<'_>,
     (producer, consumer): (&[String], &[String]),
     image: &FsImage,
     slot: &Path,
@@ -245,7 +245,7 @@ fn recover(
     };
     ledger.attempted.insert(SENTINEL);
     let words = target.roles.expand(producer, &vars);
-    match command::run(&words, slot) {
+    match program::run(&words, slot) {
         Ok(out) if out.status.success() => {
             ledger.acknowledged.insert(SENTINEL);
         }
@@ -257,7 +257,7 @@ fn recover(
         ..Vars::new(&path, payload_bytes)
     };
     let words = target.roles.expand(consumer, &vars);
-    match command::run(&words, slot) {
+    match program::run(&words, slot) {
         Ok(out) => {
             let (drained, _) = events(std::slice::from_ref(&out.stdout));
             for (_, event) in drained {
@@ -287,7 +287,7 @@ fn recover(
 
 /// Files a program's failure: a corrupt record if it exited [`EXIT_CORRUPT`].
 fn note(ledger: &mut Ledger, what: &str, words: &[String], out: &std::process::Output) {
-    let detail = format!("{what}: {}", command::failure_detail(words, out));
+    let detail = format!("{what}: {}", program::failure_detail(words, out));
     if out.status.code() == Some(EXIT_CORRUPT) {
         ledger.corrupt.push(detail);
     } else {

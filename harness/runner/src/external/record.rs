@@ -276,21 +276,30 @@ struct Process {
     cwd: Rc<RefCell<PathBuf>>,
 }
 
-const CLONE_FS: i64 = 0x200;
-const CLONE_FILES: i64 = 0x400;
-const O_ACCMODE: i64 = 0o3;
-const O_CREAT: i64 = 0o100;
-const O_TRUNC: i64 = 0o1000;
-const O_APPEND: i64 = 0o2000;
-const O_CLOEXEC: i64 = 0o2000000;
-const O_TMPFILE: i64 = 0o20200000;
-const AT_FDCWD: i64 = -100;
-const AT_EMPTY_PATH: i64 = 0x1000;
-const AT_REMOVEDIR: i64 = 0x200;
-const RENAME_EXCHANGE: i64 = 2;
-const FALLOC_FL_KEEP_SIZE: i64 = 1;
-const FALLOC_FL_PUNCH_HOLE: i64 = 2;
-const FALLOC_FL_ZERO_RANGE: i64 = 0x10;
+// The traced program runs on this machine's architecture, so its flag values are libc's for
+// the target faultline is built for (O_TMPFILE, for one, differs between architectures).
+const CLONE_FS: i64 = libc::CLONE_FS as i64;
+const CLONE_FILES: i64 = libc::CLONE_FILES as i64;
+const O_ACCMODE: i64 = libc::O_ACCMODE as i64;
+const O_CREAT: i64 = libc::O_CREAT as i64;
+const O_EXCL: i64 = libc::O_EXCL as i64;
+const O_WRONLY: i64 = libc::O_WRONLY as i64;
+const O_TRUNC: i64 = libc::O_TRUNC as i64;
+const O_APPEND: i64 = libc::O_APPEND as i64;
+const O_CLOEXEC: i64 = libc::O_CLOEXEC as i64;
+const O_TMPFILE: i64 = libc::O_TMPFILE as i64;
+const AT_FDCWD: i64 = libc::AT_FDCWD as i64;
+const AT_EMPTY_PATH: i64 = libc::AT_EMPTY_PATH as i64;
+const AT_REMOVEDIR: i64 = libc::AT_REMOVEDIR as i64;
+const RENAME_EXCHANGE: i64 = libc::RENAME_EXCHANGE as i64;
+const FALLOC_FL_KEEP_SIZE: i64 = libc::FALLOC_FL_KEEP_SIZE as i64;
+const FALLOC_FL_PUNCH_HOLE: i64 = libc::FALLOC_FL_PUNCH_HOLE as i64;
+const FALLOC_FL_ZERO_RANGE: i64 = libc::FALLOC_FL_ZERO_RANGE as i64;
+const F_DUPFD: i64 = libc::F_DUPFD as i64;
+const F_DUPFD_CLOEXEC: i64 = libc::F_DUPFD_CLOEXEC as i64;
+const F_SETFD: i64 = libc::F_SETFD as i64;
+const F_SETFL: i64 = libc::F_SETFL as i64;
+const FD_CLOEXEC: i64 = libc::FD_CLOEXEC as i64;
 
 /// Turns calls into trace entries.
 struct Recorder {
@@ -558,7 +567,7 @@ impl Recorder {
                 let (dirfd, path_at, flags, mode) = match call.name.as_str() {
                     "openat" => (call.int(0).unwrap_or(AT_FDCWD), 1, call.int(2), call.octal(3)),
                     "open" => (AT_FDCWD, 0, call.int(1), call.octal(2)),
-                    _ => (AT_FDCWD, 0, Some(0o1101), call.octal(1)),
+                    _ => (AT_FDCWD, 0, Some(O_CREAT | O_WRONLY | O_TRUNC), call.octal(1)),
                 };
                 let flags = flags.unwrap_or(0);
                 let mode = mode.unwrap_or(0o666) & !self.umask;
@@ -595,17 +604,16 @@ impl Recorder {
                 let fd = call.int(0).unwrap_or(-1);
                 let cloexec = match call.name.as_str() {
                     "fcntl" => match call.int(1) {
-                        Some(0) => false,
-                        Some(0x406) => true,
-                        Some(2) => {
-                            // F_SETFD
+                        Some(F_DUPFD) => false,
+                        Some(F_DUPFD_CLOEXEC) => true,
+                        Some(F_SETFD) => {
                             if let Some(slot) = self.process(pid).fds.borrow_mut().get_mut(&fd) {
-                                slot.cloexec = call.int(2).unwrap_or(0) & 1 != 0;
+                                slot.cloexec = call.int(2).unwrap_or(0) & FD_CLOEXEC != 0;
                             }
                             return;
                         }
-                        Some(4) => {
-                            // F_SETFL: O_APPEND may change.
+                        Some(F_SETFL) => {
+                            // O_APPEND may change.
                             if let Some(slot) = self.slot(pid, fd) {
                                 slot.desc.borrow_mut().append = call.int(2).unwrap_or(0) & O_APPEND != 0;
                             }
@@ -969,7 +977,7 @@ fn open_flags(flags: i64) -> String {
     }];
     for (bit, name) in [
         (O_CREAT, "O_CREAT"),
-        (0o200, "O_EXCL"),
+        (O_EXCL, "O_EXCL"),
         (O_TRUNC, "O_TRUNC"),
         (O_APPEND, "O_APPEND"),
     ] {

@@ -15,11 +15,10 @@ use std::path::{Path, PathBuf};
 use faultline_core::crash_state::{self, EnumerationConfig, EnumerationStats};
 use faultline_core::{BlockSize, FailureKind, FsImage};
 
-use super::explore::shell_quote;
 use super::record::{RecordRequest, record};
 use super::trace_file::TraceFile;
-use crate::process::document::{Read, Version, document};
-use crate::process::target::CommandTarget;
+use crate::document::{Read, Version, document};
+use crate::family::target::Program;
 use crate::process::trial::FILE_NAME;
 use crate::scenario::CommandExplore;
 
@@ -43,7 +42,7 @@ pub struct Outcome {
 
 /// Records `target`'s writer and judges the crash states `select` picks (by number).
 pub fn explore(
-    target: &CommandTarget,
+    target: Program<'_>,
     plan: CommandExplore,
     size: usize,
     select: &dyn Fn(u64) -> bool,
@@ -98,7 +97,7 @@ fn judge(image: &FsImage, acked: u64, size: usize) -> Option<(FailureKind, Strin
     let Ok(bytes) = image.read(&path) else {
         return Some((FailureKind::MissingFile, format!("{FILE_NAME} is missing")));
     };
-    match super::command::classify_json(bytes, size) {
+    match crate::program::classify_json(bytes, size) {
         Read::Bad { detail, .. } => Some((FailureKind::TornFile, detail)),
         Read::Complete(v) if v.seq < acked => Some((
             FailureKind::LostAcknowledgedWrite,
@@ -112,8 +111,8 @@ fn judge(image: &FsImage, acked: u64, size: usize) -> Option<(FailureKind, Strin
 }
 
 /// Runs the writer for versions 1..=`plan.versions` under strace, in a fresh directory.
-fn record_writer(target: &CommandTarget, plan: CommandExplore, size: usize) -> Result<TraceFile, String> {
-    let super::command::Programs::Document { writer, .. } = &target.roles.programs else {
+fn record_writer(target: Program<'_>, plan: CommandExplore, size: usize) -> Result<TraceFile, String> {
+    let crate::program::Programs::Document { writer, .. } = &target.roles.programs else {
         return Err(format!(
             "{} programs have no writer to record",
             target.roles.programs.kind()
@@ -123,7 +122,7 @@ fn record_writer(target: &CommandTarget, plan: CommandExplore, size: usize) -> R
         let path = dir.join(FILE_NAME);
         std::fs::write(&path, document(Version { writer: 0, seq: 0 }, size))
             .map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(script(target, writer, &path, plan.versions, size))
+        Ok(script(target, writer.as_slice(), &path, plan.versions, size))
     })
 }
 
@@ -154,21 +153,21 @@ pub(super) fn record_in_fresh_dir(
 }
 
 /// `cd DIR && W1 && echo faultline-acked 1 && W2 && ...`.
-fn script(target: &CommandTarget, writer: &[String], path: &Path, versions: u32, size: usize) -> String {
+fn script(target: Program<'_>, writer: &[String], path: &Path, versions: u32, size: usize) -> String {
     let mut parts = vec![format!(
         "cd {}",
-        shell_quote(&faultline_core::fs::parent_dir(path).display().to_string())
+        shell_words::quote(&faultline_core::fs::parent_dir(path).display().to_string())
     )];
     for seq in 1..=u64::from(versions) {
         let doc = document(Version { writer: 1, seq }, size);
-        let vars = super::command::Vars {
+        let vars = crate::program::Vars {
             writer: 1,
             version: seq,
             document: std::str::from_utf8(&doc).expect("documents are ASCII"),
-            ..super::command::Vars::new(path, size)
+            ..crate::program::Vars::new(path, size)
         };
         let words = target.roles.expand(writer, &vars);
-        parts.push(words.iter().map(|w| shell_quote(w)).collect::<Vec<_>>().join(" "));
+        parts.push(shell_words::join(words));
         parts.push(format!("echo {ACKED}{seq}"));
     }
     parts.join(" && ")

@@ -16,7 +16,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use faultline_core::trace::{Barrier, Effect, Mutation, TraceEntry};
 use faultline_core::{FsImage, Ino, Node};
 
-use crate::report::ReadError;
+use crate::envelope::ReadError;
 
 /// The version of the trace format this build writes and reads.
 pub const TRACE_FORMAT_VERSION: u32 = 1;

@@ -6,11 +6,8 @@
 //! what the file holds afterwards. Lock scenarios run lock holders instead ([`holder`]), and
 //! queue scenarios producers and consumers ([`queue_roles`]).
 
-pub mod document;
 pub mod fork;
-pub mod holder;
-pub mod lock_checks;
-pub mod queue_roles;
-pub mod target;
+pub mod outcome;
+pub mod roles;
 pub mod trial;
 pub mod worker;

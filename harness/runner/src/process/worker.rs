@@ -1,4 +1,4 @@
-//! What worker processes do: writers replace the file in a loop, readers read and classify it.
+//! How worker processes talk to the trial loop, whatever their family.
 //!
 //! Workers run in forked children. They wait at the barrier (a pipe the runner writes one
 //! byte per worker into), do their work, and send one JSON line to the results pipe; a line is
@@ -7,17 +7,8 @@
 
 use std::collections::BTreeMap;
 use std::os::fd::BorrowedFd;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
-use faultline_core::fs::read_file;
-use faultline_core::{CrashPlan, Errno, FailureKind, RealFs};
-use faultline_targets::atomic_write::AtomicWrite;
-
-use super::target::{CommandTarget, Target};
-use crate::external::command::{self, Programs, Vars};
-
-use super::document::{Read, Version, classify, document};
+use faultline_core::{Errno, FailureKind};
 
 /// The pipes a worker shares with the runner.
 pub struct Pipes<'a> {
@@ -29,47 +20,6 @@ pub struct Pipes<'a> {
     pub stop: Option<BorrowedFd<'a>>,
     /// One JSON line goes here at the end.
     pub results: BorrowedFd<'a>,
-}
-
-/// A writer's instructions.
-#[derive(Clone, Debug)]
-pub struct WriterPlan {
-    /// Writer number, from 1 (0 wrote the initial version).
-    pub id: u32,
-    /// The implementation to run.
-    pub target: Target,
-    /// Threads per writer process (the store family's savers).
-    pub threads: u32,
-    /// The file.
-    pub path: PathBuf,
-    /// Document size.
-    pub size: usize,
-    /// Replaces at most.
-    pub max_writes: u32,
-    /// Pause between replaces.
-    pub pause_us: u64,
-    /// Kill itself at this crash point.
-    pub crash: Option<CrashPlan>,
-}
-
-/// A reader's instructions.
-#[derive(Clone, Debug)]
-pub struct ReaderPlan {
-    /// Reader number.
-    pub id: u32,
-    /// The file.
-    pub path: PathBuf,
-    /// Document size.
-    pub size: usize,
-    /// How many reads.
-    pub reads: u32,
-    /// Pause between reads.
-    pub pause_us: u64,
-    /// Only one writer: versions must never go backwards for this reader.
-    pub check_regression: bool,
-    /// A `command` variant: its reader program (if any) reads, and JSON that a program
-    /// wrote its own way counts as complete.
-    pub command: Option<&'static CommandTarget>,
 }
 
 /// The first failure a worker saw.
@@ -127,7 +77,7 @@ pub enum Report {
     },
 }
 
-pub(super) fn wait_at_barrier(pipes: &Pipes<'_>) -> bool {
+pub(crate) fn wait_at_barrier(pipes: &Pipes<'_>) -> bool {
     let Some(barrier) = &pipes.barrier else {
         return true;
     };
@@ -142,14 +92,14 @@ pub(super) fn wait_at_barrier(pipes: &Pipes<'_>) -> bool {
     }
 }
 
-pub(super) fn send(pipes: &Pipes<'_>, report: &Report) {
+pub(crate) fn send(pipes: &Pipes<'_>, report: &Report) {
     let mut line = serde_json::to_vec(report).expect("reports serialise infallibly");
     line.push(b'\n');
     // One write of less than PIPE_BUF (4096) bytes is atomic; details are kept short.
     let _ = rustix::io::write(pipes.results, &line);
 }
 
-pub(super) fn short(text: String) -> String {
+pub(crate) fn short(text: String) -> String {
     if text.len() <= 300 {
         return text;
     }
@@ -166,239 +116,8 @@ pub(crate) fn told_to_stop(pipes: &Pipes<'_>) -> bool {
     !matches!(rustix::io::read(stop, &mut byte), Err(Errno::AGAIN | Errno::INTR))
 }
 
-/// A writer's body; returns its exit code.
-pub fn writer(plan: &WriterPlan, pipes: &Pipes<'_>) -> i32 {
-    if !wait_at_barrier(pipes) {
-        return 0;
-    }
-    let start = Instant::now();
-    let fs = match &plan.crash {
-        Some(crash) => RealFs::with_crash_plan(crash.clone()),
-        None => RealFs::new(),
-    };
-    let tally = Tally::default();
-    let final_generation = match plan.target {
-        Target::AtomicWrite(variant) => {
-            for seq in 1..=u64::from(plan.max_writes) {
-                let doc = document(Version { writer: plan.id, seq }, plan.size);
-                tally.record(variant.replace(&fs, &plan.path, &doc), plan, seq, start);
-                if pause_or_stop(plan, pipes, &tally) {
-                    break;
-                }
-            }
-            None
-        }
-        Target::Store(variant) => {
-            let store = variant.store();
-            let render = |generation: u64| {
-                document(
-                    Version {
-                        writer: plan.id,
-                        seq: generation,
-                    },
-                    plan.size,
-                )
-            };
-            std::thread::scope(|scope| {
-                for _ in 0..plan.threads.max(1) {
-                    scope.spawn(|| {
-                        for _ in 0..plan.max_writes {
-                            let generation = store.mutate();
-                            tally.record(store.save(&fs, &plan.path, &render), plan, generation, start);
-                            if pause_or_stop(plan, pipes, &tally) {
-                                break;
-                            }
-                        }
-                    });
-                }
-            });
-            Some(store.generation())
-        }
-        Target::Command(c) => {
-            let Programs::Document { writer, .. } = &c.roles.programs else {
-                unreachable!("only document programs run as writers (see `trial`)")
-            };
-            let dir = faultline_core::fs::parent_dir(&plan.path);
-            for seq in 1..=u64::from(plan.max_writes) {
-                let doc = document(Version { writer: plan.id, seq }, plan.size);
-                let vars = Vars {
-                    writer: plan.id,
-                    version: seq,
-                    document: std::str::from_utf8(&doc).expect("documents are ASCII"),
-                    ..Vars::new(&plan.path, plan.size)
-                };
-                let words = c.roles.expand(writer, &vars);
-                match command::run(&words, dir) {
-                    Ok(out) if out.status.success() => tally.ok(),
-                    Ok(out) => tally.fail(command::failure_detail(&words, &out), plan, seq, start),
-                    Err(e) => tally.fail(format!("cannot run `{}`: {e}", words[0]), plan, seq, start),
-                }
-                if pause_or_stop(plan, pipes, &tally) {
-                    break;
-                }
-            }
-            None
-        }
-        Target::Lock(_) => unreachable!("lock targets run holders (see `holder`), not writers"),
-        Target::Queue(_) => unreachable!("queue targets run producers and consumers (see `queue_roles`)"),
-    };
-    let (writes, errors, first) = tally.take();
-    send(
-        pipes,
-        &Report::Writer {
-            id: plan.id,
-            writes,
-            errors,
-            first,
-            final_generation,
-        },
-    );
-    0
-}
-
-/// Counts a writer's results across its threads.
-#[derive(Default)]
-struct Tally {
-    inner: std::sync::Mutex<(u64, u64, Option<FirstFailure>)>,
-    stop: std::sync::atomic::AtomicBool,
-}
-
-impl Tally {
-    fn record(&self, result: faultline_core::FsResult<()>, plan: &WriterPlan, seq: u64, start: Instant) {
-        let mut t = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        match result {
-            Ok(()) => t.0 += 1,
-            Err(e) => {
-                t.1 += 1;
-                t.2.get_or_insert_with(|| FirstFailure {
-                    kind: FailureKind::UnexpectedError,
-                    detail: short(format!("writer {} at {seq}: {e}: {}", plan.id, e.errno)),
-                    at_s: start.elapsed().as_secs_f64(),
-                });
-            }
-        }
-    }
-
-    fn ok(&self) {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).0 += 1;
-    }
-
-    fn fail(&self, detail: String, plan: &WriterPlan, seq: u64, start: Instant) {
-        let mut t = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        t.1 += 1;
-        t.2.get_or_insert_with(|| FirstFailure {
-            kind: FailureKind::UnexpectedError,
-            detail: short(format!("writer {} at {seq}: {detail}", plan.id)),
-            at_s: start.elapsed().as_secs_f64(),
-        });
-    }
-
-    fn take(&self) -> (u64, u64, Option<FirstFailure>) {
-        std::mem::take(&mut *self.inner.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-}
-
-/// Pauses between writes; true once the runner has said stop (seen by any thread).
-fn pause_or_stop(plan: &WriterPlan, pipes: &Pipes<'_>, tally: &Tally) -> bool {
-    use std::sync::atomic::Ordering;
-    if plan.pause_us > 0 {
-        std::thread::sleep(Duration::from_micros(plan.pause_us));
-    }
-    if tally.stop.load(Ordering::Relaxed) {
-        return true;
-    }
-    let stop = told_to_stop(pipes);
-    if stop {
-        tally.stop.store(true, Ordering::Relaxed);
-    }
-    stop
-}
-
-/// A reader's body; returns its exit code.
-pub fn reader(plan: &ReaderPlan, pipes: &Pipes<'_>) -> i32 {
-    if !wait_at_barrier(pipes) {
-        return 0;
-    }
-    let start = Instant::now();
-    let fs = RealFs::new();
-    let mut failures: BTreeMap<FailureKind, u64> = BTreeMap::new();
-    let mut first = None;
-    let mut newest: Option<Version> = None;
-    for _ in 0..plan.reads {
-        let read = match plan.command {
-            Some(c) => read_with(c, plan),
-            None => read_file(&fs, &plan.path),
-        };
-        let classify = |bytes: &[u8], size| match plan.command {
-            Some(_) => command::classify_json(bytes, size),
-            None => classify(bytes, size),
-        };
-        let failure = match read {
-            Err(e) if e.errno == Errno::NOENT => {
-                Some((FailureKind::MissingFile, "the file did not exist".to_string()))
-            }
-            Err(e) => Some((
-                FailureKind::UnexpectedError,
-                format!("read failed: {e}: {}", e.errno),
-            )),
-            Ok(bytes) => match classify(&bytes, plan.size) {
-                Read::Bad { kind, detail } => Some((kind, detail)),
-                Read::Complete(v) => match newest {
-                    Some(n) if plan.check_regression && v.seq < n.seq => Some((
-                        FailureKind::StaleRegression,
-                        format!("read seq {} after seq {} had been read", v.seq, n.seq),
-                    )),
-                    _ => {
-                        newest = Some(newest.map_or(v, |n| n.max(v)));
-                        None
-                    }
-                },
-            },
-        };
-        if let Some((kind, detail)) = failure {
-            *failures.entry(kind).or_default() += 1;
-            first.get_or_insert_with(|| FirstFailure {
-                kind,
-                detail: short(format!("reader {}: {detail}", plan.id)),
-                at_s: start.elapsed().as_secs_f64(),
-            });
-        }
-        if plan.pause_us > 0 {
-            std::thread::sleep(Duration::from_micros(plan.pause_us));
-        }
-    }
-    send(
-        pipes,
-        &Report::Reader {
-            id: plan.id,
-            reads: u64::from(plan.reads),
-            failures,
-            first,
-        },
-    );
-    0
-}
-
-/// One read through a `command` variant: its reader program's output, or the file itself.
-fn read_with(c: &CommandTarget, plan: &ReaderPlan) -> faultline_core::FsResult<Vec<u8>> {
-    let Programs::Document {
-        reader: Some(reader), ..
-    } = &c.roles.programs
-    else {
-        return read_file(&RealFs::new(), &plan.path);
-    };
-    let words = c.roles.expand(reader, &Vars::new(&plan.path, plan.size));
-    let err = |errno| {
-        Err(faultline_core::FsError::at(
-            faultline_core::FsCall::Open,
-            &plan.path,
-            errno,
-        ))
-    };
-    match command::run(&words, faultline_core::fs::parent_dir(&plan.path)) {
-        Ok(out) if out.status.success() => Ok(out.stdout),
-        // A reader that could not open the file says so on stderr; count it as missing.
-        Ok(_) => err(Errno::NOENT),
-        Err(_) => err(Errno::NOEXEC),
-    }
+/// Nanoseconds on the system-wide monotonic clock, comparable between processes.
+pub fn now_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
 }

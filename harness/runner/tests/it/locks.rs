@@ -5,7 +5,8 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use faultline_core::FailureKind;
-use faultline_runner::run::{RunOptions, VariantResult, Verdict, run_scenario};
+use faultline_runner::results::{VariantResult, Verdict};
+use faultline_runner::run::{RunOptions, run_scenario};
 use faultline_runner::scenario::{self, Scenario};
 
 fn parse(text: &str) -> Scenario {

@@ -2,9 +2,10 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use faultline_core::FailureKind;
-use faultline_runner::process::target::Target;
+use faultline_runner::family::target::Target;
 use faultline_runner::process::trial::{TrialPlan, Workspace, choose_faults, run_trial};
-use faultline_runner::run::{RunOptions, Verdict, run_scenario};
+use faultline_runner::results::Verdict;
+use faultline_runner::run::{RunOptions, run_scenario};
 use faultline_runner::scenario::{self, Scenario};
 use faultline_targets::atomic_write::Variant;
 
@@ -18,13 +19,10 @@ fn trial(
     trial: u64,
     temp: &Path,
 ) -> faultline_runner::process::trial::TrialOutcome {
-    let plan = TrialPlan {
-        scenario: s,
-        target: Target::AtomicWrite(variant),
-        trial,
-    };
+    let plan = TrialPlan { scenario: s, trial };
+    let mut roles = Target::AtomicWrite(variant).roles(s).expect("a process workload");
     let mut workspace = Workspace::new(Some(temp)).expect("workspace");
-    run_trial(&plan, &mut workspace, &AtomicBool::new(false), false).expect("the trial runs")
+    run_trial(&plan, &mut *roles, &mut workspace, &AtomicBool::new(false), false).expect("the trial runs")
 }
 
 const CRASH_AT: &str = r#"
@@ -107,12 +105,17 @@ kill = { offset_ms = [0, 1000] }
 pause = { after_ms = [0, 1000], for_ms = 5 }
 "#,
     );
+    let roles = Target::AtomicWrite(Variant::Durable)
+        .roles(&s)
+        .expect("a process workload");
     let faults = |t| {
-        choose_faults(&TrialPlan {
-            scenario: &s,
-            target: Target::AtomicWrite(Variant::Durable),
-            trial: t,
-        })
+        choose_faults(
+            &TrialPlan {
+                scenario: &s,
+                trial: t,
+            },
+            &*roles,
+        )
     };
     assert_eq!(faults(3), faults(3));
     let distinct: std::collections::BTreeSet<String> = (0..20).map(|t| format!("{:?}", faults(t))).collect();
@@ -128,11 +131,13 @@ fn a_failing_trial_is_kept_when_asked() {
     let s = parse(&CRASH_AT.replace("POINT", "atomic_write.after_create"));
     let plan = TrialPlan {
         scenario: &s,
-        target: Target::AtomicWrite(Variant::TruncateInPlace),
         trial: 0,
     };
+    let mut roles = Target::AtomicWrite(Variant::TruncateInPlace)
+        .roles(&s)
+        .expect("a process workload");
     let mut workspace = Workspace::new(Some(temp.path())).expect("workspace");
-    let outcome = run_trial(&plan, &mut workspace, &AtomicBool::new(false), true).expect("runs");
+    let outcome = run_trial(&plan, &mut *roles, &mut workspace, &AtomicBool::new(false), true).expect("runs");
     let kept = outcome.kept.expect("a failing trial is kept");
     assert!(kept.join("config.json").exists(), "{kept:?}");
     // The next trial runs in a fresh directory, and dropping the workspace leaves the kept one.

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use faultline_core::{CrashPlan, FailureKind};
 use faultline_targets::lock::{self, LockError, Mode};
 
-use super::worker::{FirstFailure, Pipes, Report, send, short, wait_at_barrier};
+use crate::process::worker::{FirstFailure, Pipes, Report, now_ns, send, short, wait_at_barrier};
 use crate::scenario::{LockPlan, LockWorkload};
 
 /// The lock file every holder locks.
@@ -54,12 +54,6 @@ pub struct HolderPlan {
 /// The log file of holder `id`.
 pub fn log_name(id: u32) -> String {
     format!("cs.{id}.log")
-}
-
-/// Nanoseconds on the system-wide monotonic clock, comparable between processes.
-pub fn now_ns() -> u64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
 }
 
 struct Log(std::fs::File);
@@ -305,14 +299,16 @@ pub fn critical_section(log: &Path, holder: u32, section: u32, hold: Duration) -
     Ok(())
 }
 
-/// A lock program's holder (family `command`, a `holder` command): a worker that runs the
-/// program once per section; the program takes the lock and runs `{critical}` inside.
+/// A lock program's holder (a `holder` command): a worker that runs the program once per
+/// section; the program takes the lock and runs `{critical}` inside.
 #[derive(Clone, Debug)]
-pub struct CommandHolderPlan {
+pub struct CommandHolderPlan<'s> {
     /// Holder number, from 1.
     pub id: u32,
-    /// The programs.
-    pub target: &'static super::target::CommandTarget,
+    /// The table's commands and directory.
+    pub roles: &'s crate::program::CommandRoles,
+    /// The holder command.
+    pub holder: &'s [String],
     /// The trial directory.
     pub dir: PathBuf,
     /// Sections to run.
@@ -324,19 +320,19 @@ pub struct CommandHolderPlan {
 }
 
 /// A lock program's holder's body; returns its exit code.
-pub fn command_holder(plan: &CommandHolderPlan, pipes: &Pipes<'_>) -> i32 {
-    use crate::external::command::{self, Programs, Vars};
+pub fn command_holder(plan: &CommandHolderPlan<'_>, pipes: &Pipes<'_>) -> i32 {
+    use crate::program::{self, Vars};
     if !wait_at_barrier(pipes) {
         return 0;
     }
     let mut tally = Tally::new(plan.id);
     let mut sections = 0u64;
-    if let Programs::Lock { holder } = &plan.target.roles.programs {
+    {
         let lock = plan.dir.join(LOCK_FILE);
         let log = plan.dir.join(log_name(plan.id)).display().to_string();
         for section in 1..=plan.sections {
             let critical = [
-                command::faultline_binary(),
+                program::faultline_binary(),
                 "critical-section".to_string(),
                 log.clone(),
                 plan.id.to_string(),
@@ -348,12 +344,12 @@ pub fn command_holder(plan: &CommandHolderPlan, pipes: &Pipes<'_>) -> i32 {
                 critical: &critical,
                 ..Vars::new(&lock, 0)
             };
-            let words = plan.target.roles.expand(holder, &vars);
-            match command::run(&words, &plan.dir) {
+            let words = plan.roles.expand(plan.holder, &vars);
+            match program::run(&words, &plan.dir) {
                 Ok(out) if out.status.success() => sections += 1,
                 Ok(out) => tally.fail(
                     FailureKind::UnexpectedError,
-                    format!("section {section}: {}", command::failure_detail(&words, &out)),
+                    format!("section {section}: {}", program::failure_detail(&words, &out)),
                 ),
                 Err(e) => tally.fail(
                     FailureKind::UnexpectedError,

@@ -8,15 +8,13 @@
 //! trial's directory and die with the worker that started them, so a kill of the worker is a
 //! kill of the program mid-write.
 
-use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::{Mutex, OnceLock};
 
 use faultline_core::FailureKind;
 
-use crate::process::document::{Read, Version, classify};
+use crate::document::{Read, Version, classify};
 
 /// The placeholders a role's words may use, and what each becomes.
 pub const PLACEHOLDERS: &[(&str, &str)] = &[
@@ -305,22 +303,6 @@ pub fn classify_json(bytes: &[u8], size: usize) -> Read {
             ),
         },
     }
-}
-
-/// Interned variant names: a `command` scenario's variants are named by its file, and reports
-/// hold names as `&'static str`. Each distinct name is leaked once.
-pub fn intern(name: &str) -> &'static str {
-    static NAMES: OnceLock<Mutex<BTreeMap<String, &'static str>>> = OnceLock::new();
-    let mut names = NAMES
-        .get_or_init(|| Mutex::new(BTreeMap::new()))
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    if let Some(found) = names.get(name) {
-        return found;
-    }
-    let leaked: &'static str = Box::leak(name.to_string().into_boxed_str());
-    names.insert(name.to_string(), leaked);
-    leaked
 }
 
 #[cfg(test)]

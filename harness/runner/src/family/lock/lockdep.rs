@@ -4,8 +4,9 @@
 //! process and finds its cycles: each is a set of acquisition orders that can deadlock when
 //! the processes meet, whether or not they met in this run.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+
+use faultline_core::lock_order::OrderGraph;
 
 /// One lock a process held when it took another.
 #[derive(Clone, Debug, serde::Deserialize)]
@@ -76,75 +77,37 @@ pub fn load(dir: &Path) -> Vec<Acquisition> {
     out
 }
 
-/// The graph's edges, one per (held, acquired) pair, keeping the first acquisition seen.
-pub fn edges(acquisitions: &[Acquisition]) -> Vec<Edge> {
-    let mut seen: BTreeMap<(String, String), Edge> = BTreeMap::new();
+/// The graph, one edge per (held, acquired) pair, keeping the first acquisition seen.
+pub fn graph(acquisitions: &[Acquisition]) -> OrderGraph<String, Edge> {
+    let mut graph = OrderGraph::new();
     for a in acquisitions {
-        for h in &a.held {
-            if h.class == a.class {
-                continue;
-            }
-            seen.entry((h.class.clone(), a.class.clone()))
-                .or_insert_with(|| Edge {
+        for h in a.held.iter().filter(|h| h.class != a.class) {
+            graph.insert(
+                h.class.clone(),
+                a.class.clone(),
+                Edge {
                     held: h.class.clone(),
                     held_site: h.site.clone(),
                     acquired: a.class.clone(),
                     site: a.site.clone(),
                     pid: a.pid,
                     shared_only: h.mode == "shared" && a.mode == "shared",
-                });
+                },
+            );
         }
     }
-    seen.into_values().collect()
+    graph
 }
 
 /// Every elementary cycle of the graph (each once, starting at its smallest class), as the
 /// edges along it. Cycles made only of shared-shared edges are left out: readers do not block
 /// readers. At most `limit` cycles.
-pub fn cycles(edges: &[Edge], limit: usize) -> Vec<Vec<Edge>> {
-    let mut out = Vec::new();
-    let nodes: BTreeSet<&str> = edges
-        .iter()
-        .flat_map(|e| [e.held.as_str(), e.acquired.as_str()])
-        .collect();
-    for start in &nodes {
-        let mut path: Vec<&Edge> = Vec::new();
-        walk(start, start, edges, &mut path, &mut out, limit);
-        if out.len() >= limit {
-            break;
-        }
-    }
-    out
-}
-
-fn walk<'a>(
-    start: &str,
-    at: &str,
-    edges: &'a [Edge],
-    path: &mut Vec<&'a Edge>,
-    out: &mut Vec<Vec<Edge>>,
-    limit: usize,
-) {
-    for e in edges.iter().filter(|e| e.held == at) {
-        if out.len() >= limit {
-            return;
-        }
-        if e.acquired == start {
-            let mut cycle: Vec<Edge> = path.iter().map(|e| (*e).clone()).collect();
-            cycle.push(e.clone());
-            if !cycle.iter().all(|e| e.shared_only) {
-                out.push(cycle);
-            }
-            continue;
-        }
-        // Only classes after the start, and none twice: each cycle is found once.
-        if e.acquired.as_str() < start || path.iter().any(|p| p.held == e.acquired) {
-            continue;
-        }
-        path.push(e);
-        walk(start, &e.acquired, edges, path, out, limit);
-        path.pop();
-    }
+pub fn cycles(graph: &OrderGraph<String, Edge>, limit: usize) -> Vec<Vec<Edge>> {
+    graph
+        .cycles(limit, |cycle| !cycle.iter().all(|e| e.shared_only))
+        .into_iter()
+        .map(|cycle| cycle.into_iter().cloned().collect())
+        .collect()
 }
 
 /// A cycle in words: the order of classes, then each acquisition chain with its call sites.
@@ -194,7 +157,7 @@ mod tests {
             acq(2, "b", "w.rs:3", &[]),
             acq(2, "a", "w.rs:4", &[("b", "w.rs:3")]),
         ];
-        let found = cycles(&edges(&a), 10);
+        let found = cycles(&graph(&a), 10);
         assert_eq!(found.len(), 1);
         let text = describe(&found[0]);
         assert!(text.contains("a -> b -> a"), "{text}");
@@ -217,7 +180,7 @@ mod tests {
             acq(2, "b", "w.rs:2", &[("a", "w.rs:1")]),
             acq(2, "c", "w.rs:5", &[("a", "w.rs:1"), ("b", "w.rs:2")]),
         ];
-        assert!(cycles(&edges(&a), 10).is_empty());
+        assert!(cycles(&graph(&a), 10).is_empty());
     }
 
     #[test]
@@ -227,7 +190,7 @@ mod tests {
             acq(2, "c", "s:4", &[("b", "s:3")]),
             acq(3, "a", "s:6", &[("c", "s:5")]),
         ];
-        let found = cycles(&edges(&a), 10);
+        let found = cycles(&graph(&a), 10);
         assert_eq!(found.len(), 1);
         assert!(describe(&found[0]).contains("a -> b -> c -> a"));
     }
@@ -244,6 +207,6 @@ mod tests {
                 h.mode = "shared".into();
             }
         }
-        assert!(cycles(&edges(&a), 10).is_empty());
+        assert!(cycles(&graph(&a), 10).is_empty());
     }
 }

@@ -18,10 +18,13 @@ use std::time::Duration;
 use faultline_core::{CrashPlan, Failure, Fs, RealFs};
 use faultline_targets::queue::{Options, Queue, Variant};
 
-use super::trial::TrialOutcome;
-use super::worker::{FirstFailure, Pipes, told_to_stop, wait_at_barrier};
-use crate::queue::{Item, Ledger, Processed, account, parse_payload, payload};
-use crate::scenario::QueuePlan;
+use super::{Item, Ledger, Processed, account, parse_payload, payload};
+use crate::process::fork::{Group, SpawnError};
+use crate::process::outcome::{TrialError, TrialOutcome};
+use crate::process::roles::{Ended, Role, Roles, Start, Started, Stop, Trial};
+use crate::process::worker::{FirstFailure, Pipes, told_to_stop, wait_at_barrier};
+use crate::results::{QueueItems, VariantResult};
+use crate::scenario::{QueuePlan, Scenario};
 
 /// The queue's directory inside the trial directory.
 pub const QUEUE_DIR: &str = "queue";
@@ -143,7 +146,7 @@ pub fn consumer(plan: &RolePlan, pipes: &Pipes<'_>) -> i32 {
         loop {
             match queue.dequeue() {
                 Ok(Some(d)) => {
-                    let now = super::holder::now_ns();
+                    let now = crate::process::worker::now_ns();
                     match parse_payload(&d.payload) {
                         Ok(item) => line(out, format!("D {now} {item}")),
                         Err(detail) => line(out, format!("G {now} {detail}")),
@@ -323,4 +326,108 @@ fn parse_item(text: &str) -> Result<Item, String> {
         producer: p.parse().map_err(|_| bad())?,
         seq: s.parse().map_err(|_| bad())?,
     })
+}
+
+/// A queue variant's roles: writers are producers, readers consumers; after the trial the
+/// queue is drained with the variant's own open and the whole run is accounted.
+pub struct QueueRoles<'s> {
+    scenario: &'s Scenario,
+    variant: Variant,
+    /// What the preload attempted and acknowledged, from setup to the judgement.
+    preloaded: Option<Ledger>,
+}
+
+impl<'s> QueueRoles<'s> {
+    /// The roles of `variant` in trials of `scenario`.
+    pub fn new(scenario: &'s Scenario, variant: Variant) -> Self {
+        QueueRoles {
+            scenario,
+            variant,
+            preloaded: None,
+        }
+    }
+
+    fn plan(&self, id: u32, dir: &Path, crash: Option<CrashPlan>, pause_us: u64) -> RolePlan {
+        let s = self.scenario;
+        RolePlan {
+            id,
+            variant: self.variant,
+            dir: dir.to_path_buf(),
+            items: s.writes_per_writer,
+            payload_bytes: s.document_bytes,
+            queue: s.queue,
+            pause_us,
+            crash,
+        }
+    }
+}
+
+impl Roles for QueueRoles<'_> {
+    fn setup(&mut self, trial: &Trial<'_>) -> Result<(), TrialError> {
+        let s = self.scenario;
+        let ledger = setup(self.variant, trial.dir, &s.queue, s.document_bytes)
+            .map_err(|e| TrialError::Setup(format!("queue: {e}")))?;
+        self.preloaded = Some(ledger);
+        Ok(())
+    }
+
+    fn start(
+        &self,
+        worker: &Start,
+        trial: &Trial<'_>,
+        group: &mut Group,
+        pipes: &Pipes<'_>,
+    ) -> Result<Started, SpawnError> {
+        let s = self.scenario;
+        let index = match worker.role {
+            Role::Writer => {
+                let plan = self.plan(worker.number, trial.dir, worker.crash.clone(), s.write_pause_us);
+                group.spawn(|| producer(&plan, pipes))?
+            }
+            Role::Reader => {
+                let plan = self.plan(worker.number, trial.dir, worker.crash.clone(), s.read_pause_us);
+                group.spawn(|| consumer(&plan, pipes))?
+            }
+        };
+        // Consumers can be killed too, so they are on the kill timeline.
+        Ok(Started {
+            index,
+            killable: true,
+            holder: false,
+        })
+    }
+
+    fn stop(&self) -> Stop {
+        Stop::ReadersAfterWriters
+    }
+
+    fn kills_any_worker(&self) -> bool {
+        true
+    }
+
+    fn readers_pass(&self, point: &str) -> bool {
+        // Consumers pass the points of delivery, processing and the cursor.
+        !matches!(
+            point,
+            "queue.after_header" | "queue.after_write" | "queue.after_sync"
+        )
+    }
+
+    fn judge(
+        &mut self,
+        outcome: &mut TrialOutcome,
+        trial: &Trial<'_>,
+        ended: &Ended,
+    ) -> Result<Option<Vec<String>>, TrialError> {
+        let plan = self.plan(0, trial.dir, None, 0);
+        let ledger = self.preloaded.take().unwrap_or_default();
+        judge(outcome, self.variant, trial.dir, &plan, ledger, ended.at_s);
+        Ok(None)
+    }
+
+    fn add_figures(&self, result: &mut VariantResult, outcome: &TrialOutcome) {
+        let q = result.queue_items.get_or_insert_with(QueueItems::default);
+        q.processed += outcome.processed;
+        q.allowed_duplicates += outcome.allowed_duplicates;
+    }
 }

@@ -13,6 +13,7 @@
 //!   between delivery and ack) is what at-least-once delivery allows: counted, not failed.
 
 pub mod explore;
+pub mod roles;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -8,8 +8,9 @@ use std::path::Path;
 use faultline_core::{Failure, FailureKind};
 
 use super::holder::{COUNTER_FILE, VICTIM_FILE, VICTIM_TEXT};
-use super::trial::TrialOutcome;
-use super::worker::FirstFailure;
+use super::lockdep;
+use crate::process::outcome::TrialOutcome;
+use crate::process::worker::FirstFailure;
 use crate::scenario::{Check, Scenario};
 
 /// One stretch of time a holder held the lock in one mode.
@@ -230,17 +231,17 @@ pub fn judge(
         }
     }
     if s.checks.contains(&Check::LockOrder) && s.lock.lockdep {
-        let edges = crate::lockdep::edges(&crate::lockdep::load(dir));
-        let cycles = crate::lockdep::cycles(&edges, 8);
+        let graph = lockdep::graph(&lockdep::load(dir));
+        let cycles = lockdep::cycles(&graph, 8);
         if let Some(first) = cycles.first() {
             let detail = if cycles.len() > 1 {
                 format!(
                     "{} (and {} more cycles)",
-                    crate::lockdep::describe(first),
+                    lockdep::describe(first),
                     cycles.len() - 1
                 )
             } else {
-                crate::lockdep::describe(first)
+                lockdep::describe(first)
             };
             fail(outcome, FailureKind::LockOrderInversion, detail);
         }

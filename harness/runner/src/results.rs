@@ -1,0 +1,240 @@
+//! What a run found, per scenario x variant: the result type every detector fills, the
+//! expectation it is held to, and the verdict on it. It sits below everything that runs,
+//! reads, writes, merges or renders results.
+
+use std::collections::BTreeMap;
+
+use faultline_core::stats::FailureCount;
+use faultline_core::{CrashPlan, FailureKind};
+
+/// What a variant must do in this scenario.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Expectation {
+    /// The variant must fail, with each of these kinds (empty: any kind).
+    pub must_fail: Option<Vec<FailureKind>>,
+    /// At most this many failed checks.
+    pub max_failures: Option<u64>,
+    /// At most this failure rate (fraction of checks).
+    pub max_failure_rate: Option<f64>,
+}
+
+/// The faults a trial's seed chose.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Faults {
+    /// Random kill: the writer and the offset.
+    pub kill: Option<(u32, u64)>,
+    /// Crash-point kill: the writer and the plan.
+    pub crash: Option<(u32, CrashPlan)>,
+    /// SIGSTOP: the writer, the offset and the length.
+    pub pause: Option<(u32, u64, u64)>,
+}
+
+/// The family name of programs given in a scenario's `[commands]`.
+pub const COMMAND_FAMILY: &str = "command";
+
+/// A family name read from a report: one of the registry's, or `command`; refused where it
+/// stands, with its line and column.
+fn known_family<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let name = <String as serde::Deserialize>::deserialize(d)?;
+    if name == COMMAND_FAMILY || faultline_targets::registry::family(&name).is_some() {
+        Ok(name)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "unknown family or variant '{name}'"
+        )))
+    }
+}
+
+/// Queue items over a variant's trials.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct QueueItems {
+    /// Items processed by consumers and the drain after each trial.
+    pub processed: u64,
+    /// Processed again after a delivery that was never acknowledged.
+    pub allowed_duplicates: u64,
+}
+
+/// The first failure of one kind.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct FirstSeen {
+    /// The trial it happened in.
+    pub trial: u64,
+    /// What was seen.
+    pub detail: String,
+    /// Seconds after the variant's first trial started.
+    pub after_s: f64,
+    /// The faults that trial injected.
+    pub faults: Faults,
+    /// The command that runs that trial again.
+    pub reproduce: String,
+}
+
+/// Whether a variant met its expectation.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Verdict {
+    /// It held.
+    Held,
+    /// A variant that must fail did not (with the kinds not seen): the detector lost its power.
+    NotCaught {
+        /// Kinds expected and not seen (empty: no failure at all).
+        missing: Vec<FailureKind>,
+    },
+    /// A variant with a failure limit went over it.
+    Exceeded {
+        /// What limit.
+        limit: String,
+    },
+    /// The scenario expects nothing of this variant.
+    NoExpectation,
+}
+
+/// One scenario x variant. Reports read back (for `faultline merge` and the gate) must name
+/// families, variants and catalogue IDs the registry knows ([`VariantResult::check_names`]).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct VariantResult {
+    /// The scenario's name.
+    pub scenario: String,
+    /// Its file.
+    pub scenario_path: String,
+    /// The family.
+    #[serde(deserialize_with = "known_family")]
+    pub family: String,
+    /// The variant.
+    pub variant: String,
+    /// Its catalogue ID (`None` for the reference and for programs).
+    pub catalogue_id: Option<String>,
+    /// The seed used.
+    pub seed: u64,
+    /// Trials run.
+    pub trials: u64,
+    /// Failed reads out of reads.
+    pub reads: FailureCount,
+    /// Failed trials out of trials.
+    pub failed_trials: FailureCount,
+    /// Trials with any failure, of a read or of the trial. Trials are independent (each
+    /// has its own processes and seed) where the reads of one trial are not, so the gate
+    /// compares these with the baseline.
+    #[serde(default)]
+    pub trials_with_failures: u64,
+    /// Replaces that returned Ok.
+    pub writes: u64,
+    /// Trials in which a writer was killed.
+    pub writer_kills: u64,
+    /// Lock scenarios with shared holders: the most inside the shared lock at once.
+    pub max_shared_holders: Option<u64>,
+    /// Queue scenarios: items processed, and of those, processed again after a delivery
+    /// that was never acknowledged (allowed by at-least-once delivery).
+    pub queue_items: Option<QueueItems>,
+    /// Crash-state scenarios: what the enumeration covered (each state is one trial).
+    pub crash_states: Option<faultline_core::crash_state::EnumerationStats>,
+    /// Failures (reads and trial-level) by kind.
+    pub failures_by_kind: BTreeMap<FailureKind, u64>,
+    /// The first failure of each kind.
+    pub first_by_kind: BTreeMap<FailureKind, FirstSeen>,
+    /// Seconds from the start to the first failure.
+    pub time_to_first_failure_s: Option<f64>,
+    /// For a variant after the first: clean units needed at 95% to claim the fix, given the
+    /// first variant's rate.
+    pub clean_needed_to_claim_fix: Option<u64>,
+    /// Wall-clock seconds the variant took (not deterministic).
+    pub elapsed_s: f64,
+    /// What the scenario expected.
+    pub expectation: Option<Expectation>,
+    /// Whether it held.
+    pub verdict: Verdict,
+    /// Directories kept with `--keep`.
+    pub kept: Vec<String>,
+}
+
+impl VariantResult {
+    /// The unit rates are given in: reads when there were any, else trials.
+    pub fn primary(&self) -> (FailureCount, &'static str) {
+        if self.reads.trials > 0 {
+            (self.reads, "reads")
+        } else {
+            (self.failed_trials, "trials")
+        }
+    }
+
+    /// Its catalogue ID, `reference` for a built-in family's reference, or `command`.
+    pub fn id_label(&self) -> &str {
+        match &self.catalogue_id {
+            Some(id) => id,
+            None if self.family == COMMAND_FAMILY => "command",
+            None => "reference",
+        }
+    }
+
+    /// Whether the family is known, and a built-in family has the variant with this
+    /// catalogue ID (programs have none).
+    pub fn check_names(&self) -> Result<(), String> {
+        if self.variant.is_empty() {
+            return Err("an empty variant name".into());
+        }
+        let id = if self.family == COMMAND_FAMILY {
+            None
+        } else {
+            let family = faultline_targets::registry::family(&self.family)
+                .ok_or_else(|| format!("unknown family '{}'", self.family))?;
+            let info = family.variant(&self.variant).ok_or_else(|| {
+                format!(
+                    "unknown family or variant '{}' (family {})",
+                    self.variant, self.family
+                )
+            })?;
+            info.catalogue_id
+        };
+        if self.catalogue_id.as_deref() != id {
+            return Err(format!(
+                "variant '{}' has catalogue ID {}, not {}",
+                self.variant,
+                id.unwrap_or("none"),
+                self.catalogue_id.as_deref().unwrap_or("none")
+            ));
+        }
+        Ok(())
+    }
+
+    /// Trials with any failure, out of all trials.
+    pub fn failing_trials(&self) -> FailureCount {
+        FailureCount::new(self.trials_with_failures, self.trials)
+    }
+
+    /// Failed reads plus failed trials.
+    pub fn total_failures(&self) -> u64 {
+        self.reads.failures + self.failed_trials.failures
+    }
+}
+
+/// Whether `r` met its expectation.
+pub fn judge(r: &VariantResult) -> Verdict {
+    let Some(e) = &r.expectation else {
+        return Verdict::NoExpectation;
+    };
+    if let Some(kinds) = &e.must_fail {
+        let missing: Vec<FailureKind> = kinds
+            .iter()
+            .copied()
+            .filter(|k| !r.failures_by_kind.contains_key(k))
+            .collect();
+        if r.total_failures() == 0 || !missing.is_empty() {
+            return Verdict::NotCaught { missing };
+        }
+    }
+    if let Some(max) = e.max_failures
+        && r.total_failures() > max
+    {
+        return Verdict::Exceeded {
+            limit: format!("max_failures = {max}"),
+        };
+    }
+    if let (Some(max), Some(rate)) = (e.max_failure_rate, r.primary().0.rate())
+        && rate > max
+    {
+        return Verdict::Exceeded {
+            limit: format!("max_failure_rate = {max}"),
+        };
+    }
+    Verdict::Held
+}
