@@ -6,8 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use faultline_core::{BlockSize, EnumerationConfig, PersistenceModel};
 use faultline_runner::atomic_write::oracle::Oracle;
-use faultline_runner::explore::ExploreRequest;
-use faultline_targets::atomic_write::Variant;
+use faultline_runner::explore::{Explorable, ExploreRequest};
 use faultline_targets::registry;
 
 /// faultline tests whether code that keeps state in files survives concurrency, process
@@ -276,9 +275,10 @@ pub struct ExploreArgs {
     /// Persistence model: process-crash or power-loss. Default: both.
     #[arg(long, help_heading = "Crash model")]
     pub model: Option<String>,
-    /// Size in bytes at which writes tear: a power of two from 512 to 1048576.
-    #[arg(long, default_value_t = 4096, help_heading = "Crash model")]
-    pub block_size: u64,
+    /// Size in bytes at which writes tear: a power of two from 512 to 1048576. Default: 4096
+    /// for documents, 512 (a sector) for queue records.
+    #[arg(long, help_heading = "Crash model")]
+    pub block_size: Option<u64>,
     /// Above this many crash choices at one moment, a seeded sample of this many is judged.
     #[arg(long = "max-choices", default_value_t = EnumerationConfig::DEFAULT_MAX_CHOICES_PER_MOMENT, help_heading = "Crash model")]
     pub max_choices: u64,
@@ -392,6 +392,11 @@ pub enum UsageError {
     },
     #[error("{}", not_explorable(.0))]
     NotExplorable(&'static str),
+    /// `--oracle` names document oracles; a queue is judged by its accounting.
+    #[error(
+        "--oracle chooses among the document oracles; queues are judged by the exactly-once accounting: drop --oracle or pick --family atomic-write or store"
+    )]
+    OracleNotForQueues,
     #[error("--shard takes I/N with 1 <= I <= N (e.g. 2/4), got '{0}'")]
     Shard(String),
     #[error("{0}")]
@@ -452,46 +457,45 @@ pub fn parse_seed(text: &str) -> Result<u64, UsageError> {
 impl ExploreArgs {
     /// Every (variant, model) run the arguments ask for, or the first bad argument.
     pub fn requests(&self) -> Result<Vec<ExploreRequest>, UsageError> {
-        // Only atomic-write has a crash workload here; the queue's runs in its scenario.
-        let explorable = [faultline_targets::atomic_write::FAMILY];
         let families: Vec<&registry::FamilyInfo> = match &self.family {
             Some(name) => {
                 let family = registry::family(name).ok_or_else(|| UsageError::UnknownFamily(name.clone()))?;
-                if !explorable.contains(&family.name) {
+                if !Explorable::FAMILIES.contains(&family.name) {
                     return Err(UsageError::NotExplorable(family.name));
                 }
                 vec![family]
             }
             None => registry::FAMILIES
                 .iter()
-                .filter(|f| explorable.contains(&f.name))
+                .filter(|f| Explorable::FAMILIES.contains(&f.name))
                 .collect(),
         };
         let mut variants = Vec::new();
-        for family in families {
-            match &self.variant {
-                Some(name) => {
-                    family.variant(name).ok_or_else(|| UsageError::UnknownVariant {
-                        name: name.clone(),
-                        family: family.name,
-                        valid: family.variant_names(),
-                    })?;
-                    variants
-                        .push(Variant::by_name(name).expect("the registry and Variant list the same names"));
-                }
-                None => variants.extend(
-                    family
-                        .variants
-                        .iter()
-                        .map(|v| Variant::by_name(v.name).expect("registry names are variants")),
-                ),
-            }
+        for family in &families {
+            let names: Vec<&str> = match &self.variant {
+                Some(name) => family.variant(name).map(|v| v.name).into_iter().collect(),
+                None => family.variants.iter().map(|v| v.name).collect(),
+            };
+            variants.extend(
+                names
+                    .into_iter()
+                    .filter_map(|n| Explorable::by_name(family.name, n)),
+            );
+        }
+        if let (Some(name), [family, ..]) = (&self.variant, families.as_slice())
+            && variants.is_empty()
+        {
+            return Err(UsageError::UnknownVariant {
+                name: name.clone(),
+                family: family.name,
+                valid: family.variant_names(),
+            });
         }
         let models = match &self.model {
             Some(name) => vec![name.parse::<PersistenceModel>()?],
             None => PersistenceModel::ALL.to_vec(),
         };
-        let block_size = BlockSize::new(self.block_size)?;
+        let block_size = self.block_size.map(BlockSize::new).transpose()?;
         let seed = parse_seed(&self.seed)?;
         if self.max_choices == 0 {
             return Err(UsageError::MaxChoices);
@@ -499,16 +503,25 @@ impl ExploreArgs {
         let oracles = if self.oracle.is_empty() {
             Oracle::ALL.to_vec()
         } else {
-            self.oracle
+            let oracles = self
+                .oracle
                 .iter()
                 .map(|o| o.parse::<Oracle>().map_err(UsageError::Oracle))
-                .collect::<Result<_, _>>()?
+                .collect::<Result<Vec<_>, _>>()?;
+            // The oracles are the document families'; a queue is judged by its accounting.
+            if self.family.is_some() && variants.iter().any(|v| !v.judges_documents()) {
+                return Err(UsageError::OracleNotForQueues);
+            }
+            variants.retain(|v| v.judges_documents());
+            oracles
         };
         let mut requests = Vec::new();
         for variant in variants {
             for model in &models {
                 let mut request = ExploreRequest::new(variant, *model);
-                request.config.block_size = block_size;
+                if let Some(block_size) = block_size {
+                    request.config.block_size = block_size;
+                }
                 request.config.seed = seed;
                 request.config.max_choices_per_moment = self.max_choices;
                 request.oracles.clone_from(&oracles);
@@ -520,10 +533,8 @@ impl ExploreArgs {
 }
 
 fn not_explorable(family: &str) -> String {
-    if family == faultline_targets::queue::FAMILY {
-        return "family queue's crash states are explored by its scenario: `faultline run scenarios/queue-power-loss.toml` (explore families: atomic-write)".into();
-    }
     format!(
-        "family {family} has no crash-state workload yet; explore families: atomic-write (run its scenarios with `faultline run`)"
+        "family {family} has no crash-state workload; explore families: {} (run its scenarios with `faultline run`, or `faultline model` for in-process logic)",
+        Explorable::FAMILIES.join(", ")
     )
 }

@@ -75,15 +75,23 @@ pub fn result_text(r: &ExploreResult) -> String {
         "{}/{}{id} under {}, {}-byte blocks",
         r.family, r.variant, r.model, r.block_size_bytes
     );
-    let sizes: Vec<String> = r.version_sizes.iter().map(ToString::to_string).collect();
-    let _ = writeln!(
-        out,
-        "  workload   {} replaces of a JSON document ({} bytes), {} trace entries, seed {:#x}",
-        r.version_sizes.len() - 1,
-        sizes.join(" -> "),
-        r.trace_len,
-        r.seed
-    );
+    if r.version_sizes.is_empty() {
+        let _ = writeln!(
+            out,
+            "  workload   the family's simulated workload, {} trace entries, seed {:#x}",
+            r.trace_len, r.seed
+        );
+    } else {
+        let sizes: Vec<String> = r.version_sizes.iter().map(ToString::to_string).collect();
+        let _ = writeln!(
+            out,
+            "  workload   {} saves of a JSON document ({} bytes), {} trace entries, seed {:#x}",
+            r.version_sizes.len() - 1,
+            sizes.join(" -> "),
+            r.trace_len,
+            r.seed
+        );
+    }
     let e = &r.enumeration;
     let sampled = if e.sampled_moments == 0 {
         "none sampled".to_string()
@@ -135,29 +143,32 @@ fn failed_state_text(out: &mut String, s: &FailedState, indent: &str) {
     } else {
         let _ = writeln!(out, "{indent}crash before the first call");
     }
-    let _ = writeln!(
-        out,
-        "{indent}history      versions begun up to {}, acknowledged up to {}",
-        s.versions_started, s.versions_acknowledged
-    );
-    for (label, items) in [("persisted", &s.persisted), ("lost", &s.lost), ("torn", &s.torn)] {
+    if let (Some(started), Some(acknowledged)) = (s.versions_started, s.versions_acknowledged) {
+        let _ = writeln!(
+            out,
+            "{indent}history      versions begun up to {started}, acknowledged up to {acknowledged}"
+        );
+    }
+    let k = &s.kept;
+    for (label, items) in [("persisted", &k.persisted), ("lost", &k.lost), ("torn", &k.torn)] {
         for item in items.iter() {
             let _ = writeln!(out, "{indent}{label:<12} {item}");
         }
     }
-    if s.persisted.is_empty() && s.lost.is_empty() && s.torn.is_empty() {
+    if k.persisted.is_empty() && k.lost.is_empty() && k.torn.is_empty() {
         let _ = writeln!(
             out,
             "{indent}nothing was in doubt: every earlier call was durable"
         );
     }
-    let o = &s.observed;
-    let file = match (o.len, o.version) {
-        (None, _) => "missing".to_string(),
-        (Some(len), Some(v)) => format!("{len} bytes = version {v}, mode {:o}", o.mode.unwrap_or(0)),
-        (Some(len), None) => format!("{len} bytes, no complete version, mode {:o}", o.mode.unwrap_or(0)),
-    };
-    let _ = writeln!(out, "{indent}after recovery the file is {file}");
+    if let Some(o) = &s.observed {
+        let file = match (o.len, o.version) {
+            (None, _) => "missing".to_string(),
+            (Some(len), Some(v)) => format!("{len} bytes = version {v}, mode {:o}", o.mode.unwrap_or(0)),
+            (Some(len), None) => format!("{len} bytes, no complete version, mode {:o}", o.mode.unwrap_or(0)),
+        };
+        let _ = writeln!(out, "{indent}after recovery the file is {file}");
+    }
     let _ = writeln!(out, "{indent}reproduce: {}", s.reproduce);
 }
 
@@ -193,7 +204,7 @@ pub fn state_text(request: &ExploreRequest, report: &StateReport) -> String {
         out,
         "state {} of {} / {} under {}, {}-byte blocks: {}",
         report.state.state,
-        faultline_targets::atomic_write::FAMILY,
+        request.variant.family(),
         request.variant.info().name,
         request.config.model,
         request.config.block_size.bytes(),

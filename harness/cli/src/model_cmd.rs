@@ -159,6 +159,7 @@ fn result(line: &Line) -> anyhow::Result<VariantResult> {
         family: family.name.to_string(),
         variant: info.name.to_string(),
         catalogue_id: info.catalogue_id.map(str::to_string),
+        program: false,
         seed: line.seed,
         trials: line.executions,
         reads: FailureCount::new(0, 0),

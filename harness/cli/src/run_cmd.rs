@@ -134,6 +134,49 @@ impl Progress {
     }
 }
 
+/// The lines under a variant's row: its failure kinds and the figures its family adds.
+fn figures(out: &mut String, r: &VariantResult) {
+    use std::fmt::Write as _;
+    if !r.failures_by_kind.is_empty() {
+        let kinds: Vec<String> = r
+            .failures_by_kind
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        let _ = writeln!(out, "  {:<22} {}", "", kinds.join(", "));
+    }
+    if let Some(most) = r.max_shared_holders {
+        let _ = writeln!(out, "  {:<22} most shared holders inside at once: {most}", "");
+    }
+    if let Some(q) = r.queue_items {
+        let _ = writeln!(
+            out,
+            "  {:<22} {} items processed; {} again after a delivery never acked (allowed)",
+            "", q.processed, q.allowed_duplicates
+        );
+    }
+    if let Some(states) = r.crash_states {
+        let _ = writeln!(
+            out,
+            "  {:<22} crash states: {} distinct of {} choices at {} moments, {} sampled",
+            "", states.distinct_states, states.choices, states.moments, states.sampled_moments
+        );
+    }
+    if let Some(needed) = r.clean_needed_to_claim_fix {
+        let (count, unit) = r.primary();
+        let claim = if count.failures == 0 && count.trials >= needed {
+            "fix claimed"
+        } else {
+            "fix not yet claimed"
+        };
+        let _ = writeln!(
+            out,
+            "  {:<22} {claim} at 95%: needs {needed} clean {unit} given the first variant's rate; ran {} with {} failures",
+            "", count.trials, count.failures
+        );
+    }
+}
+
 /// The terminal rendering: a before/after table per scenario and the first failures.
 pub fn text(report: &RunReport) -> String {
     use std::fmt::Write as _;
@@ -164,44 +207,7 @@ pub fn text(report: &RunReport) -> String {
             r.failed_trials.summary(),
             verdict_text(&r.verdict)
         );
-        if !r.failures_by_kind.is_empty() {
-            let kinds: Vec<String> = r
-                .failures_by_kind
-                .iter()
-                .map(|(k, n)| format!("{k} {n}"))
-                .collect();
-            let _ = writeln!(out, "  {:<22} {}", "", kinds.join(", "));
-        }
-        if let Some(most) = r.max_shared_holders {
-            let _ = writeln!(out, "  {:<22} most shared holders inside at once: {most}", "");
-        }
-        if let Some(q) = r.queue_items {
-            let _ = writeln!(
-                out,
-                "  {:<22} {} items processed; {} again after a delivery never acked (allowed)",
-                "", q.processed, q.allowed_duplicates
-            );
-        }
-        if let Some(states) = r.crash_states {
-            let _ = writeln!(
-                out,
-                "  {:<22} crash states: {} distinct of {} choices at {} moments, {} sampled",
-                "", states.distinct_states, states.choices, states.moments, states.sampled_moments
-            );
-        }
-        if let Some(needed) = r.clean_needed_to_claim_fix {
-            let (count, unit) = r.primary();
-            let claim = if count.failures == 0 && count.trials >= needed {
-                "fix claimed"
-            } else {
-                "fix not yet claimed"
-            };
-            let _ = writeln!(
-                out,
-                "  {:<22} {claim} at 95%: needs {needed} clean {unit} given the first variant's rate; ran {} with {} failures",
-                "", count.trials, count.failures
-            );
-        }
+        figures(&mut out, r);
     }
     for case in faultline_runner::report::cases(&report.results) {
         let (r, kind, first) = (case.result, case.kind, case.first);

@@ -101,7 +101,8 @@ pub fn explore(args: &ExploreArgs) -> anyhow::Result<u8> {
     let mut results = Vec::new();
     for model in models {
         let mut config = EnumerationConfig::new(model);
-        config.block_size = BlockSize::new(args.block_size).map_err(UsageError::BlockSize)?;
+        config.block_size = BlockSize::new(args.block_size.unwrap_or(BlockSize::DEFAULT.bytes()))
+            .map_err(UsageError::BlockSize)?;
         config.seed = parse_seed(&args.seed)?;
         config.max_choices_per_moment = args.max_choices;
         let request = TraceExploreRequest {

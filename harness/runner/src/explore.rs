@@ -1,46 +1,146 @@
-//! Crash-state exploration: run a variant's workload on the simulated file system, enumerate
-//! every crash state the persistence model allows, judge each, and summarise.
+//! Crash-state exploration of the bundled variants: run a family's workload on the simulated
+//! file system, sweep every crash state the persistence model allows (see [`crate::crash`]),
+//! judge each with the family's oracles, and summarise. Families with a simulated workload:
+//! atomic-write and store (a document replaced again and again) and queue (an enqueue/dequeue
+//! workload, judged by the exactly-once accounting).
 //!
 //! Everything in an [`ExploreResult`] is a function of the request, so the same request gives
 //! the same result; the wall-clock figures live apart in [`Timing`].
 
 use std::collections::BTreeMap;
-use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use faultline_core::crash_state::{self, BadStateId, CrashStateId, EnumerationConfig, EnumerationStats};
 use faultline_core::persistence::Pending;
 use faultline_core::stats::FailureCount;
-use faultline_core::trace::{Mutation, TraceEntry};
-use faultline_core::{BlockSize, Failure, FailureKind, FsError, FsImage, PersistenceModel, Verdict};
-use faultline_targets::atomic_write::{self as aw_targets, Variant};
+use faultline_core::trace::TraceEntry;
+use faultline_core::{BlockSize, Failure, FailureKind, FsError, PersistenceModel, Verdict};
 use faultline_targets::registry::{Detector, VariantInfo};
+use faultline_targets::{atomic_write as aw_targets, queue as queue_targets, store as store_targets};
 
 use crate::atomic_write::oracle::{Judge, Observed, Oracle};
-use crate::atomic_write::{self, Progress, Recorded, Workload};
+use crate::atomic_write::{self, Progress, Saver, Workload};
+use crate::crash::{self, Kept};
+use crate::family::queue::explore as queue_explore;
+
+/// A bundled variant whose family has a workload on the simulated file system: the one place
+/// the crash detector maps a family to its workload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Explorable {
+    /// An atomic-write variant replacing the document.
+    AtomicWrite(aw_targets::Variant),
+    /// A store variant saving one generation per version.
+    Store(store_targets::Variant),
+    /// A queue variant under the enqueue/dequeue workload.
+    Queue(queue_targets::Variant),
+}
+
+impl From<aw_targets::Variant> for Explorable {
+    fn from(v: aw_targets::Variant) -> Self {
+        Explorable::AtomicWrite(v)
+    }
+}
+
+impl Explorable {
+    /// The families with a simulated workload.
+    pub const FAMILIES: [&'static str; 3] =
+        [aw_targets::FAMILY, store_targets::FAMILY, queue_targets::FAMILY];
+
+    /// Variant `variant` of `family`, if the family has a simulated workload and the variant.
+    pub fn by_name(family: &str, variant: &str) -> Option<Self> {
+        match family {
+            aw_targets::FAMILY => aw_targets::Variant::by_name(variant).map(Explorable::AtomicWrite),
+            store_targets::FAMILY => store_targets::Variant::by_name(variant).map(Explorable::Store),
+            queue_targets::FAMILY => queue_targets::Variant::by_name(variant).map(Explorable::Queue),
+            _ => None,
+        }
+    }
+
+    /// Its family.
+    pub fn family(self) -> &'static str {
+        match self {
+            Explorable::AtomicWrite(_) => aw_targets::FAMILY,
+            Explorable::Store(_) => store_targets::FAMILY,
+            Explorable::Queue(_) => queue_targets::FAMILY,
+        }
+    }
+
+    /// Its registry entry.
+    pub fn info(self) -> &'static VariantInfo {
+        match self {
+            Explorable::AtomicWrite(v) => v.info(),
+            Explorable::Store(v) => v.info(),
+            Explorable::Queue(v) => v.info(),
+        }
+    }
+
+    /// Where writes tear unless asked otherwise: queue records are small, and tear at the
+    /// 512-byte sector as in the queue's scenario; documents at 4096.
+    pub fn default_block_size(family: &str) -> BlockSize {
+        match family {
+            queue_targets::FAMILY => BlockSize::new(512).unwrap_or(BlockSize::DEFAULT),
+            _ => BlockSize::DEFAULT,
+        }
+    }
+
+    /// Whether the family's oracles are the document ones ([`Oracle`]).
+    pub fn judges_documents(self) -> bool {
+        !matches!(self, Explorable::Queue(_))
+    }
+
+    /// The catalogue's detectors a model stands for in this family's workload: process-crash
+    /// is the simulated kill (K), power-loss is P, and the metadata check (X) runs under both.
+    /// The queue's simulated consumer processes each delivery at once, so a kill between
+    /// delivery and processing (what K catches in queues) is for process runs only.
+    pub fn detectors(self, model: PersistenceModel) -> Vec<Detector> {
+        match (self, model) {
+            (Explorable::Queue(_), PersistenceModel::ProcessCrash) => Vec::new(),
+            (Explorable::Queue(_), PersistenceModel::PowerLoss) => vec![Detector::PowerLoss],
+            (_, model) => detectors_for(model).to_vec(),
+        }
+    }
+}
+
+/// Payload size of the queue workload's items (as in the queue's power-loss scenario).
+pub const QUEUE_PAYLOAD_BYTES: usize = 700;
+/// Segment size of the queue workload: two records to a segment.
+pub const QUEUE_SEGMENT_BYTES: u64 = 1500;
 
 /// What to explore.
 #[derive(Clone, Debug)]
 pub struct ExploreRequest {
-    /// The variant (of family atomic-write, the only one with a simulated workload so far).
-    pub variant: Variant,
+    /// The variant.
+    pub variant: Explorable,
     /// The crash model and its parameters.
     pub config: EnumerationConfig,
-    /// The documents to write.
+    /// The documents to write (document families).
     pub workload: Workload,
-    /// The properties to judge; all of the family's by default.
+    /// The properties to judge (document families); all by default.
     pub oracles: Vec<Oracle>,
 }
 
 impl ExploreRequest {
-    /// The default workload for `variant` under `model`.
-    pub fn new(variant: Variant, model: PersistenceModel) -> Self {
+    /// The default workload for `variant` under `model`, tearing at its family's block size.
+    pub fn new(variant: impl Into<Explorable>, model: PersistenceModel) -> Self {
+        let variant = variant.into();
         ExploreRequest {
             variant,
-            config: EnumerationConfig::new(model),
+            config: EnumerationConfig {
+                block_size: Explorable::default_block_size(variant.family()),
+                ..EnumerationConfig::new(model)
+            },
             workload: Workload::default(),
             oracles: Oracle::ALL.to_vec(),
         }
+    }
+
+    fn queue_plan(&self) -> queue_explore::Plan {
+        queue_explore::Plan::new(
+            self.config.model,
+            self.config.block_size,
+            QUEUE_PAYLOAD_BYTES,
+            QUEUE_SEGMENT_BYTES,
+        )
     }
 }
 
@@ -57,18 +157,18 @@ pub struct FailedState {
     pub crash_after: Option<String>,
     /// The last crash point passed before the crash.
     pub last_crash_point: Option<&'static str>,
-    /// What the workload had been told by then.
-    pub versions_started: usize,
-    /// The newest acknowledged version by then.
-    pub versions_acknowledged: usize,
-    /// Mutations in doubt that the crash kept.
-    pub persisted: Vec<String>,
-    /// Mutations in doubt that the crash lost.
-    pub lost: Vec<String>,
-    /// Writes the crash kept only in part.
-    pub torn: Vec<String>,
-    /// The file after recovery.
-    pub observed: Observed,
+    /// Document families: the newest version the workload had begun by then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub versions_started: Option<usize>,
+    /// Document families: the newest acknowledged version by then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub versions_acknowledged: Option<usize>,
+    /// What the crash kept of the changes in doubt.
+    #[serde(flatten)]
+    pub kept: Kept,
+    /// Document families: the file after recovery.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed: Option<Observed>,
     /// The command that shows exactly this state.
     pub reproduce: String,
 }
@@ -76,7 +176,7 @@ pub struct FailedState {
 /// The result of exploring one variant under one model. Deterministic.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct ExploreResult {
-    /// `atomic-write`.
+    /// `atomic-write`, `store` or `queue`.
     pub family: &'static str,
     /// The variant's name.
     pub variant: &'static str,
@@ -90,7 +190,7 @@ pub struct ExploreResult {
     pub seed: u64,
     /// The bound on choices per moment.
     pub max_choices_per_moment: u64,
-    /// Sizes of the versions written (version 0 first).
+    /// Document families: sizes of the versions written (version 0 first).
     pub version_sizes: Vec<usize>,
     /// Trace entries the workload made.
     pub trace_len: usize,
@@ -105,7 +205,7 @@ pub struct ExploreResult {
     /// Replaces that failed although nothing was injected (a harness-level problem for the
     /// workload, reported as failures of kind `UnexpectedError`).
     pub workload_errors: Vec<String>,
-    /// The properties judged.
+    /// The properties judged (document families; the queue's is the exactly-once accounting).
     pub oracles: Vec<Oracle>,
     /// Whether the result is what the catalogue expects.
     pub expectation: Expectation,
@@ -164,10 +264,11 @@ pub fn detectors_for(model: PersistenceModel) -> [Detector; 2] {
 }
 
 fn expectation(
-    info: &VariantInfo,
+    variant: Explorable,
     model: PersistenceModel,
     by_kind: &BTreeMap<FailureKind, u64>,
 ) -> Expectation {
+    let info = variant.info();
     if info.is_reference() {
         return if by_kind.is_empty() {
             Expectation::ReferencePassed
@@ -175,7 +276,7 @@ fn expectation(
             Expectation::ReferenceFailed
         };
     }
-    let detectors = detectors_for(model);
+    let detectors = variant.detectors(model);
     let expected: Vec<FailureKind> = info
         .expectations
         .iter()
@@ -201,11 +302,11 @@ fn expectation(
 pub fn reproduce_command(request: &ExploreRequest, state: Option<&CrashStateId>) -> String {
     let mut cmd = format!(
         "faultline explore --family {} --variant {} --model {}",
-        aw_targets::FAMILY,
+        request.variant.family(),
         request.variant.info().name,
         request.config.model
     );
-    if request.config.block_size != BlockSize::DEFAULT {
+    if request.config.block_size != Explorable::default_block_size(request.variant.family()) {
         cmd.push_str(&format!(" --block-size {}", request.config.block_size.bytes()));
     }
     if request.config.seed != 0 {
@@ -217,7 +318,7 @@ pub fn reproduce_command(request: &ExploreRequest, state: Option<&CrashStateId>)
             request.config.max_choices_per_moment
         ));
     }
-    if request.oracles != Oracle::ALL {
+    if request.variant.judges_documents() && request.oracles != Oracle::ALL {
         let names: Vec<&str> = request.oracles.iter().map(|o| o.name()).collect();
         cmd.push_str(&format!(" --oracle {}", names.join(",")));
     }
@@ -227,76 +328,160 @@ pub fn reproduce_command(request: &ExploreRequest, state: Option<&CrashStateId>)
     cmd
 }
 
-/// Runs the workload, enumerates its crash states, and judges them all.
+/// Runs the workload, sweeps its crash states, and judges them all.
 pub fn explore(request: &ExploreRequest) -> Result<(ExploreResult, Timing), FsError> {
-    let info = request.variant.info();
-    let recorded = atomic_write::record(request.variant, &request.workload, request.config.seed)?;
+    match request.variant {
+        Explorable::AtomicWrite(v) => explore_document(request, v.into()),
+        Explorable::Store(v) => explore_document(request, Saver::Store(v)),
+        Explorable::Queue(v) => explore_queue(request, v),
+    }
+}
+
+/// What a sweep's judge keeps of the first failed state of each kind.
+type Firsts = BTreeMap<FailureKind, FailedState>;
+
+fn explore_document(request: &ExploreRequest, saver: Saver) -> Result<(ExploreResult, Timing), FsError> {
+    let recorded = atomic_write::record(saver, &request.workload, request.config.seed)?;
     let progress = recorded.history.progress_by_moment(recorded.trace.len());
-    let judge = Judge::with_oracles(request.variant, &request.workload, &request.oracles);
+    let judge = Judge::with_oracles(saver, &request.workload, &request.oracles);
     let class = |moment: usize| {
         let p = progress[moment];
         (p.started as u64) << 32 | p.acknowledged as u64
     };
-
-    let mut failed = 0u64;
-    let mut by_kind: BTreeMap<FailureKind, u64> = BTreeMap::new();
-    let mut first_by_kind: BTreeMap<FailureKind, FailedState> = BTreeMap::new();
     let workload_errors: Vec<String> = recorded
         .history
         .failures()
         .map(|(v, e)| format!("replace of version {v} failed: {e}: {}", e.errno))
         .collect();
+    let started = Instant::now();
+    let mut firsts = Firsts::new();
+    let sweep = crash::sweep_infallible(
+        &recorded.base,
+        &recorded.trace,
+        &request.config,
+        class,
+        &crash::all,
+        |state| {
+            let at = progress[state.id.moment];
+            let (verdict, observed) = judge.judge(state.image, at);
+            let Verdict::Fail(failures) = verdict else {
+                return Vec::new();
+            };
+            for failure in &failures {
+                firsts.entry(failure.kind).or_insert_with(|| {
+                    failed_state(
+                        request,
+                        &recorded.trace,
+                        &state.id,
+                        state.pending,
+                        &failures,
+                        Some((at, &observed)),
+                    )
+                });
+            }
+            failures
+        },
+    );
+    Ok(result(
+        request,
+        sweep,
+        firsts,
+        started,
+        recorded.trace.len(),
+        workload_errors,
+    ))
+}
+
+fn explore_queue(
+    request: &ExploreRequest,
+    variant: queue_targets::Variant,
+) -> Result<(ExploreResult, Timing), FsError> {
+    let plan = request.queue_plan();
+    let recorded = queue_explore::record(variant, &plan)?;
+    let classes = recorded.classes();
+    let started = Instant::now();
+    let mut firsts = Firsts::new();
+    let sweep = crash::sweep_infallible(
+        &recorded.base,
+        &recorded.trace,
+        &request.config,
+        |m| classes[m],
+        &crash::all,
+        |state| {
+            let failures = queue_explore::judge_state(variant, &plan, &recorded, state.image, &state.id);
+            for failure in &failures {
+                firsts.entry(failure.kind).or_insert_with(|| {
+                    failed_state(
+                        request,
+                        &recorded.trace,
+                        &state.id,
+                        state.pending,
+                        &failures,
+                        None,
+                    )
+                });
+            }
+            failures
+        },
+    );
+    let errors = recorded.errors.clone();
+    Ok(result(
+        request,
+        sweep,
+        firsts,
+        started,
+        recorded.trace.len(),
+        errors,
+    ))
+}
+
+/// The result of a sweep that began at `started`, with the workload's own errors counted as
+/// one more failed state of kind `UnexpectedError`, and its timing.
+fn result(
+    request: &ExploreRequest,
+    sweep: crash::Sweep,
+    first_by_kind: Firsts,
+    started: Instant,
+    trace_len: usize,
+    workload_errors: Vec<String>,
+) -> (ExploreResult, Timing) {
+    let timing = Timing {
+        elapsed: started.elapsed(),
+    };
+    let (enumeration, mut failed, mut by_kind) = (sweep.enumeration, sweep.failed, sweep.by_kind);
     if !workload_errors.is_empty() {
         failed += 1;
         *by_kind.entry(FailureKind::UnexpectedError).or_default() += 1;
     }
-
-    let started = Instant::now();
-    let stats = crash_state::enumerate(&recorded.base, &recorded.trace, &request.config, class, |state| {
-        let at = progress[state.id.moment];
-        let (verdict, observed) = judge.judge(state.image, at);
-        if let Verdict::Fail(failures) = verdict {
-            failed += 1;
-            for failure in &failures {
-                *by_kind.entry(failure.kind).or_default() += 1;
-                first_by_kind.entry(failure.kind).or_insert_with(|| {
-                    failed_state(
-                        request,
-                        &recorded,
-                        &state.id,
-                        state.pending,
-                        at,
-                        &failures,
-                        &observed,
-                    )
-                });
-            }
-        }
-        ControlFlow::Continue(())
-    });
-    let timing = Timing {
-        elapsed: started.elapsed(),
-    };
-
+    let info = request.variant.info();
+    let documents = request.variant.judges_documents();
     let result = ExploreResult {
-        family: aw_targets::FAMILY,
+        family: request.variant.family(),
         variant: info.name,
         catalogue_id: info.catalogue_id,
         model: request.config.model,
         block_size_bytes: request.config.block_size.bytes(),
         seed: request.config.seed,
         max_choices_per_moment: request.config.max_choices_per_moment,
-        version_sizes: request.workload.sizes(),
-        trace_len: recorded.trace.len(),
-        enumeration: stats,
-        failed_states: FailureCount::new(failed, stats.distinct_states),
-        oracles: request.oracles.clone(),
-        expectation: expectation(info, request.config.model, &by_kind),
+        version_sizes: if documents {
+            request.workload.sizes()
+        } else {
+            Vec::new()
+        },
+        trace_len,
+        enumeration,
+        failed_states: FailureCount::new(failed, enumeration.distinct_states),
+        oracles: if documents {
+            request.oracles.clone()
+        } else {
+            Vec::new()
+        },
+        expectation: expectation(request.variant, request.config.model, &by_kind),
         failures_by_kind: by_kind,
         first_by_kind,
         workload_errors,
     };
-    Ok((result, timing))
+    (result, timing)
 }
 
 /// One state in full: the trace up to the crash, what persisted, and the verdict.
@@ -325,114 +510,80 @@ pub enum StateError {
 
 /// Rebuilds and judges exactly the state `id` of `request`.
 pub fn explain_state(request: &ExploreRequest, id: &CrashStateId) -> Result<StateReport, StateError> {
-    let recorded = atomic_write::record(request.variant, &request.workload, request.config.seed)?;
+    let saver = match request.variant {
+        Explorable::AtomicWrite(v) => Saver::AtomicWrite(v),
+        Explorable::Store(v) => Saver::Store(v),
+        Explorable::Queue(v) => return explain_queue_state(request, v, id),
+    };
+    let recorded = atomic_write::record(saver, &request.workload, request.config.seed)?;
     let progress = recorded.history.progress_by_moment(recorded.trace.len());
     let (image, pending) = crash_state::reproduce(&recorded.base, &recorded.trace, &request.config, id)?;
     let at = progress[id.moment];
-    let judge = Judge::with_oracles(request.variant, &request.workload, &request.oracles);
-    let files_before_recovery = list_files(&image);
+    let judge = Judge::with_oracles(saver, &request.workload, &request.oracles);
+    let files_before_recovery = crash::list_files(&image);
     let (verdict, observed) = judge.judge(image, at);
-    let trace = recorded.trace[..id.moment]
-        .iter()
-        .enumerate()
-        .map(|(i, e)| format!("#{i:<3} {e}"))
-        .collect();
     Ok(StateReport {
         passed: verdict.passed(),
         state: failed_state(
             request,
-            &recorded,
+            &recorded.trace,
             id,
             &pending,
-            at,
             verdict.failures(),
-            &observed,
+            Some((at, &observed)),
         ),
-        trace,
+        trace: numbered(&recorded.trace[..id.moment]),
         files_before_recovery,
     })
 }
 
-fn list_files(image: &FsImage) -> Vec<String> {
-    image
-        .walk()
-        .into_iter()
-        .map(|(path, node)| match node {
-            faultline_core::Node::File { data, mode } => {
-                format!("{path}  {} bytes, mode {mode:o}", data.len())
-            }
-            faultline_core::Node::Dir { mode, .. } => format!("{path}/  mode {mode:o}"),
-        })
+fn explain_queue_state(
+    request: &ExploreRequest,
+    variant: queue_targets::Variant,
+    id: &CrashStateId,
+) -> Result<StateReport, StateError> {
+    let plan = request.queue_plan();
+    let recorded = queue_explore::record(variant, &plan)?;
+    let (image, pending) = crash_state::reproduce(&recorded.base, &recorded.trace, &request.config, id)?;
+    let files_before_recovery = crash::list_files(&image);
+    let failures = queue_explore::judge_state(variant, &plan, &recorded, image, id);
+    Ok(StateReport {
+        passed: failures.is_empty(),
+        state: failed_state(request, &recorded.trace, id, &pending, &failures, None),
+        trace: numbered(&recorded.trace[..id.moment]),
+        files_before_recovery,
+    })
+}
+
+fn numbered(trace: &[TraceEntry]) -> Vec<String> {
+    trace
+        .iter()
+        .enumerate()
+        .map(|(i, e)| format!("#{i:<3} {e}"))
         .collect()
 }
 
+/// State `id` of `trace` (with the changes in doubt `pending`) and what was seen there;
+/// `document` is what a document family's workload had been told by then and what recovery
+/// left.
 fn failed_state(
     request: &ExploreRequest,
-    recorded: &Recorded,
+    trace: &[TraceEntry],
     id: &CrashStateId,
     pending: &[Pending],
-    at: Progress,
     failures: &[Failure],
-    observed: &Observed,
+    document: Option<(Progress, &Observed)>,
 ) -> FailedState {
-    let (mut persisted, mut lost, mut torn) = (Vec::new(), Vec::new(), Vec::new());
-    let block = request.config.block_size.bytes();
-    for (p, mask) in pending.iter().zip(&id.masks) {
-        let units = p.mutation.units(block);
-        let full = if units >= 64 {
-            u64::MAX
-        } else {
-            (1u64 << units) - 1
-        };
-        let text = describe_pending(&recorded.trace, p);
-        if *mask == 0 {
-            lost.push(text);
-        } else if mask & full == full {
-            persisted.push(text);
-        } else {
-            let kept: Vec<String> = (0..units)
-                .filter(|u| mask & (1 << u) != 0)
-                .map(|u| u.to_string())
-                .collect();
-            torn.push(format!("{text} (kept block(s) {} of {units})", kept.join(",")));
-        }
-    }
-    let before = &recorded.trace[..id.moment];
     FailedState {
         state: id.to_string(),
         failures: failures.to_vec(),
         moment: id.moment,
-        crash_after: before
-            .iter()
-            .rev()
-            .find(|e| e.crash_point.is_none())
-            .map(|e| e.to_string()),
-        last_crash_point: before.iter().rev().find_map(|e| e.crash_point),
-        versions_started: at.started,
-        versions_acknowledged: at.acknowledged,
-        persisted,
-        lost,
-        torn,
-        observed: observed.clone(),
+        crash_after: crash::crash_after(trace, id.moment),
+        last_crash_point: trace[..id.moment].iter().rev().find_map(|e| e.crash_point),
+        versions_started: document.map(|(at, _)| at.started),
+        versions_acknowledged: document.map(|(at, _)| at.acknowledged),
+        kept: crash::kept(trace, pending, id, request.config.block_size.bytes()),
+        observed: document.map(|(_, o)| o.clone()),
         reproduce: reproduce_command(request, Some(id)),
     }
-}
-
-fn describe_pending(trace: &[TraceEntry], pending: &Pending) -> String {
-    let what = match &pending.mutation {
-        Mutation::Write { offset, data, .. } => format!("{} bytes at {offset}", data.len()),
-        Mutation::Truncate { len, .. } => format!("length {len}"),
-        Mutation::SetMode { mode, .. } => format!("mode {mode:o}"),
-        Mutation::Link { name, .. } => format!("entry {name}"),
-        Mutation::Unlink { name, .. } => format!("removal of {name}"),
-        Mutation::Rename {
-            from_name, to_name, ..
-        } => format!("{from_name} -> {to_name}"),
-        Mutation::NewFile { .. } | Mutation::NewDir { .. } => "allocation".to_string(),
-    };
-    let call = trace
-        .get(pending.trace_index)
-        .map(|e| e.call.as_str())
-        .unwrap_or("?");
-    format!("#{} {call} [{what}]", pending.trace_index)
 }

@@ -297,131 +297,152 @@ fn rate_text(c: FailureCount) -> String {
 /// Judges `report` by its expectations and, when given, against `baseline`.
 pub fn judge(report: &RunReport, baseline: Option<&Baseline>, scope: Scope) -> Judgement {
     let mut j = Judgement::default();
-    let finding = |failure, r: &VariantResult, message: String| Finding {
-        failure,
-        scenario: r.scenario.clone(),
-        variant: Some(r.variant.to_string()),
-        message,
-    };
     for r in &report.results {
         let base = baseline.and_then(|b| b.entry(&r.scenario, &r.variant));
-        let was_required = base.and_then(Entry::required_kinds);
-        let broken = r.catalogue_id.is_some();
-        match &r.verdict {
-            Verdict::Exceeded { limit } if broken && (was_required.is_some() || baseline.is_none()) => {
-                let why = match was_required {
-                    Some(kinds) => format!("the baseline required it to fail here ({})", kinds_text(kinds)),
-                    None => "the catalogue lists it as broken".to_string(),
-                };
-                j.findings.push(finding(
-                    Failure::PowerLost,
-                    r,
-                    format!(
-                        "{} is expected to pass ({limit}), but {why}: the scenario no longer checks that the detector catches it",
-                        r.catalogue_id.as_deref().unwrap_or(&r.variant)
-                    ),
-                ));
-            }
-            Verdict::Exceeded { limit } => j.findings.push(finding(
-                Failure::FixedFailed,
-                r,
-                format!("failed: {} {} ({limit})", r.primary().0.summary(), r.primary().1),
-            )),
-            Verdict::NotCaught { missing } => j.findings.push(finding(
-                Failure::PowerLost,
-                r,
-                format!(
-                    "not caught: expected {}, saw {}",
-                    kinds_text(missing),
-                    if r.failures_by_kind.is_empty() {
-                        "no failure".to_string()
-                    } else {
-                        r.failures_by_kind
-                            .iter()
-                            .map(|(k, n)| format!("{k} {n}"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    }
-                ),
-            )),
-            Verdict::Held | Verdict::NoExpectation => {}
-        }
+        verdict_findings(r, base, baseline.is_some(), &mut j);
         let Some(base) = base else { continue };
         j.compared += 1;
-        // An expectation relaxed: kinds the baseline required that the scenario no longer does.
-        if let Some(required) = was_required
-            && !matches!(r.verdict, Verdict::Exceeded { .. })
-        {
-            let now: &[FailureKind] = r
-                .expectation
-                .as_ref()
-                .and_then(|e| e.must_fail.as_deref())
-                .unwrap_or(&[]);
-            let must_fail_now = r.expectation.as_ref().is_some_and(|e| e.must_fail.is_some());
-            let dropped: Vec<FailureKind> = required.iter().copied().filter(|k| !now.contains(k)).collect();
-            if !must_fail_now || !dropped.is_empty() {
-                j.findings.push(finding(
-                    Failure::PowerLost,
-                    r,
-                    format!(
-                        "the baseline required it to fail with {}; the scenario now requires {}",
-                        kinds_text(required),
-                        if must_fail_now {
-                            kinds_text(now)
-                        } else {
-                            "nothing of it".into()
-                        }
-                    ),
-                ));
-            }
-        }
-        // Rates of failing trials: trials are independent, the reads of one trial are not.
-        let now = r.failing_trials();
-        let (Some(now_ci), Some(base_ci)) = (now.wilson_at(Z_GATE), base.failing_trials.wilson_at(Z_GATE))
-        else {
-            continue;
-        };
-        let fixed = is_fix(r.expectation.as_ref());
-        let must_fail = r.expectation.as_ref().is_some_and(|e| e.must_fail.is_some());
-        if fixed && now_ci.low > base_ci.high {
-            j.findings.push(finding(
-                Failure::RateWorse,
-                r,
-                format!(
-                    "fails more often than the baseline: {} against {}",
-                    rate_text(now),
-                    rate_text(base.failing_trials)
-                ),
-            ));
-        } else if must_fail && now_ci.high < base_ci.low {
-            j.findings.push(finding(
-                Failure::RateWorse,
-                r,
-                format!(
-                    "caught less often than in the baseline: {} against {}",
-                    rate_text(now),
-                    rate_text(base.failing_trials)
-                ),
-            ));
-        }
-        if fixed
-            && base
-                .expectation
-                .as_ref()
-                .is_some_and(|e| Some(e) != r.expectation.as_ref())
-            && is_fix(base.expectation.as_ref())
-        {
-            j.warnings.push(format!(
-                "{} / {}: its failure limit changed from the baseline's ({:?} to {:?})",
-                r.scenario, r.variant, base.expectation, r.expectation
-            ));
-        }
+        relaxed_expectation(r, base, &mut j);
+        rate_against(r, base, &mut j);
     }
     if let Some(b) = baseline {
         missing_from_run(report, b, scope, &mut j);
     }
     j.findings.sort_by_key(|f| f.failure);
     j
+}
+
+/// A finding about result `r`.
+fn finding(failure: Failure, r: &VariantResult, message: String) -> Finding {
+    Finding {
+        failure,
+        scenario: r.scenario.clone(),
+        variant: Some(r.variant.to_string()),
+        message,
+    }
+}
+
+/// What `r`'s own verdict says: a fixed variant over its limit, a broken one not caught, or a
+/// broken one (`base` required it to fail, or the catalogue lists it) now held to a limit.
+fn verdict_findings(r: &VariantResult, base: Option<&Entry>, has_baseline: bool, j: &mut Judgement) {
+    let was_required = base.and_then(Entry::required_kinds);
+    let broken = r.catalogue_id.is_some();
+    match &r.verdict {
+        Verdict::Exceeded { limit } if broken && (was_required.is_some() || !has_baseline) => {
+            let why = match was_required {
+                Some(kinds) => format!("the baseline required it to fail here ({})", kinds_text(kinds)),
+                None => "the catalogue lists it as broken".to_string(),
+            };
+            j.findings.push(finding(
+                Failure::PowerLost,
+                r,
+                format!(
+                    "{} is expected to pass ({limit}), but {why}: the scenario no longer checks that the detector catches it",
+                    r.catalogue_id.as_deref().unwrap_or(&r.variant)
+                ),
+            ));
+        }
+        Verdict::Exceeded { limit } => j.findings.push(finding(
+            Failure::FixedFailed,
+            r,
+            format!("failed: {} {} ({limit})", r.primary().0.summary(), r.primary().1),
+        )),
+        Verdict::NotCaught { missing } => j.findings.push(finding(
+            Failure::PowerLost,
+            r,
+            format!(
+                "not caught: expected {}, saw {}",
+                kinds_text(missing),
+                if r.failures_by_kind.is_empty() {
+                    "no failure".to_string()
+                } else {
+                    r.failures_by_kind
+                        .iter()
+                        .map(|(k, n)| format!("{k} {n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            ),
+        )),
+        Verdict::Held | Verdict::NoExpectation => {}
+    }
+}
+
+/// An expectation relaxed: kinds the baseline required that the scenario no longer does.
+fn relaxed_expectation(r: &VariantResult, base: &Entry, j: &mut Judgement) {
+    let Some(required) = base.required_kinds() else {
+        return;
+    };
+    if matches!(r.verdict, Verdict::Exceeded { .. }) {
+        return;
+    }
+    let now: &[FailureKind] = r
+        .expectation
+        .as_ref()
+        .and_then(|e| e.must_fail.as_deref())
+        .unwrap_or(&[]);
+    let must_fail_now = r.expectation.as_ref().is_some_and(|e| e.must_fail.is_some());
+    let dropped: Vec<FailureKind> = required.iter().copied().filter(|k| !now.contains(k)).collect();
+    if !must_fail_now || !dropped.is_empty() {
+        j.findings.push(finding(
+            Failure::PowerLost,
+            r,
+            format!(
+                "the baseline required it to fail with {}; the scenario now requires {}",
+                kinds_text(required),
+                if must_fail_now {
+                    kinds_text(now)
+                } else {
+                    "nothing of it".into()
+                }
+            ),
+        ));
+    }
+}
+
+/// Rates of failing trials against the baseline's (trials are independent, the reads of one
+/// trial are not): a fixed variant failing more often, a broken one caught less often, beyond
+/// both 99.9% intervals; and a fixed variant whose failure limit changed.
+fn rate_against(r: &VariantResult, base: &Entry, j: &mut Judgement) {
+    let now = r.failing_trials();
+    let (Some(now_ci), Some(base_ci)) = (now.wilson_at(Z_GATE), base.failing_trials.wilson_at(Z_GATE)) else {
+        return;
+    };
+    let fixed = is_fix(r.expectation.as_ref());
+    let must_fail = r.expectation.as_ref().is_some_and(|e| e.must_fail.is_some());
+    if fixed && now_ci.low > base_ci.high {
+        j.findings.push(finding(
+            Failure::RateWorse,
+            r,
+            format!(
+                "fails more often than the baseline: {} against {}",
+                rate_text(now),
+                rate_text(base.failing_trials)
+            ),
+        ));
+    } else if must_fail && now_ci.high < base_ci.low {
+        j.findings.push(finding(
+            Failure::RateWorse,
+            r,
+            format!(
+                "caught less often than in the baseline: {} against {}",
+                rate_text(now),
+                rate_text(base.failing_trials)
+            ),
+        ));
+    }
+    if fixed
+        && base
+            .expectation
+            .as_ref()
+            .is_some_and(|e| Some(e) != r.expectation.as_ref())
+        && is_fix(base.expectation.as_ref())
+    {
+        j.warnings.push(format!(
+            "{} / {}: its failure limit changed from the baseline's ({:?} to {:?})",
+            r.scenario, r.variant, base.expectation, r.expectation
+        ));
+    }
 }
 
 /// Baseline entries the run did not produce: removed variants and scenarios.

@@ -1,11 +1,30 @@
-//! faultline's runner: the workloads that drive targets, the oracles that judge them,
-//! crash-state exploration, and the reports it writes.
+//! faultline's runner: scenarios, the detectors that run them, the families' workloads and
+//! oracles, and the reports. It sits between the engine (`faultline-core`) and the command line:
+//! it parses no command-line arguments and prints nothing itself.
 //!
-//! It sits between the engine (`faultline-core`) and the command line: it knows families and
-//! their properties, but parses no command-line arguments and prints nothing itself.
-//! Real-process runs and scenario files are not here yet.
+//! The pipeline, one module for each step:
+//!
+//! - **what to run**: [`scenario`] reads a scenario file (each section checked where it is);
+//!   [`family::target`] maps each variant to a bundled implementation or to programs
+//!   ([`program`]) of the same family.
+//! - **workload -> trace**: real processes ([`process`]: a trial loop that knows no family,
+//!   driving a family's [`process::roles::Roles`] from `family/<name>/`); a family's workload
+//!   on the simulated file system ([`atomic_write`] for documents, `family::queue::explore`);
+//!   or a program recorded with strace ([`external::record`], into the trace file format of
+//!   [`external::trace_file`]).
+//! - **trace -> crash states -> recovery -> oracle**: the one crash sweep, [`crash`], used by
+//!   [`explore`] (bundled variants), scenarios of programs and `explore --trace`'s checkers.
+//! - **verdict**: [`results`] (a variant's result and whether it met its expectation) and
+//!   [`gate`] (against a baseline).
+//! - **report**: [`report`] and [`render`] (JSON, Markdown, HTML, JUnit), written through
+//!   [`envelope`] with faultline's own durable atomic write; [`merge`] and [`replay`] read
+//!   them back. [`exit`] holds the command's exit codes.
+//!
+//! Results, the report envelope and the trace file format sit below everything that reads or
+//! writes them: no module imports one that imports it back.
 
 pub mod atomic_write;
+pub mod crash;
 pub mod document;
 pub mod envelope;
 pub mod exit;

@@ -1,4 +1,6 @@
-//! Commands as scenario roles (family `command`). A variant is one of three kinds of program:
+//! Programs given in a scenario's `[commands.NAME]` tables: a variant of the scenario's family
+//! that is programs instead of bundled code. A variant is one of three kinds of program, one
+//! for each family programs can implement:
 //! - a document writer run once per version, with an optional reader that prints what it read
 //!   and a checker that exits non-zero on a bad state;
 //! - a queue: a producer run once per item and a consumer that prints what it delivered;
@@ -58,7 +60,7 @@ pub const ACKED: &str = "acked";
 /// The exit code with which a consumer says the queue reported a corrupt record.
 pub const EXIT_CORRUPT: i32 = 3;
 
-/// The commands of one variant of a `command` scenario.
+/// The commands of one `[commands.NAME]` table.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct CommandRoles {
     /// What kind of program, and its commands.

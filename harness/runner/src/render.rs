@@ -272,79 +272,7 @@ fn scenario_section(h: &mut String, results: &[VariantResult], baseline: Option<
         escape(&first.family),
         first.seed
     );
-    let width = LABEL_W + PLOT_W + 230.0;
-    let height = TOP + ROW_H * results.len() as f64 + 8.0;
-    let _ = writeln!(
-        h,
-        "<svg class=\"chart\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"failure rates in {}\" xmlns=\"http://www.w3.org/2000/svg\" font-size=\"12\">",
-        escape(&first.scenario)
-    );
-    for tick in [0.0, 0.25, 0.5, 0.75, 1.0] {
-        let x = LABEL_W + tick * PLOT_W;
-        let _ = writeln!(
-            h,
-            "<line x1=\"{x}\" y1=\"{}\" x2=\"{x}\" y2=\"{}\" stroke=\"#ddd\"/><text x=\"{x}\" y=\"12\" text-anchor=\"middle\" fill=\"#666\">{:.0}%</text>",
-            TOP - 4.0,
-            height - 4.0,
-            tick * 100.0
-        );
-    }
-    for (i, r) in results.iter().enumerate() {
-        let (count, unit) = r.primary();
-        let y = TOP + ROW_H * i as f64;
-        let mid = y + ROW_H / 2.0;
-        let label = match &r.catalogue_id {
-            Some(id) => format!("{id} {}", r.variant),
-            None => format!("{} (reference)", r.variant),
-        };
-        let _ = writeln!(
-            h,
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
-            LABEL_W - 8.0,
-            mid + 4.0,
-            escape(&label)
-        );
-        let rate = count.rate().unwrap_or(0.0);
-        let _ = writeln!(
-            h,
-            "<rect class=\"bar\" x=\"{LABEL_W}\" y=\"{}\" width=\"{:.2}\" height=\"{}\" fill=\"{}\"><title>{}: {} {unit}</title></rect>",
-            y + 5.0,
-            rate * PLOT_W,
-            ROW_H - 10.0,
-            colour(r),
-            escape(&label),
-            escape(&count.summary())
-        );
-        if let Some(base) = baseline
-            .and_then(|b| {
-                b.entries
-                    .iter()
-                    .find(|e| e.scenario == r.scenario && e.variant == r.variant)
-            })
-            .filter(|e| e.unit == unit)
-            .and_then(|e| interval(e.count))
-        {
-            whisker(h, base, y + ROW_H - 4.0, "#9b59b6");
-        }
-        if let Some(ci) = interval(count) {
-            whisker(h, ci, mid, "#111");
-        }
-        let verdict = verdict_text(&r.verdict);
-        let bad = matches!(r.verdict, Verdict::NotCaught { .. } | Verdict::Exceeded { .. });
-        let _ = writeln!(
-            h,
-            "<text x=\"{}\" y=\"{}\" fill=\"{}\">{} &middot; {}</text>",
-            LABEL_W + PLOT_W + 10.0,
-            mid + 4.0,
-            if bad { "#b00020" } else { "#333" },
-            escape(&match count.rate() {
-                Some(rate) => percent(rate),
-                None => "-".into(),
-            }),
-            escape(&verdict)
-        );
-    }
-    h.push_str("</svg>\n");
+    chart(h, results, baseline);
     h.push_str("<table><tr><th>variant</th><th>ID</th><th>trials</th><th>failed (unit)</th><th>kinds</th><th>verdict</th></tr>\n");
     for r in results {
         let (count, unit) = r.primary();
@@ -371,6 +299,89 @@ fn scenario_section(h: &mut String, results: &[VariantResult], baseline: Option<
         );
     }
     h.push_str("</table>\n</section>\n");
+}
+
+/// The scenario's bars: each variant's failure rate with its interval (and the baseline's).
+fn chart(h: &mut String, results: &[VariantResult], baseline: Option<&Baseline>) {
+    let first = &results[0];
+    let width = LABEL_W + PLOT_W + 230.0;
+    let height = TOP + ROW_H * results.len() as f64 + 8.0;
+    let _ = writeln!(
+        h,
+        "<svg class=\"chart\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"failure rates in {}\" xmlns=\"http://www.w3.org/2000/svg\" font-size=\"12\">",
+        escape(&first.scenario)
+    );
+    for tick in [0.0, 0.25, 0.5, 0.75, 1.0] {
+        let x = LABEL_W + tick * PLOT_W;
+        let _ = writeln!(
+            h,
+            "<line x1=\"{x}\" y1=\"{}\" x2=\"{x}\" y2=\"{}\" stroke=\"#ddd\"/><text x=\"{x}\" y=\"12\" text-anchor=\"middle\" fill=\"#666\">{:.0}%</text>",
+            TOP - 4.0,
+            height - 4.0,
+            tick * 100.0
+        );
+    }
+    for (i, r) in results.iter().enumerate() {
+        chart_row(h, i, r, baseline);
+    }
+    h.push_str("</svg>\n");
+}
+
+/// Row `i` of the chart: result `r`'s bar, whiskers and verdict.
+fn chart_row(h: &mut String, i: usize, r: &VariantResult, baseline: Option<&Baseline>) {
+    let (count, unit) = r.primary();
+    let y = TOP + ROW_H * i as f64;
+    let mid = y + ROW_H / 2.0;
+    let label = match &r.catalogue_id {
+        Some(id) => format!("{id} {}", r.variant),
+        None => format!("{} ({})", r.variant, r.id_label()),
+    };
+    let _ = writeln!(
+        h,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
+        LABEL_W - 8.0,
+        mid + 4.0,
+        escape(&label)
+    );
+    let rate = count.rate().unwrap_or(0.0);
+    let _ = writeln!(
+        h,
+        "<rect class=\"bar\" x=\"{LABEL_W}\" y=\"{}\" width=\"{:.2}\" height=\"{}\" fill=\"{}\"><title>{}: {} {unit}</title></rect>",
+        y + 5.0,
+        rate * PLOT_W,
+        ROW_H - 10.0,
+        colour(r),
+        escape(&label),
+        escape(&count.summary())
+    );
+    if let Some(base) = baseline
+        .and_then(|b| {
+            b.entries
+                .iter()
+                .find(|e| e.scenario == r.scenario && e.variant == r.variant)
+        })
+        .filter(|e| e.unit == unit)
+        .and_then(|e| interval(e.count))
+    {
+        whisker(h, base, y + ROW_H - 4.0, "#9b59b6");
+    }
+    if let Some(ci) = interval(count) {
+        whisker(h, ci, mid, "#111");
+    }
+    let verdict = verdict_text(&r.verdict);
+    let bad = matches!(r.verdict, Verdict::NotCaught { .. } | Verdict::Exceeded { .. });
+    let _ = writeln!(
+        h,
+        "<text x=\"{}\" y=\"{}\" fill=\"{}\">{} &middot; {}</text>",
+        LABEL_W + PLOT_W + 10.0,
+        mid + 4.0,
+        if bad { "#b00020" } else { "#333" },
+        escape(&match count.rate() {
+            Some(rate) => percent(rate),
+            None => "-".into(),
+        }),
+        escape(&verdict)
+    );
 }
 
 /// A horizontal interval with end caps at height `y`.

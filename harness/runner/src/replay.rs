@@ -143,6 +143,7 @@ struct ExploreReportLite {
 
 #[derive(serde::Deserialize)]
 struct ExploreResultLite {
+    family: String,
     variant: String,
     model: String,
     block_size_bytes: u64,
@@ -179,8 +180,12 @@ pub fn explore_cases(path: &Path) -> Result<Vec<ExploreCase>, ReplayError> {
     };
     let mut out = Vec::new();
     for r in report.results {
-        let variant = faultline_targets::atomic_write::Variant::by_name(&r.variant)
-            .ok_or_else(|| bad(format!("unknown atomic-write variant '{}'", r.variant)))?;
+        let variant = crate::explore::Explorable::by_name(&r.family, &r.variant).ok_or_else(|| {
+            bad(format!(
+                "no crash-state workload for variant '{}' of family '{}'",
+                r.variant, r.family
+            ))
+        })?;
         let model: PersistenceModel = r.model.parse().map_err(|e| bad(format!("{e}")))?;
         let mut request = ExploreRequest::new(variant, model);
         request.config.block_size = BlockSize::new(r.block_size_bytes).map_err(|e| bad(format!("{e}")))?;

@@ -29,7 +29,9 @@ pub struct Faults {
     pub pause: Option<(u32, u64, u64)>,
 }
 
-/// The family name of programs given in a scenario's `[commands]`.
+/// The legacy family name of programs given in a scenario's `[commands]`: scenarios now name
+/// the family the programs implement, and results mark them [`VariantResult::program`]. Still
+/// read in scenarios and in reports written before.
 pub const COMMAND_FAMILY: &str = "command";
 
 /// A family name read from a report: one of the registry's, or `command`; refused where it
@@ -104,6 +106,9 @@ pub struct VariantResult {
     pub variant: String,
     /// Its catalogue ID (`None` for the reference and for programs).
     pub catalogue_id: Option<String>,
+    /// Programs given in the scenario rather than a bundled variant.
+    #[serde(default)]
+    pub program: bool,
     /// The seed used.
     pub seed: u64,
     /// Trials run.
@@ -157,13 +162,19 @@ impl VariantResult {
         }
     }
 
-    /// Its catalogue ID, `reference` for a built-in family's reference, or `command`.
+    /// Its catalogue ID, `reference` for a bundled reference, or `program`.
     pub fn id_label(&self) -> &str {
         match &self.catalogue_id {
             Some(id) => id,
-            None if self.family == COMMAND_FAMILY => "command",
+            None if self.is_program() => "program",
             None => "reference",
         }
+    }
+
+    /// Whether the variant is programs given in the scenario (also in reports written when
+    /// they were family `command`).
+    pub fn is_program(&self) -> bool {
+        self.program || self.family == COMMAND_FAMILY
     }
 
     /// Whether the family is known, and a built-in family has the variant with this
@@ -172,7 +183,7 @@ impl VariantResult {
         if self.variant.is_empty() {
             return Err("an empty variant name".into());
         }
-        let id = if self.family == COMMAND_FAMILY {
+        let id = if self.is_program() {
             None
         } else {
             let family = faultline_targets::registry::family(&self.family)

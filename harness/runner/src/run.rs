@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use faultline_core::FailureKind;
 use faultline_core::stats::{FailureCount, clean_trials_to_claim_fix};
 
+use crate::crash::Sweep;
 use crate::family::target::Target;
 use crate::process::trial::{TrialError, TrialOutcome, TrialPlan, Workspace, run_trial};
 use crate::results::{Faults, FirstSeen, VariantResult, Verdict, judge};
@@ -171,7 +171,12 @@ pub fn run_scenario(
     if let Some(seed) = options.seed {
         scenario.seed = seed;
     }
-    if options.lockdep && scenario.family == faultline_targets::lock::FAMILY {
+    // `--lockdep` turns on the lock-order check wherever it applies.
+    if options.lockdep
+        && crate::scenario::Check::LockOrder
+            .families()
+            .contains(&scenario.family)
+    {
         scenario.lock.lockdep = true;
         if !scenario.checks.contains(&crate::scenario::Check::LockOrder) {
             scenario.checks.push(crate::scenario::Check::LockOrder);
@@ -235,14 +240,7 @@ fn run_variant(
                     TrialError::Setup(format!("recording or judging the programs failed: {e}")),
                 )
             })?;
-            record_states(
-                &mut r,
-                scenario,
-                (outcome.judged, outcome.failed),
-                outcome.enumeration,
-                outcome.by_kind,
-                outcome.first_by_kind,
-            );
+            record_states(&mut r, scenario, outcome);
             progress(r.trials);
         }
         _ => process_trials(&mut r, scenario, target, options, cancel, &mut progress)?,
@@ -260,6 +258,7 @@ fn new_result(scenario: &Scenario, target: Target<'_>) -> VariantResult {
         family: scenario.family.to_string(),
         variant: target.name().to_string(),
         catalogue_id: target.catalogue_id().map(str::to_string),
+        program: matches!(target, Target::Program(_)),
         seed: scenario.seed,
         trials: 0,
         reads: FailureCount::new(0, 0),
@@ -394,34 +393,20 @@ fn crash_states(
         scenario.document_bytes,
         scenario.queue.segment_bytes,
     );
-    let outcome = explore::explore(variant, &plan, select)
+    let sweep = explore::explore(variant, &plan, select)
         .map_err(|e| TrialError::Setup(format!("the simulated workload could not start: {e}")))?;
-    record_states(
-        r,
-        scenario,
-        (outcome.judged, outcome.failed),
-        outcome.enumeration,
-        outcome.by_kind,
-        outcome.first_by_kind,
-    );
+    record_states(r, scenario, sweep);
     Ok(())
 }
 
-/// Fills `r` from judged crash states: each state is one trial.
-fn record_states(
-    r: &mut VariantResult,
-    scenario: &Scenario,
-    (judged, failed): (u64, u64),
-    enumeration: faultline_core::crash_state::EnumerationStats,
-    by_kind: BTreeMap<FailureKind, u64>,
-    first_by_kind: BTreeMap<FailureKind, (u64, String)>,
-) {
-    r.trials = judged;
-    r.failed_trials = FailureCount::new(failed, judged);
-    r.trials_with_failures = failed;
-    r.crash_states = Some(enumeration);
-    r.failures_by_kind = by_kind;
-    for (kind, (index, detail)) in first_by_kind {
+/// Fills `r` from a crash sweep: each state judged is one trial.
+fn record_states(r: &mut VariantResult, scenario: &Scenario, sweep: Sweep) {
+    r.trials = sweep.judged;
+    r.failed_trials = FailureCount::new(sweep.failed, sweep.judged);
+    r.trials_with_failures = sweep.failed;
+    r.crash_states = Some(sweep.enumeration);
+    r.failures_by_kind = sweep.by_kind;
+    for (kind, (index, detail)) in sweep.first_by_kind {
         r.first_by_kind.insert(
             kind,
             FirstSeen {

@@ -277,7 +277,7 @@ fn peer_queues_and_locks_get_their_verdicts_beside_the_references() {
         assert!(kinds(&r).is_empty(), "{r}");
         assert_eq!(r["writer_kills"], r["trials"], "{r}");
     }
-    assert_eq!(kinds(&result("peers-locks", "no_lock")), ["TwoHolders"]);
+    assert_eq!(kinds(&result("peers-locks", "unlocked")), ["TwoHolders"]);
     assert!(kinds(&result("python-locks", "python_flock")).is_empty());
     assert_eq!(
         kinds(&result("python-locks", "python_flock_unlink")),

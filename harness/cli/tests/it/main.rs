@@ -156,8 +156,9 @@ fn the_default_suite_holds_every_expectation_and_writes_its_report_durably() {
     let out = dir.path().join("reports/out");
     let o = faultline(&["explore", "--out", out.to_str().expect("utf-8 path")]);
     assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
+    // atomic-write (8 variants) and store (4) as documents, queue (9): each under both models.
     assert!(
-        stdout(&o).contains("16 of 16 expectations held"),
+        stdout(&o).contains("42 of 42 expectations held"),
         "{}",
         stdout(&o)
     );
@@ -165,9 +166,11 @@ fn the_default_suite_holds_every_expectation_and_writes_its_report_durably() {
         serde_json::from_slice(&std::fs::read(out.join("explore.json")).expect("json written"))
             .expect("valid json");
     assert_eq!(json["format_version"], 1);
-    assert_eq!(json["results"].as_array().map(Vec::len), Some(16));
+    assert_eq!(json["results"].as_array().map(Vec::len), Some(42));
     let md = std::fs::read_to_string(out.join("explore.md")).expect("markdown written");
     assert!(md.contains("| no_dir_fsync | AW3 | power-loss |"), "{md}");
+    assert!(md.contains("| generational | reference | power-loss |"), "{md}");
+    assert!(md.contains("| segment_no_dir_fsync | Q8 | power-loss |"), "{md}");
     let mut names: Vec<String> = std::fs::read_dir(&out)
         .expect("readable")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
@@ -178,6 +181,53 @@ fn the_default_suite_holds_every_expectation_and_writes_its_report_durably() {
     let first = std::fs::read(out.join("explore.json")).expect("json");
     faultline(&["explore", "--out", out.to_str().expect("utf-8 path")]);
     assert_eq!(std::fs::read(out.join("explore.json")).expect("json"), first);
+}
+
+#[test]
+fn explore_of_the_queue_judges_the_states_of_its_power_loss_scenario_alike() {
+    // One crash sweep: the queue's crash states explored directly and run as the scenario's
+    // trials are the same states with the same verdicts.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let scenario =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/queue-power-loss.toml");
+    for variant in ["segmented", "header_before_data", "segment_no_dir_fsync"] {
+        let explored = faultline(&[
+            "explore",
+            "--family",
+            "queue",
+            "--variant",
+            variant,
+            "--model",
+            "power-loss",
+            "--format",
+            "json",
+        ]);
+        assert_eq!(explored.status.code(), Some(0), "{}", stderr(&explored));
+        let explored: serde_json::Value = serde_json::from_slice(&explored.stdout).expect("json");
+        let e = &explored["results"][0];
+        let out = dir.path().join(variant);
+        let run = faultline(&[
+            "run",
+            scenario.to_str().expect("utf-8"),
+            "--variant",
+            variant,
+            "--out",
+            out.to_str().expect("utf-8"),
+        ]);
+        assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+        let run: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("run.json")).expect("run.json")).expect("json");
+        let r = &run["results"][0];
+        assert_eq!(
+            e["failed_states"]["trials"], r["failed_trials"]["trials"],
+            "{variant}"
+        );
+        assert_eq!(
+            e["failed_states"]["failures"], r["failed_trials"]["failures"],
+            "{variant}"
+        );
+        assert_eq!(e["failures_by_kind"], r["failures_by_kind"], "{variant}");
+    }
 }
 
 #[test]

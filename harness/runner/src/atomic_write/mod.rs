@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use faultline_core::fs::write_all;
 use faultline_core::{FdGuard, Fs, FsError, FsImage, OpenOptions, SimFs, SimOptions};
 use faultline_targets::atomic_write::{AtomicWrite, Variant};
+use faultline_targets::store;
 
 /// The directory the workload writes in.
 pub const DATA_DIR: &str = "/data";
@@ -182,8 +183,36 @@ pub struct Recorded {
     pub history: History,
 }
 
-/// Sets up version 0 and runs every replace of `workload` with `variant` on a fresh SimFs.
-pub fn record(variant: Variant, workload: &Workload, seed: u64) -> Result<Recorded, FsError> {
+/// What replaces the document in the simulated workload: an atomic-write variant, or a store
+/// variant's save (one generation per version). Both recover the same way after a crash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Saver {
+    /// `replace` of an atomic-write variant.
+    AtomicWrite(Variant),
+    /// `mutate` then `save` of one store of a store variant.
+    Store(store::Variant),
+}
+
+impl From<Variant> for Saver {
+    fn from(v: Variant) -> Self {
+        Saver::AtomicWrite(v)
+    }
+}
+
+impl Saver {
+    /// The variant's recovery after a crash.
+    pub fn recover(self, fs: &dyn Fs, path: &Path) -> faultline_core::FsResult<()> {
+        match self {
+            Saver::AtomicWrite(v) => v.recover(fs, path),
+            Saver::Store(v) => v.recover(fs, path),
+        }
+    }
+}
+
+/// Sets up version 0 and saves every later version of `workload` with `saver` on a fresh
+/// SimFs.
+pub fn record(saver: impl Into<Saver>, workload: &Workload, seed: u64) -> Result<Recorded, FsError> {
+    let saver = saver.into();
     let fs = SimFs::new(SimOptions {
         seed,
         ..SimOptions::default()
@@ -192,9 +221,26 @@ pub fn record(variant: Variant, workload: &Workload, seed: u64) -> Result<Record
     let base = fs.checkpoint();
     let target = Path::new(TARGET);
     let mut history = History::default();
+    enum Writer {
+        Replace(Variant),
+        Save(Box<dyn store::SaveLogic>),
+    }
+    let writer = match saver {
+        Saver::AtomicWrite(v) => Writer::Replace(v),
+        Saver::Store(v) => Writer::Save(v.store()),
+    };
+    // A store renders generation g as version g.
+    let render = |generation: u64| workload.versions[generation as usize % workload.versions.len()].clone();
     for (version, data) in workload.versions.iter().enumerate().skip(1) {
         history.events.push((fs.trace_len(), Event::Began(version)));
-        let event = match variant.replace(&fs, target, data) {
+        let saved = match &writer {
+            Writer::Replace(v) => v.replace(&fs, target, data),
+            Writer::Save(store) => {
+                store.mutate();
+                store.save(&fs, target, &render)
+            }
+        };
+        let event = match saved {
             Ok(()) => Event::Acknowledged(version),
             Err(e) => Event::Failed(version, e),
         };

@@ -14,10 +14,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use faultline_core::{Failure, FailureKind, FsImage, Node, SimFs, SimOptions, Verdict};
-use faultline_targets::atomic_write::{AtomicWrite, Variant};
 use xxhash_rust::xxh3::xxh3_128;
 
-use super::{DATA_DIR, INITIAL_MODE, Progress, TARGET, Workload};
+use super::{DATA_DIR, INITIAL_MODE, Progress, Saver, TARGET, Workload};
 
 /// One of the family's properties.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -68,7 +67,7 @@ const RECOVERY_PID: u32 = 2000;
 
 /// Judges crash states of one workload.
 pub struct Judge<'w> {
-    variant: Variant,
+    saver: Saver,
     workload: &'w Workload,
     by_digest: HashMap<u128, usize>,
     oracles: Vec<Oracle>,
@@ -89,12 +88,12 @@ pub struct Observed {
 
 impl<'w> Judge<'w> {
     /// A judge for `variant` running `workload`, with every oracle.
-    pub fn new(variant: Variant, workload: &'w Workload) -> Self {
+    pub fn new(variant: impl Into<Saver>, workload: &'w Workload) -> Self {
         Judge::with_oracles(variant, workload, &Oracle::ALL)
     }
 
     /// A judge that applies only `oracles`.
-    pub fn with_oracles(variant: Variant, workload: &'w Workload, oracles: &[Oracle]) -> Self {
+    pub fn with_oracles(variant: impl Into<Saver>, workload: &'w Workload, oracles: &[Oracle]) -> Self {
         let by_digest = workload
             .versions
             .iter()
@@ -102,7 +101,7 @@ impl<'w> Judge<'w> {
             .map(|(i, v)| (xxh3_128(v), i))
             .collect();
         Judge {
-            variant,
+            saver: variant.into(),
             workload,
             by_digest,
             oracles: oracles.to_vec(),
@@ -121,7 +120,7 @@ impl<'w> Judge<'w> {
             },
         );
         let error = self
-            .variant
+            .saver
             .recover(&fs, Path::new(TARGET))
             .err()
             .map(|e| format!("{e}: {}", e.errno));

@@ -10,8 +10,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::ControlFlow;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -19,10 +18,10 @@ use std::time::{Duration, Instant};
 use faultline_core::crash_state::{self, BadStateId, CrashStateId, EnumerationConfig, EnumerationStats};
 use faultline_core::persistence::Pending;
 use faultline_core::stats::FailureCount;
-use faultline_core::trace_builder::SYMLINK_MODE;
-use faultline_core::{FsImage, Node, PersistenceModel};
+use faultline_core::{FsImage, PersistenceModel};
 
 use super::trace_file::TraceFile;
+use crate::crash::{list_files, materialise};
 
 /// The placeholders a checker's words may use.
 pub const CHECKER_PLACEHOLDERS: &[(&str, &str)] = &[
@@ -429,43 +428,6 @@ fn wait_with_timeout(child: &mut Child, deadline: Instant) -> std::io::Result<Ch
         (None, Some(signal)) => CheckerEnd::Signal(signal),
         (None, None) => CheckerEnd::Exit(-1),
     })
-}
-
-/// Writes `image` into `dir` (which must not exist): directories, files with their modes,
-/// symbolic links.
-pub fn materialise(image: &FsImage, dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    for (path, node) in image.walk() {
-        let host = dir.join(path.trim_start_matches('/'));
-        match node {
-            Node::Dir { mode, .. } => {
-                std::fs::create_dir(&host)?;
-                std::fs::set_permissions(&host, std::fs::Permissions::from_mode(*mode | 0o700))?;
-            }
-            Node::File { data, mode } if *mode == SYMLINK_MODE => {
-                std::os::unix::fs::symlink(String::from_utf8_lossy(data).as_ref(), &host)?;
-            }
-            Node::File { data, mode } => {
-                std::fs::write(&host, data.as_slice())?;
-                std::fs::set_permissions(&host, std::fs::Permissions::from_mode(*mode))?;
-            }
-        }
-    }
-    Ok(())
-}
-
-fn list_files(image: &FsImage) -> Vec<String> {
-    image
-        .walk()
-        .into_iter()
-        .map(|(path, node)| match node {
-            Node::File { data, mode } if *mode == SYMLINK_MODE => {
-                format!("{path} -> {}", String::from_utf8_lossy(data))
-            }
-            Node::File { data, mode } => format!("{path}  {} bytes, mode {mode:o}", data.len()),
-            Node::Dir { mode, .. } => format!("{path}/  mode {mode:o}"),
-        })
-        .collect()
 }
 
 /// The command that explores the trace again, optionally at one state.

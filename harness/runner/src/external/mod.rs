@@ -1,6 +1,9 @@
-//! Unmodified programs as targets: recording a program's system calls into a trace, exploring
-//! a recorded trace's crash states with the user's checker, and (in scenarios) commands as
-//! writers, readers and checkers, queue producers and consumers, and lock holders.
+//! Unmodified programs as targets: recording a program's system calls into a trace
+//! ([`record`], [`strace`], [`trace_file`]), and judging a recorded trace's crash states: with
+//! the user's checker ([`explore`], `faultline explore --trace`), or, for programs given in a
+//! scenario's `[explore]`, with the oracles of the family they implement ([`scenario_explore`]
+//! for documents, [`queue_explore`] for queues), all through the one crash sweep
+//! ([`crate::crash`]).
 
 pub mod explore;
 pub mod queue_explore;

@@ -11,10 +11,11 @@
 use std::path::Path;
 
 use faultline_core::crash_state::EnumerationConfig;
-use faultline_core::{BlockSize, FailureKind, FsImage};
+use faultline_core::{BlockSize, FsImage};
 
-use super::explore::materialise;
-use super::scenario_explore::{Outcome, record_in_fresh_dir};
+use super::scenario_explore::record_in_fresh_dir;
+use crate::crash::Sweep;
+use crate::crash::materialise;
 use crate::family::queue::explore::{Event, Plan, SENTINEL, Step, judge_states};
 use crate::family::queue::{Item, Ledger, Processed, parse_payload, payload};
 use crate::family::target::Program;
@@ -44,7 +45,7 @@ pub fn explore(
     plan: CommandExplore,
     payload_bytes: usize,
     select: &dyn Fn(u64) -> bool,
-) -> Result<Outcome, String> {
+) -> Result<Sweep, String> {
     let (producer, consumer) = programs(target)?;
     let block_size = BlockSize::new(plan.block_size).map_err(|e| e.to_string())?;
     // The segment size is the built-in queues' knob; programs choose their own layout.
@@ -71,12 +72,7 @@ pub fn explore(
         .iter()
         .filter(|(_, e)| matches!(e, Event::Processed(_)))
         .count();
-    let mut outcome = Outcome::default();
-    if !done || delivered != consumed as usize {
-        // The workload itself failed, with no crash: one failed trial says so.
-        outcome.judged += 1;
-        outcome.failed += 1;
-        outcome.by_kind.insert(FailureKind::UnexpectedError, 1);
+    let workload_failed = (!done || delivered != consumed as usize).then(|| {
         let printed = String::from_utf8_lossy(&trace.output_before(len)).into_owned();
         let tail: String = printed
             .chars()
@@ -86,17 +82,11 @@ pub fn explore(
             .into_iter()
             .rev()
             .collect();
-        outcome.first_by_kind.insert(
-            FailureKind::UnexpectedError,
-            (
-                0,
-                format!(
-                    "the workload failed with no crash: {delivered} of {consumed} deliveries, {}; it printed ...{tail:?}",
-                    if done { "finished" } else { "did not finish" }
-                ),
-            ),
-        );
-    }
+        format!(
+            "the workload failed with no crash: {delivered} of {consumed} deliveries, {}; it printed ...{tail:?}",
+            if done { "finished" } else { "did not finish" }
+        )
+    });
     let scratch = tempfile::Builder::new()
         .prefix("faultline-states-")
         .tempdir()
@@ -106,12 +96,10 @@ pub fn explore(
         block_size,
         ..EnumerationConfig::new(plan.model)
     };
-    let mut states = crate::family::queue::explore::Outcome::default();
-    judge_states(
+    let mut sweep = judge_states(
         (&trace.base, &trace.entries, &events),
         &config,
         select,
-        &mut states,
         |image, ledger| {
             recover(target, (producer, consumer), &image, &slot, payload_bytes, ledger)
                 .map_err(|e| format!("writing a crash state to {}: {e}", slot.display()))
@@ -126,16 +114,10 @@ pub fn explore(
             )
         },
     )?;
-    outcome.enumeration = states.enumeration;
-    outcome.judged += states.judged;
-    outcome.failed += states.failed;
-    for (kind, n) in states.by_kind {
-        *outcome.by_kind.entry(kind).or_default() += n;
+    if let Some(detail) = workload_failed {
+        sweep.workload_failed(detail);
     }
-    for (kind, first) in states.first_by_kind {
-        outcome.first_by_kind.entry(kind).or_insert(first);
-    }
-    Ok(outcome)
+    Ok(sweep)
 }
 
 /// `cd DIR && echo faultline-begin p1-0 && PRODUCER && echo faultline-acked p1-0 && ...

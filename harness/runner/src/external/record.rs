@@ -554,8 +554,6 @@ impl Recorder {
     }
 
     fn dispatch(&mut self, call: &Call) {
-        let pid = call.pid;
-        let ret = call.ret_int().unwrap_or(0);
         if call.truncated() {
             self.warnings.push(format!(
                 "line {}: strace cut a string argument of {} short; the trace holds only its start",
@@ -563,374 +561,463 @@ impl Recorder {
             ));
         }
         match call.name.as_str() {
-            "open" | "openat" | "creat" => {
-                let (dirfd, path_at, flags, mode) = match call.name.as_str() {
-                    "openat" => (call.int(0).unwrap_or(AT_FDCWD), 1, call.int(2), call.octal(3)),
-                    "open" => (AT_FDCWD, 0, call.int(1), call.octal(2)),
-                    _ => (AT_FDCWD, 0, Some(O_CREAT | O_WRONLY | O_TRUNC), call.octal(1)),
-                };
-                let flags = flags.unwrap_or(0);
-                let mode = mode.unwrap_or(0o666) & !self.umask;
-                let Some(path) = call.path(path_at) else { return };
-                let (host, image) = self.resolve(pid, dirfd, &path);
-                let target = match &image {
-                    Some(image) => {
-                        let text = format!("[{pid}] {} {} {}", call.name, image.display(), open_flags(flags));
-                        if flags & O_TMPFILE == O_TMPFILE {
-                            Some(self.builder.tmpfile(text, mode))
-                        } else {
-                            let writes = flags & O_ACCMODE != 0;
-                            self.builder.open(
-                                text,
-                                image,
-                                flags & O_CREAT != 0,
-                                flags & O_TRUNC != 0 && writes,
-                                mode,
-                            )
-                        }
-                    }
-                    None => None,
-                };
-                let target = target.map_or(Target::Outside, Target::Inside);
-                self.open_desc(pid, ret, target, host, flags);
-            }
-            "close" => {
-                self.process(pid)
-                    .fds
-                    .borrow_mut()
-                    .remove(&call.int(0).unwrap_or(-1));
-            }
-            "dup" | "dup2" | "dup3" | "fcntl" => {
-                let fd = call.int(0).unwrap_or(-1);
-                let cloexec = match call.name.as_str() {
-                    "fcntl" => match call.int(1) {
-                        Some(F_DUPFD) => false,
-                        Some(F_DUPFD_CLOEXEC) => true,
-                        Some(F_SETFD) => {
-                            if let Some(slot) = self.process(pid).fds.borrow_mut().get_mut(&fd) {
-                                slot.cloexec = call.int(2).unwrap_or(0) & FD_CLOEXEC != 0;
-                            }
-                            return;
-                        }
-                        Some(F_SETFL) => {
-                            // O_APPEND may change.
-                            if let Some(slot) = self.slot(pid, fd) {
-                                slot.desc.borrow_mut().append = call.int(2).unwrap_or(0) & O_APPEND != 0;
-                            }
-                            return;
-                        }
-                        _ => return,
-                    },
-                    "dup3" => call.int(2).unwrap_or(0) & O_CLOEXEC != 0,
-                    _ => false,
-                };
-                // A descriptor this recording does not know (a pipe, a socket) is outside.
-                let desc = match self.slot(pid, fd) {
-                    Some(slot) => slot.desc,
-                    None => Rc::new(RefCell::new(Description {
-                        target: Target::Outside,
-                        path: None,
-                        offset: 0,
-                        append: false,
-                    })),
-                };
-                self.process(pid)
-                    .fds
-                    .borrow_mut()
-                    .insert(ret, Slot { desc, cloexec });
-            }
-            "read" | "readv" => {
-                if let Some(slot) = self.slot(pid, call.int(0).unwrap_or(-1)) {
-                    slot.desc.borrow_mut().offset += ret.max(0) as u64;
-                }
-            }
-            "lseek" => {
-                if let Some(slot) = self.slot(pid, call.int(0).unwrap_or(-1)) {
-                    slot.desc.borrow_mut().offset = ret.max(0) as u64;
-                }
-            }
-            "write" => {
-                let data = call.bytes(1).unwrap_or_default();
-                let n = (ret.max(0) as usize).min(data.len());
-                self.write_to(call, call.int(0).unwrap_or(-1), &data[..n], None);
-            }
-            "pwrite64" => {
-                let data = call.bytes(1).unwrap_or_default();
-                let n = (ret.max(0) as usize).min(data.len());
-                let at = call.int(3).unwrap_or(0).max(0) as u64;
-                self.write_to(call, call.int(0).unwrap_or(-1), &data[..n], Some(at));
-            }
-            "writev" | "pwritev" | "pwritev2" => {
-                let data = decode_iovec(call.args.get(1).map_or("", String::as_str));
-                let n = (ret.max(0) as usize).min(data.len());
-                let at = (call.name != "writev")
-                    .then(|| call.int(3).unwrap_or(0))
-                    .filter(|o| *o >= 0);
-                self.write_to(call, call.int(0).unwrap_or(-1), &data[..n], at.map(|o| o as u64));
-            }
-            "ftruncate" => {
-                if let Some((ino, _)) = self.inside(pid, call.int(0).unwrap_or(-1)) {
-                    let len = call.int(1).unwrap_or(0).max(0) as u64;
-                    let text = format!("[{pid}] ftruncate {} to {len}", self.name_of(ino));
-                    self.builder.truncate(text, ino, len);
-                }
-            }
-            "truncate" => {
-                let Some(path) = call.path(0) else { return };
-                if let (_, Some(image)) = self.resolve(pid, AT_FDCWD, &path)
-                    && let Some(ino) = self.builder.lookup(&image)
-                {
-                    let len = call.int(1).unwrap_or(0).max(0) as u64;
-                    self.builder
-                        .truncate(format!("[{pid}] truncate {} to {len}", image.display()), ino, len);
-                }
-            }
-            "fallocate" => {
-                let Some((ino, _)) = self.inside(pid, call.int(0).unwrap_or(-1)) else {
-                    return;
-                };
-                let mode = call.int(1).unwrap_or(0);
-                let offset = call.int(2).unwrap_or(0).max(0) as u64;
-                let len = call.int(3).unwrap_or(0).max(0) as u64;
-                let size = self.builder.len(ino);
-                let text = format!(
-                    "[{pid}] fallocate {} mode {mode:#x} {offset}+{len}",
-                    self.name_of(ino)
-                );
-                if mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE) != 0 {
-                    let end = if mode & FALLOC_FL_KEEP_SIZE != 0 {
-                        (offset + len).min(size)
-                    } else {
-                        offset + len
-                    };
-                    if end > offset {
-                        let zeros = vec![0u8; usize::try_from(end - offset).unwrap_or(0)];
-                        self.builder.write(text, ino, offset, &zeros);
-                    }
-                } else if mode & FALLOC_FL_KEEP_SIZE == 0 && offset + len > size {
-                    self.builder.truncate(text, ino, offset + len);
-                }
-            }
-            "fsync" | "fdatasync" => {
-                if let Some((ino, _)) = self.inside(pid, call.int(0).unwrap_or(-1)) {
-                    let text = format!("[{pid}] {} {}", call.name, self.name_of(ino));
-                    self.builder.fsync(text, ino, call.name == "fdatasync");
-                }
-            }
-            "sync" | "syncfs" => self.builder.sync_all(format!("[{pid}] {}", call.name)),
-            "sync_file_range" if self.inside(pid, call.int(0).unwrap_or(-1)).is_some() => {
-                self.builder.note(format!(
-                    "[{pid}] sync_file_range (starts writeback only; no durability barrier)"
-                ));
-            }
-            "rename" | "renameat" | "renameat2" => {
-                let (from_dir, from, to_dir, to) = if call.name == "rename" {
-                    (AT_FDCWD, call.path(0), AT_FDCWD, call.path(1))
-                } else {
-                    (
-                        call.int(0).unwrap_or(AT_FDCWD),
-                        call.path(1),
-                        call.int(2).unwrap_or(AT_FDCWD),
-                        call.path(3),
-                    )
-                };
-                let (Some(from), Some(to)) = (from, to) else {
-                    return;
-                };
-                let (_, from_image) = self.resolve(pid, from_dir, &from);
-                let (_, to_image) = self.resolve(pid, to_dir, &to);
-                let exchange = call.name == "renameat2" && call.int(4).unwrap_or(0) & RENAME_EXCHANGE != 0;
-                match (from_image, to_image) {
-                    (Some(f), Some(t)) if exchange => {
-                        self.warnings.push(format!(
-                            "line {}: renameat2 RENAME_EXCHANGE of {} and {} is recorded as two renames, \
-                             which a crash may split",
-                            call.line,
-                            f.display(),
-                            t.display()
-                        ));
-                        let tmp = t.with_file_name(".faultline-exchange");
-                        self.builder.rename(format!("[{pid}] exchange (1/3)"), &t, &tmp);
-                        self.builder.rename(format!("[{pid}] exchange (2/3)"), &f, &t);
-                        self.builder.rename(format!("[{pid}] exchange (3/3)"), &tmp, &f);
-                    }
-                    (Some(f), Some(t)) => {
-                        let text = format!("[{pid}] {} {} -> {}", call.name, f.display(), t.display());
-                        self.builder.rename(text, &f, &t);
-                    }
-                    (Some(f), None) => {
-                        let text = format!("[{pid}] {} {} -> (outside)", call.name, f.display());
-                        self.builder.unlink(text, &f);
-                    }
-                    (None, Some(t)) => self.warnings.push(format!(
-                        "line {}: a file from outside the directory was renamed to {}; its contents are not in the trace",
-                        call.line,
-                        t.display()
-                    )),
-                    (None, None) => {}
-                }
-            }
-            "link" | "linkat" => {
-                let (from_dir, from, to_dir, to, flags) = if call.name == "link" {
-                    (AT_FDCWD, call.path(0), AT_FDCWD, call.path(1), 0)
-                } else {
-                    (
-                        call.int(0).unwrap_or(AT_FDCWD),
-                        call.path(1),
-                        call.int(2).unwrap_or(AT_FDCWD),
-                        call.path(3),
-                        call.int(4).unwrap_or(0),
-                    )
-                };
-                let (Some(from), Some(to)) = (from, to) else {
-                    return;
-                };
-                let ino = if flags & AT_EMPTY_PATH != 0 && from.is_empty() {
-                    self.inside(pid, from_dir).map(|(ino, _)| ino)
-                } else if let Some(fd) = proc_fd(&from) {
-                    // linkat(AT_FDCWD, "/proc/self/fd/N", ..., AT_SYMLINK_FOLLOW): how an
-                    // O_TMPFILE file gets its name without CAP_DAC_READ_SEARCH.
-                    self.inside(pid, fd).map(|(ino, _)| ino)
-                } else {
-                    let (_, image) = self.resolve(pid, from_dir, &from);
-                    image.and_then(|i| self.builder.lookup(&i))
-                };
-                let (_, to_image) = self.resolve(pid, to_dir, &to);
-                if let (Some(ino), Some(t)) = (ino, to_image) {
-                    self.builder.link(
-                        format!("[{pid}] {} {} as {}", call.name, self.name_of(ino), t.display()),
-                        ino,
-                        &t,
-                    );
-                }
-            }
-            "symlink" | "symlinkat" => {
-                let (target, dirfd, path) = if call.name == "symlink" {
-                    (call.path(0), AT_FDCWD, call.path(1))
-                } else {
-                    (call.path(0), call.int(1).unwrap_or(AT_FDCWD), call.path(2))
-                };
-                let (Some(target), Some(path)) = (target, path) else {
-                    return;
-                };
-                if let (_, Some(image)) = self.resolve(pid, dirfd, &path) {
-                    self.builder.symlink(
-                        format!("[{pid}] symlink {} -> {target}", image.display()),
-                        &target,
-                        &image,
-                    );
-                }
-            }
-            "unlink" | "unlinkat" | "rmdir" => {
-                let (dirfd, path, flags) = match call.name.as_str() {
-                    "unlinkat" => (
-                        call.int(0).unwrap_or(AT_FDCWD),
-                        call.path(1),
-                        call.int(2).unwrap_or(0),
-                    ),
-                    "rmdir" => (AT_FDCWD, call.path(0), AT_REMOVEDIR),
-                    _ => (AT_FDCWD, call.path(0), 0),
-                };
-                let Some(path) = path else { return };
-                if let (_, Some(image)) = self.resolve(pid, dirfd, &path) {
-                    let what = if flags & AT_REMOVEDIR != 0 {
-                        "rmdir"
-                    } else {
-                        "unlink"
-                    };
-                    self.builder
-                        .unlink(format!("[{pid}] {what} {}", image.display()), &image);
-                }
-            }
-            "mkdir" | "mkdirat" => {
-                let (dirfd, path, mode) = if call.name == "mkdir" {
-                    (AT_FDCWD, call.path(0), call.octal(1))
-                } else {
-                    (call.int(0).unwrap_or(AT_FDCWD), call.path(1), call.octal(2))
-                };
-                let Some(path) = path else { return };
-                let mode = mode.unwrap_or(0o777) & !self.umask;
-                if let (_, Some(image)) = self.resolve(pid, dirfd, &path) {
-                    self.builder
-                        .mkdir(format!("[{pid}] mkdir {}", image.display()), &image, mode);
-                }
-            }
-            "chmod" | "fchmodat" | "fchmod" => {
-                let (ino, mode) = match call.name.as_str() {
-                    "fchmod" => (
-                        self.inside(pid, call.int(0).unwrap_or(-1)).map(|(i, _)| i),
-                        call.octal(1),
-                    ),
-                    name => {
-                        let (dirfd, at) = if name == "chmod" {
-                            (AT_FDCWD, 0)
-                        } else {
-                            (call.int(0).unwrap_or(AT_FDCWD), 1)
-                        };
-                        let Some(path) = call.path(at) else { return };
-                        let (_, image) = self.resolve(pid, dirfd, &path);
-                        (image.and_then(|i| self.builder.lookup(&i)), call.octal(at + 1))
-                    }
-                };
-                if let (Some(ino), Some(mode)) = (ino, mode) {
-                    let text = format!("[{pid}] chmod {} {mode:o}", self.name_of(ino));
-                    self.builder.set_mode(text, ino, mode);
-                }
-            }
-            "mmap" => {
-                let prot = call.int(2).unwrap_or(0);
-                let flags = call.int(3).unwrap_or(0);
-                let fd = call.int(4).unwrap_or(-1);
-                // PROT_WRITE and MAP_SHARED: stores go to the file without a system call.
-                if prot & 2 != 0
-                    && flags & 1 != 0
-                    && let Some((ino, _)) = self.inside(pid, fd)
-                {
-                    let name = self.name_of(ino);
-                    self.warnings.push(format!(
-                        "line {}: unsupported: {name} is mapped shared and writable (mmap); writes through \
-                         the mapping are not in the trace, so its crash states are incomplete",
-                        call.line
-                    ));
-                    self.builder
-                        .note(format!("[{pid}] mmap {name} shared writable (unsupported)"));
-                }
-            }
-            "chdir" => {
-                if let Some(path) = call.path(0)
-                    && let Some(host) = self.host_path(pid, AT_FDCWD, &path)
-                {
-                    *self.process(pid).cwd.borrow_mut() = host;
-                }
-            }
-            "fchdir" => {
-                if let Some(slot) = self.slot(pid, call.int(0).unwrap_or(-1))
-                    && let Some(path) = slot.desc.borrow().path.clone()
-                {
-                    *self.process(pid).cwd.borrow_mut() = path;
-                }
-            }
-            "clone" | "clone3" | "fork" | "vfork" => {
-                let flags = match call.name.as_str() {
-                    "clone" | "clone3" => clone_flags(&call.args.join(", ")),
-                    _ => 0,
-                };
-                let parent = self.process(pid);
-                if ret > 0 {
-                    let child = i32::try_from(ret).unwrap_or(0);
-                    self.processes
-                        .entry(child)
-                        .or_insert_with(|| child_of(&parent, flags));
-                }
-                self.cloning.remove(&pid);
-            }
-            "umask" => self.umask = call.octal(0).unwrap_or(self.umask) & 0o777,
-            "execve" | "execveat" => {
-                let p = self.process(pid);
-                p.fds.borrow_mut().retain(|_, slot| !slot.cloexec);
-            }
+            "open" | "openat" | "creat" => self.on_open(call),
+            "close" => self.on_close(call),
+            "dup" | "dup2" | "dup3" | "fcntl" => self.on_dup(call),
+            "read" | "readv" => self.on_advance(call),
+            "lseek" => self.on_seek(call),
+            "write" => self.on_write(call),
+            "pwrite64" => self.on_pwrite(call),
+            "writev" | "pwritev" | "pwritev2" => self.on_writev(call),
+            "ftruncate" => self.on_ftruncate(call),
+            "truncate" => self.on_truncate(call),
+            "fallocate" => self.on_fallocate(call),
+            "fsync" | "fdatasync" => self.on_fsync(call),
+            "sync" | "syncfs" => self.on_sync_all(call),
+            "sync_file_range" => self.on_sync_file_range(call),
+            "rename" | "renameat" | "renameat2" => self.on_rename(call),
+            "link" | "linkat" => self.on_link(call),
+            "symlink" | "symlinkat" => self.on_symlink(call),
+            "unlink" | "unlinkat" | "rmdir" => self.on_unlink(call),
+            "mkdir" | "mkdirat" => self.on_mkdir(call),
+            "chmod" | "fchmodat" | "fchmod" => self.on_chmod(call),
+            "mmap" => self.on_mmap(call),
+            "chdir" => self.on_chdir(call),
+            "fchdir" => self.on_fchdir(call),
+            "clone" | "clone3" | "fork" | "vfork" => self.on_clone(call),
+            "umask" => self.on_umask(call),
+            "execve" | "execveat" => self.on_execve(call),
             _ => {}
         }
+    }
+
+    fn on_open(&mut self, call: &Call) {
+        let pid = call.pid;
+        let ret = call.ret_int().unwrap_or(0);
+        let (dirfd, path_at, flags, mode) = match call.name.as_str() {
+            "openat" => (call.int(0).unwrap_or(AT_FDCWD), 1, call.int(2), call.octal(3)),
+            "open" => (AT_FDCWD, 0, call.int(1), call.octal(2)),
+            _ => (AT_FDCWD, 0, Some(O_CREAT | O_WRONLY | O_TRUNC), call.octal(1)),
+        };
+        let flags = flags.unwrap_or(0);
+        let mode = mode.unwrap_or(0o666) & !self.umask;
+        let Some(path) = call.path(path_at) else { return };
+        let (host, image) = self.resolve(pid, dirfd, &path);
+        let target = match &image {
+            Some(image) => {
+                let text = format!("[{pid}] {} {} {}", call.name, image.display(), open_flags(flags));
+                if flags & O_TMPFILE == O_TMPFILE {
+                    Some(self.builder.tmpfile(text, mode))
+                } else {
+                    let writes = flags & O_ACCMODE != 0;
+                    self.builder.open(
+                        text,
+                        image,
+                        flags & O_CREAT != 0,
+                        flags & O_TRUNC != 0 && writes,
+                        mode,
+                    )
+                }
+            }
+            None => None,
+        };
+        let target = target.map_or(Target::Outside, Target::Inside);
+        self.open_desc(pid, ret, target, host, flags);
+    }
+
+    fn on_close(&mut self, call: &Call) {
+        let pid = call.pid;
+        self.process(pid)
+            .fds
+            .borrow_mut()
+            .remove(&call.int(0).unwrap_or(-1));
+    }
+
+    fn on_dup(&mut self, call: &Call) {
+        let pid = call.pid;
+        let ret = call.ret_int().unwrap_or(0);
+        let fd = call.int(0).unwrap_or(-1);
+        let cloexec = match call.name.as_str() {
+            "fcntl" => match call.int(1) {
+                Some(F_DUPFD) => false,
+                Some(F_DUPFD_CLOEXEC) => true,
+                Some(F_SETFD) => {
+                    if let Some(slot) = self.process(pid).fds.borrow_mut().get_mut(&fd) {
+                        slot.cloexec = call.int(2).unwrap_or(0) & FD_CLOEXEC != 0;
+                    }
+                    return;
+                }
+                Some(F_SETFL) => {
+                    // O_APPEND may change.
+                    if let Some(slot) = self.slot(pid, fd) {
+                        slot.desc.borrow_mut().append = call.int(2).unwrap_or(0) & O_APPEND != 0;
+                    }
+                    return;
+                }
+                _ => return,
+            },
+            "dup3" => call.int(2).unwrap_or(0) & O_CLOEXEC != 0,
+            _ => false,
+        };
+        // A descriptor this recording does not know (a pipe, a socket) is outside.
+        let desc = match self.slot(pid, fd) {
+            Some(slot) => slot.desc,
+            None => Rc::new(RefCell::new(Description {
+                target: Target::Outside,
+                path: None,
+                offset: 0,
+                append: false,
+            })),
+        };
+        self.process(pid)
+            .fds
+            .borrow_mut()
+            .insert(ret, Slot { desc, cloexec });
+    }
+
+    fn on_advance(&mut self, call: &Call) {
+        let pid = call.pid;
+        let ret = call.ret_int().unwrap_or(0);
+        if let Some(slot) = self.slot(pid, call.int(0).unwrap_or(-1)) {
+            slot.desc.borrow_mut().offset += ret.max(0) as u64;
+        }
+    }
+
+    fn on_seek(&mut self, call: &Call) {
+        let pid = call.pid;
+        let ret = call.ret_int().unwrap_or(0);
+        if let Some(slot) = self.slot(pid, call.int(0).unwrap_or(-1)) {
+            slot.desc.borrow_mut().offset = ret.max(0) as u64;
+        }
+    }
+
+    fn on_write(&mut self, call: &Call) {
+        let ret = call.ret_int().unwrap_or(0);
+        let data = call.bytes(1).unwrap_or_default();
+        let n = (ret.max(0) as usize).min(data.len());
+        self.write_to(call, call.int(0).unwrap_or(-1), &data[..n], None);
+    }
+
+    fn on_pwrite(&mut self, call: &Call) {
+        let ret = call.ret_int().unwrap_or(0);
+        let data = call.bytes(1).unwrap_or_default();
+        let n = (ret.max(0) as usize).min(data.len());
+        let at = call.int(3).unwrap_or(0).max(0) as u64;
+        self.write_to(call, call.int(0).unwrap_or(-1), &data[..n], Some(at));
+    }
+
+    fn on_writev(&mut self, call: &Call) {
+        let ret = call.ret_int().unwrap_or(0);
+        let data = decode_iovec(call.args.get(1).map_or("", String::as_str));
+        let n = (ret.max(0) as usize).min(data.len());
+        let at = (call.name != "writev")
+            .then(|| call.int(3).unwrap_or(0))
+            .filter(|o| *o >= 0);
+        self.write_to(call, call.int(0).unwrap_or(-1), &data[..n], at.map(|o| o as u64));
+    }
+
+    fn on_ftruncate(&mut self, call: &Call) {
+        let pid = call.pid;
+        if let Some((ino, _)) = self.inside(pid, call.int(0).unwrap_or(-1)) {
+            let len = call.int(1).unwrap_or(0).max(0) as u64;
+            let text = format!("[{pid}] ftruncate {} to {len}", self.name_of(ino));
+            self.builder.truncate(text, ino, len);
+        }
+    }
+
+    fn on_truncate(&mut self, call: &Call) {
+        let pid = call.pid;
+        let Some(path) = call.path(0) else { return };
+        if let (_, Some(image)) = self.resolve(pid, AT_FDCWD, &path)
+            && let Some(ino) = self.builder.lookup(&image)
+        {
+            let len = call.int(1).unwrap_or(0).max(0) as u64;
+            self.builder
+                .truncate(format!("[{pid}] truncate {} to {len}", image.display()), ino, len);
+        }
+    }
+
+    fn on_fallocate(&mut self, call: &Call) {
+        let pid = call.pid;
+        let Some((ino, _)) = self.inside(pid, call.int(0).unwrap_or(-1)) else {
+            return;
+        };
+        let mode = call.int(1).unwrap_or(0);
+        let offset = call.int(2).unwrap_or(0).max(0) as u64;
+        let len = call.int(3).unwrap_or(0).max(0) as u64;
+        let size = self.builder.len(ino);
+        let text = format!(
+            "[{pid}] fallocate {} mode {mode:#x} {offset}+{len}",
+            self.name_of(ino)
+        );
+        if mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE) != 0 {
+            let end = if mode & FALLOC_FL_KEEP_SIZE != 0 {
+                (offset + len).min(size)
+            } else {
+                offset + len
+            };
+            if end > offset {
+                let zeros = vec![0u8; usize::try_from(end - offset).unwrap_or(0)];
+                self.builder.write(text, ino, offset, &zeros);
+            }
+        } else if mode & FALLOC_FL_KEEP_SIZE == 0 && offset + len > size {
+            self.builder.truncate(text, ino, offset + len);
+        }
+    }
+
+    fn on_fsync(&mut self, call: &Call) {
+        let pid = call.pid;
+        if let Some((ino, _)) = self.inside(pid, call.int(0).unwrap_or(-1)) {
+            let text = format!("[{pid}] {} {}", call.name, self.name_of(ino));
+            self.builder.fsync(text, ino, call.name == "fdatasync");
+        }
+    }
+
+    fn on_sync_all(&mut self, call: &Call) {
+        let pid = call.pid;
+        self.builder.sync_all(format!("[{pid}] {}", call.name));
+    }
+
+    fn on_sync_file_range(&mut self, call: &Call) {
+        let pid = call.pid;
+        if self.inside(pid, call.int(0).unwrap_or(-1)).is_none() {
+            return;
+        }
+        self.builder.note(format!(
+            "[{pid}] sync_file_range (starts writeback only; no durability barrier)"
+        ));
+    }
+
+    fn on_rename(&mut self, call: &Call) {
+        let pid = call.pid;
+        let (from_dir, from, to_dir, to) = if call.name == "rename" {
+            (AT_FDCWD, call.path(0), AT_FDCWD, call.path(1))
+        } else {
+            (
+                call.int(0).unwrap_or(AT_FDCWD),
+                call.path(1),
+                call.int(2).unwrap_or(AT_FDCWD),
+                call.path(3),
+            )
+        };
+        let (Some(from), Some(to)) = (from, to) else {
+            return;
+        };
+        let (_, from_image) = self.resolve(pid, from_dir, &from);
+        let (_, to_image) = self.resolve(pid, to_dir, &to);
+        let exchange = call.name == "renameat2" && call.int(4).unwrap_or(0) & RENAME_EXCHANGE != 0;
+        match (from_image, to_image) {
+            (Some(f), Some(t)) if exchange => {
+                self.warnings.push(format!(
+                    "line {}: renameat2 RENAME_EXCHANGE of {} and {} is recorded as two renames, \
+                     which a crash may split",
+                    call.line,
+                    f.display(),
+                    t.display()
+                ));
+                let tmp = t.with_file_name(".faultline-exchange");
+                self.builder.rename(format!("[{pid}] exchange (1/3)"), &t, &tmp);
+                self.builder.rename(format!("[{pid}] exchange (2/3)"), &f, &t);
+                self.builder.rename(format!("[{pid}] exchange (3/3)"), &tmp, &f);
+            }
+            (Some(f), Some(t)) => {
+                let text = format!("[{pid}] {} {} -> {}", call.name, f.display(), t.display());
+                self.builder.rename(text, &f, &t);
+            }
+            (Some(f), None) => {
+                let text = format!("[{pid}] {} {} -> (outside)", call.name, f.display());
+                self.builder.unlink(text, &f);
+            }
+            (None, Some(t)) => self.warnings.push(format!(
+                "line {}: a file from outside the directory was renamed to {}; its contents are not in the trace",
+                call.line,
+                t.display()
+            )),
+            (None, None) => {}
+        }
+    }
+
+    fn on_link(&mut self, call: &Call) {
+        let pid = call.pid;
+        let (from_dir, from, to_dir, to, flags) = if call.name == "link" {
+            (AT_FDCWD, call.path(0), AT_FDCWD, call.path(1), 0)
+        } else {
+            (
+                call.int(0).unwrap_or(AT_FDCWD),
+                call.path(1),
+                call.int(2).unwrap_or(AT_FDCWD),
+                call.path(3),
+                call.int(4).unwrap_or(0),
+            )
+        };
+        let (Some(from), Some(to)) = (from, to) else {
+            return;
+        };
+        let ino = if flags & AT_EMPTY_PATH != 0 && from.is_empty() {
+            self.inside(pid, from_dir).map(|(ino, _)| ino)
+        } else if let Some(fd) = proc_fd(&from) {
+            // linkat(AT_FDCWD, "/proc/self/fd/N", ..., AT_SYMLINK_FOLLOW): how an
+            // O_TMPFILE file gets its name without CAP_DAC_READ_SEARCH.
+            self.inside(pid, fd).map(|(ino, _)| ino)
+        } else {
+            let (_, image) = self.resolve(pid, from_dir, &from);
+            image.and_then(|i| self.builder.lookup(&i))
+        };
+        let (_, to_image) = self.resolve(pid, to_dir, &to);
+        if let (Some(ino), Some(t)) = (ino, to_image) {
+            self.builder.link(
+                format!("[{pid}] {} {} as {}", call.name, self.name_of(ino), t.display()),
+                ino,
+                &t,
+            );
+        }
+    }
+
+    fn on_symlink(&mut self, call: &Call) {
+        let pid = call.pid;
+        let (target, dirfd, path) = if call.name == "symlink" {
+            (call.path(0), AT_FDCWD, call.path(1))
+        } else {
+            (call.path(0), call.int(1).unwrap_or(AT_FDCWD), call.path(2))
+        };
+        let (Some(target), Some(path)) = (target, path) else {
+            return;
+        };
+        if let (_, Some(image)) = self.resolve(pid, dirfd, &path) {
+            self.builder.symlink(
+                format!("[{pid}] symlink {} -> {target}", image.display()),
+                &target,
+                &image,
+            );
+        }
+    }
+
+    fn on_unlink(&mut self, call: &Call) {
+        let pid = call.pid;
+        let (dirfd, path, flags) = match call.name.as_str() {
+            "unlinkat" => (
+                call.int(0).unwrap_or(AT_FDCWD),
+                call.path(1),
+                call.int(2).unwrap_or(0),
+            ),
+            "rmdir" => (AT_FDCWD, call.path(0), AT_REMOVEDIR),
+            _ => (AT_FDCWD, call.path(0), 0),
+        };
+        let Some(path) = path else { return };
+        if let (_, Some(image)) = self.resolve(pid, dirfd, &path) {
+            let what = if flags & AT_REMOVEDIR != 0 {
+                "rmdir"
+            } else {
+                "unlink"
+            };
+            self.builder
+                .unlink(format!("[{pid}] {what} {}", image.display()), &image);
+        }
+    }
+
+    fn on_mkdir(&mut self, call: &Call) {
+        let pid = call.pid;
+        let (dirfd, path, mode) = if call.name == "mkdir" {
+            (AT_FDCWD, call.path(0), call.octal(1))
+        } else {
+            (call.int(0).unwrap_or(AT_FDCWD), call.path(1), call.octal(2))
+        };
+        let Some(path) = path else { return };
+        let mode = mode.unwrap_or(0o777) & !self.umask;
+        if let (_, Some(image)) = self.resolve(pid, dirfd, &path) {
+            self.builder
+                .mkdir(format!("[{pid}] mkdir {}", image.display()), &image, mode);
+        }
+    }
+
+    fn on_chmod(&mut self, call: &Call) {
+        let pid = call.pid;
+        let (ino, mode) = match call.name.as_str() {
+            "fchmod" => (
+                self.inside(pid, call.int(0).unwrap_or(-1)).map(|(i, _)| i),
+                call.octal(1),
+            ),
+            name => {
+                let (dirfd, at) = if name == "chmod" {
+                    (AT_FDCWD, 0)
+                } else {
+                    (call.int(0).unwrap_or(AT_FDCWD), 1)
+                };
+                let Some(path) = call.path(at) else { return };
+                let (_, image) = self.resolve(pid, dirfd, &path);
+                (image.and_then(|i| self.builder.lookup(&i)), call.octal(at + 1))
+            }
+        };
+        if let (Some(ino), Some(mode)) = (ino, mode) {
+            let text = format!("[{pid}] chmod {} {mode:o}", self.name_of(ino));
+            self.builder.set_mode(text, ino, mode);
+        }
+    }
+
+    fn on_mmap(&mut self, call: &Call) {
+        let pid = call.pid;
+        let prot = call.int(2).unwrap_or(0);
+        let flags = call.int(3).unwrap_or(0);
+        let fd = call.int(4).unwrap_or(-1);
+        // PROT_WRITE and MAP_SHARED: stores go to the file without a system call.
+        if prot & 2 != 0
+            && flags & 1 != 0
+            && let Some((ino, _)) = self.inside(pid, fd)
+        {
+            let name = self.name_of(ino);
+            self.warnings.push(format!(
+                "line {}: unsupported: {name} is mapped shared and writable (mmap); writes through \
+                 the mapping are not in the trace, so its crash states are incomplete",
+                call.line
+            ));
+            self.builder
+                .note(format!("[{pid}] mmap {name} shared writable (unsupported)"));
+        }
+    }
+
+    fn on_chdir(&mut self, call: &Call) {
+        let pid = call.pid;
+        if let Some(path) = call.path(0)
+            && let Some(host) = self.host_path(pid, AT_FDCWD, &path)
+        {
+            *self.process(pid).cwd.borrow_mut() = host;
+        }
+    }
+
+    fn on_fchdir(&mut self, call: &Call) {
+        let pid = call.pid;
+        if let Some(slot) = self.slot(pid, call.int(0).unwrap_or(-1))
+            && let Some(path) = slot.desc.borrow().path.clone()
+        {
+            *self.process(pid).cwd.borrow_mut() = path;
+        }
+    }
+
+    fn on_clone(&mut self, call: &Call) {
+        let pid = call.pid;
+        let ret = call.ret_int().unwrap_or(0);
+        let flags = match call.name.as_str() {
+            "clone" | "clone3" => clone_flags(&call.args.join(", ")),
+            _ => 0,
+        };
+        let parent = self.process(pid);
+        if ret > 0 {
+            let child = i32::try_from(ret).unwrap_or(0);
+            self.processes
+                .entry(child)
+                .or_insert_with(|| child_of(&parent, flags));
+        }
+        self.cloning.remove(&pid);
+    }
+
+    fn on_umask(&mut self, call: &Call) {
+        self.umask = call.octal(0).unwrap_or(self.umask) & 0o777;
+    }
+
+    fn on_execve(&mut self, call: &Call) {
+        let pid = call.pid;
+        let p = self.process(pid);
+        p.fds.borrow_mut().retain(|_, slot| !slot.cloexec);
     }
 }
 

@@ -8,15 +8,14 @@
 //! acknowledged one (`LostAcknowledgedWrite`). Judging runs in this process: no checker is
 //! executed per state, so thousands of states take a moment.
 
-use std::collections::BTreeMap;
-use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-use faultline_core::crash_state::{self, EnumerationConfig, EnumerationStats};
-use faultline_core::{BlockSize, FailureKind, FsImage};
+use faultline_core::crash_state::EnumerationConfig;
+use faultline_core::{BlockSize, Failure, FailureKind, FsImage};
 
 use super::record::{RecordRequest, record};
 use super::trace_file::TraceFile;
+use crate::crash::Sweep;
 use crate::document::{Read, Version, document};
 use crate::family::target::Program;
 use crate::process::trial::FILE_NAME;
@@ -25,28 +24,13 @@ use crate::scenario::CommandExplore;
 /// The line the recorded run prints after version `n` was written.
 const ACKED: &str = "faultline-acked ";
 
-/// What the states showed.
-#[derive(Clone, Debug, Default)]
-pub struct Outcome {
-    /// States judged.
-    pub judged: u64,
-    /// States that failed.
-    pub failed: u64,
-    /// Failed states by kind.
-    pub by_kind: BTreeMap<FailureKind, u64>,
-    /// The first failed state of each kind: its number and what was seen.
-    pub first_by_kind: BTreeMap<FailureKind, (u64, String)>,
-    /// What the enumeration covered.
-    pub enumeration: EnumerationStats,
-}
-
 /// Records `target`'s writer and judges the crash states `select` picks (by number).
 pub fn explore(
     target: Program<'_>,
     plan: CommandExplore,
     size: usize,
     select: &dyn Fn(u64) -> bool,
-) -> Result<Outcome, String> {
+) -> Result<Sweep, String> {
     let trace = record_writer(target, plan, size)?;
     let mut config = EnumerationConfig::new(plan.model);
     config.block_size = BlockSize::new(plan.block_size).map_err(|e| e.to_string())?;
@@ -60,27 +44,25 @@ pub fn explore(
         }
     }
     let class = |m: usize| acked_by_moment[m];
-    let mut outcome = Outcome::default();
-    let mut index = 0u64;
-    outcome.enumeration = crash_state::enumerate(&trace.base, &trace.entries, &config, class, |state| {
-        let this = index;
-        index += 1;
-        if !select(this) {
-            return ControlFlow::Continue(());
-        }
-        outcome.judged += 1;
-        if let Some((kind, detail)) = judge(&state.image, acked_by_moment[state.id.moment], size) {
-            outcome.failed += 1;
-            *outcome.by_kind.entry(kind).or_default() += 1;
-            let detail = format!(
-                "state {} (after {} of {len} calls): {detail}",
-                state.id, state.id.moment
-            );
-            outcome.first_by_kind.entry(kind).or_insert((this, detail));
-        }
-        ControlFlow::Continue(())
-    });
-    Ok(outcome)
+    Ok(crate::crash::sweep_infallible(
+        &trace.base,
+        &trace.entries,
+        &config,
+        class,
+        select,
+        |state| {
+            judge(&state.image, acked_by_moment[state.id.moment], size)
+                .map(|(kind, detail)| Failure {
+                    kind,
+                    detail: format!(
+                        "state {} (after {} of {len} calls): {detail}",
+                        state.id, state.id.moment
+                    ),
+                })
+                .into_iter()
+                .collect()
+        },
+    ))
 }
 
 /// The newest version acknowledged in `printed`.

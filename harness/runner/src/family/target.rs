@@ -1,10 +1,7 @@
 //! What a scenario runs: a bundled variant of a family, or programs given in the scenario
-//! (any language), and the one place that maps each to its family's roles. Nothing else in the
-//! runner matches on which family a target belongs to.
+//! (any language), and the one place that maps each to its family's roles in process trials.
+//! (The crash detector's one such place is [`crate::explore::Explorable`].)
 
-use std::path::Path;
-
-use faultline_core::{Fs, FsResult};
 use faultline_targets::{atomic_write, lock, queue, store};
 
 use super::document::{DocumentProgram, DocumentRoles, Writes};
@@ -12,7 +9,7 @@ use super::lock::roles::{HolderKind, LockRoles};
 use super::queue::roles::QueueRoles;
 use crate::process::roles::Roles;
 use crate::program::{CommandRoles, Programs};
-use crate::scenario::{COMMAND_FAMILY, Scenario};
+use crate::scenario::Scenario;
 
 /// Programs given in a scenario's `[commands.NAME]`: the variant's name and its commands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,13 +48,12 @@ impl<'s> Target<'s> {
         }
     }
 
-    /// Variant `variant` of `scenario`: a built-in one, or programs of the scenario's.
+    /// Variant `variant` of `scenario`: programs of the scenario's, or a bundled one.
     pub fn for_scenario(scenario: &'s Scenario, variant: &str) -> Option<Target<'s>> {
-        if scenario.family != COMMAND_FAMILY {
-            return Target::by_name(scenario.family, variant);
+        match scenario.commands.get_key_value(variant) {
+            Some((name, roles)) => Some(Target::Program(Program { name, roles })),
+            None => Target::by_name(scenario.family, variant),
         }
-        let (name, roles) = scenario.commands.get_key_value(variant)?;
-        Some(Target::Program(Program { name, roles }))
     }
 
     /// The variant's name.
@@ -79,20 +75,6 @@ impl<'s> Target<'s> {
             Target::Lock(v) => v.info().catalogue_id,
             Target::Queue(v) => v.info().catalogue_id,
             Target::Program(_) => None,
-        }
-    }
-
-    /// The variant's own recovery after a crash.
-    pub fn recover(self, fs: &dyn Fs, path: &Path) -> FsResult<()> {
-        use atomic_write::AtomicWrite;
-        match self {
-            Target::AtomicWrite(v) => v.recover(fs, path),
-            Target::Store(v) => v.recover(fs, path),
-            // Locks keep nothing to recover: the kernel drops a dead holder's lock, and the
-            // owner-record lock breaks a dead owner's file itself. A queue recovers when it is
-            // opened; the queue checks open it. A program recovers the next time it runs; the
-            // checker command judges after.
-            Target::Lock(_) | Target::Queue(_) | Target::Program(_) => Ok(()),
         }
     }
 

@@ -168,9 +168,9 @@ fn every_shipped_scenario_parses() {
     }
 }
 
-/// A `command` scenario with a lock program (line 6 is its table, 7 the holder).
+/// A lock scenario whose variant is a lock program (line 6 is its table, 7 the holder).
 const LOCK_PROGRAM: &str = r#"
-family = "command"
+family = "lock"
 variants = ["held"]
 [roles]
 writers = 2
@@ -178,9 +178,9 @@ writers = 2
 holder = ["flock", "{lock}", "{critical}"]
 "#;
 
-/// A `command` scenario with queue programs (lines 7 and 8).
+/// A queue scenario whose variant is queue programs (lines 7 and 8).
 const QUEUE_PROGRAMS: &str = r#"
-family = "command"
+family = "queue"
 variants = ["q"]
 [roles]
 writers = 1
@@ -194,9 +194,24 @@ model = "power-loss"
 #[test]
 fn command_programs_are_one_kind_each_with_what_that_kind_needs() {
     let lock = scenario::parse(Path::new("s.toml"), LOCK_PROGRAM).expect("lock programs parse");
-    assert_eq!(lock.checks, vec![Check::TwoHolders]);
+    // Programs are judged by their family's own checks.
+    let bundled = scenario::parse(
+        Path::new("s.toml"),
+        &LOCK_PROGRAM.replace("variants = [\"held\"]", "variants = [\"flock\"]"),
+    )
+    .expect("a bundled lock parses");
+    assert_eq!(lock.checks, bundled.checks);
+    assert!(lock.checks.contains(&Check::TwoHolders), "{:?}", lock.checks);
     let queue = scenario::parse(Path::new("s.toml"), QUEUE_PROGRAMS).expect("queue programs parse");
     assert_eq!(queue.checks, vec![Check::ExactlyOnce]);
+    // The family scenarios once had for programs still reads, as the family they implement.
+    let legacy = scenario::parse(
+        Path::new("s.toml"),
+        &LOCK_PROGRAM.replace("\"lock\"", "\"command\""),
+    )
+    .expect("family command still parses");
+    assert_eq!(legacy.family, "lock");
+    assert_eq!(legacy.checks, lock.checks);
 
     let cases: &[(String, usize, &str)] = &[
         (
@@ -242,8 +257,18 @@ fn command_programs_are_one_kind_each_with_what_that_kind_needs() {
         (
             QUEUE_PROGRAMS.replace("variants = [\"q\"]", "variants = [\"q\", \"held\"]")
                 + "[commands.held]\nholder = [\"flock\", \"{lock}\", \"{critical}\"]\n",
-            3,
-            "variant 'held' is a lock but 'q' is a queue",
+            11,
+            "[commands.held] is a lock program, but family queue takes producer",
+        ),
+        (
+            LOCK_PROGRAM.replace("[commands.held]", "[commands.flock]"),
+            6,
+            "[commands.flock] takes the name of a bundled lock variant",
+        ),
+        (
+            LOCK_PROGRAM.replace("\"lock\"", "\"store\""),
+            6,
+            "family store is in-process logic",
         ),
         (
             QUEUE_PROGRAMS.replace("[commands.q]\n", "[commands.q]\nchecker = [\"c\"]\n"),

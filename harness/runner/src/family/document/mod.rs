@@ -12,6 +12,7 @@ use faultline_core::{Errno, Failure, FailureKind, Fs, RealFs};
 use faultline_targets::{atomic_write, store};
 
 use self::worker::{ReaderPlan, WriterPlan};
+use crate::atomic_write::Saver;
 use crate::document::{Read, Version, classify, document};
 use crate::process::fork::{Group, SpawnError};
 use crate::process::outcome::{TrialError, TrialOutcome};
@@ -68,10 +69,9 @@ impl Writes<'_> {
     /// The variant's own recovery after a crash. Programs recover the next time they run;
     /// the checker judges after.
     fn recover(self, fs: &dyn Fs, path: &Path) -> faultline_core::FsResult<()> {
-        use atomic_write::AtomicWrite;
         match self {
-            Writes::AtomicWrite(v) => v.recover(fs, path),
-            Writes::Store(v) => v.recover(fs, path),
+            Writes::AtomicWrite(v) => Saver::AtomicWrite(v).recover(fs, path),
+            Writes::Store(v) => Saver::Store(v).recover(fs, path),
             Writes::Program(_) => Ok(()),
         }
     }
@@ -180,9 +180,19 @@ impl Roles for DocumentRoles<'_> {
     }
 }
 
-/// After the workers are gone: the file must be a complete version, and after the variant's
-/// recovery no temps may remain.
-/// Returns what else the directory held after recovery, when that was checked.
+/// Records a failure of the trial as a whole.
+fn fail(outcome: &mut TrialOutcome, kind: FailureKind, detail: String, at_s: f64) {
+    outcome.trial_failures.push(Failure {
+        kind,
+        detail: detail.clone(),
+    });
+    outcome.note(FirstFailure { kind, detail, at_s });
+}
+
+/// After the workers are gone: the file must be a complete version (a store that finished, its
+/// newest generation), a checker program must accept it, and after the variant's recovery no
+/// temps may remain. Returns what else the directory held after recovery, when that was
+/// checked.
 fn after_checks(
     outcome: &mut TrialOutcome,
     writes: Writes<'_>,
@@ -190,89 +200,99 @@ fn after_checks(
     s: &Scenario,
     at_s: f64,
 ) -> Option<Vec<String>> {
-    let fs = RealFs::new();
     let when = if outcome.writer_killed {
         "after the kill"
     } else {
         "after the trial"
     };
-    if s.checks.contains(&Check::OldOrNew) {
-        let problem = match faultline_core::fs::read_file(&fs, path) {
-            Err(e) if e.errno == Errno::NOENT => {
-                Some((FailureKind::MissingFile, format!("the file is missing {when}")))
-            }
-            Err(e) => Some((
-                FailureKind::UnexpectedError,
-                format!("reading the file {when} failed: {e}: {}", e.errno),
-            )),
-            Ok(bytes) => match writes.classify(&bytes, s.document_bytes) {
-                Read::Complete(_) => None,
-                Read::Bad { detail, .. } => Some((FailureKind::TornFile, format!("{when}: {detail}"))),
-            },
-        };
-        if let Some((kind, detail)) = problem {
-            outcome.trial_failures.push(Failure {
-                kind,
-                detail: detail.clone(),
-            });
-            outcome.note(FirstFailure { kind, detail, at_s });
-        }
+    if s.checks.contains(&Check::OldOrNew)
+        && let Some((kind, detail)) = old_or_new(writes, path, s.document_bytes, when)
+    {
+        fail(outcome, kind, detail, at_s);
     }
-    // A store whose writer finished must end holding its newest generation.
     if s.checks.contains(&Check::StaleRegression)
         && !outcome.writer_killed
         && let [(writer, newest)] = outcome.final_generations.as_slice()
+        && let Some(detail) = newest_kept(path, *writer, *newest, s.document_bytes)
     {
-        let expected = document(
-            Version {
-                writer: *writer,
-                seq: *newest,
-            },
-            s.document_bytes,
-        );
-        let held = faultline_core::fs::read_file(&fs, path).ok();
-        if held.as_deref() != Some(expected.as_slice()) {
-            let seen = match held.as_deref().map(|b| classify(b, s.document_bytes)) {
-                Some(Read::Complete(v)) => format!("generation {}", v.seq),
-                Some(Read::Bad { detail, .. }) => detail,
-                None => "nothing readable".to_string(),
-            };
-            let detail = format!(
-                "after the last save the file holds {seen}, but the store reached generation {newest}"
-            );
-            outcome.trial_failures.push(Failure {
-                kind: FailureKind::StaleRegression,
-                detail: detail.clone(),
-            });
-            outcome.note(FirstFailure {
-                kind: FailureKind::StaleRegression,
-                detail,
-                at_s,
-            });
-        }
+        fail(outcome, FailureKind::StaleRegression, detail, at_s);
     }
     if let Writes::Program(p) = writes
         && let Some(checker) = p.checker
+        && let Some(detail) = checker_refused(p, checker, path, s.document_bytes, when)
     {
-        let vars = program::Vars::new(path, s.document_bytes);
-        let words = p.roles.expand(checker, &vars);
-        let problem = match program::run(&words, faultline_core::fs::parent_dir(path)) {
-            Ok(out) if out.status.success() => None,
-            Ok(out) => Some(format!("{when}: {}", program::failure_detail(&words, &out))),
-            Err(e) => Some(format!("cannot run the checker `{}`: {e}", words[0])),
-        };
-        if let Some(detail) = problem {
-            let kind = FailureKind::CheckerFailed;
-            outcome.trial_failures.push(Failure {
-                kind,
-                detail: detail.clone(),
-            });
-            outcome.note(FirstFailure { kind, detail, at_s });
-        }
+        fail(outcome, FailureKind::CheckerFailed, detail, at_s);
     }
     if !s.checks.contains(&Check::NoLeakedTemps) {
         return None;
     }
+    let (problem, listed) = leftovers(writes, path, when);
+    if let Some((kind, detail)) = problem {
+        fail(outcome, kind, detail, at_s);
+    }
+    listed
+}
+
+/// Whether the file is one complete version.
+fn old_or_new(writes: Writes<'_>, path: &Path, size: usize, when: &str) -> Option<(FailureKind, String)> {
+    match faultline_core::fs::read_file(&RealFs::new(), path) {
+        Err(e) if e.errno == Errno::NOENT => {
+            Some((FailureKind::MissingFile, format!("the file is missing {when}")))
+        }
+        Err(e) => Some((
+            FailureKind::UnexpectedError,
+            format!("reading the file {when} failed: {e}: {}", e.errno),
+        )),
+        Ok(bytes) => match writes.classify(&bytes, size) {
+            Read::Complete(_) => None,
+            Read::Bad { detail, .. } => Some((FailureKind::TornFile, format!("{when}: {detail}"))),
+        },
+    }
+}
+
+/// A store whose one writer finished must end holding its newest generation: what it holds
+/// instead, if it does not.
+fn newest_kept(path: &Path, writer: u32, newest: u64, size: usize) -> Option<String> {
+    let expected = document(Version { writer, seq: newest }, size);
+    let held = faultline_core::fs::read_file(&RealFs::new(), path).ok();
+    if held.as_deref() == Some(expected.as_slice()) {
+        return None;
+    }
+    let seen = match held.as_deref().map(|b| classify(b, size)) {
+        Some(Read::Complete(v)) => format!("generation {}", v.seq),
+        Some(Read::Bad { detail, .. }) => detail,
+        None => "nothing readable".to_string(),
+    };
+    Some(format!(
+        "after the last save the file holds {seen}, but the store reached generation {newest}"
+    ))
+}
+
+/// Runs a document program's checker on the file: why it refused, if it did.
+fn checker_refused(
+    p: DocumentProgram<'_>,
+    checker: &[String],
+    path: &Path,
+    size: usize,
+    when: &str,
+) -> Option<String> {
+    let vars = program::Vars::new(path, size);
+    let words = p.roles.expand(checker, &vars);
+    match program::run(&words, faultline_core::fs::parent_dir(path)) {
+        Ok(out) if out.status.success() => None,
+        Ok(out) => Some(format!("{when}: {}", program::failure_detail(&words, &out))),
+        Err(e) => Some(format!("cannot run the checker `{}`: {e}", words[0])),
+    }
+}
+
+/// Runs the variant's recovery and lists what the directory holds beside the file: a failed
+/// recovery or a leaked temp, and the listing.
+fn leftovers(
+    writes: Writes<'_>,
+    path: &Path,
+    when: &str,
+) -> (Option<(FailureKind, String)>, Option<Vec<String>>) {
+    let fs = RealFs::new();
     let recovered = writes.recover(&fs, path);
     let dir = faultline_core::fs::parent_dir(path);
     let listed: Option<Vec<String>> = fs
@@ -291,12 +311,5 @@ fn after_checks(
         )),
         Ok(()) => None,
     };
-    if let Some((kind, detail)) = problem {
-        outcome.trial_failures.push(Failure {
-            kind,
-            detail: detail.clone(),
-        });
-        outcome.note(FirstFailure { kind, detail, at_s });
-    }
-    listed
+    (problem, listed)
 }

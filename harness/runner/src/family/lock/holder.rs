@@ -167,100 +167,122 @@ fn run(plan: &HolderPlan, tally: &mut Tally, sections: &mut u64, acknowledged: &
     };
     let mut hits = 0u64;
     for section in 1..=plan.sections {
-        match plan.lock.workload {
-            LockWorkload::Counter => match lock::increment(&main, &plan.dir.join(COUNTER_FILE), timeout) {
-                Ok(_) => *acknowledged += 1,
-                Err(e) => {
-                    tally.lock_error(&e, refused);
-                    return;
-                }
-            },
+        let entered = match plan.lock.workload {
+            LockWorkload::Counter => {
+                lock::increment(&main, &plan.dir.join(COUNTER_FILE), timeout).map(|_| {
+                    *acknowledged += 1;
+                })
+            }
             LockWorkload::Nested => {
                 let second = second.as_ref().expect("opened for the nested workload");
-                let wanted = if (plan.id + section) % 2 == 0 {
-                    [&main, second]
-                } else {
-                    [second, &main]
-                };
-                // The variant's order (the reference sorts), one lock at a time with the
-                // hold between: the first at one call site, the second at another, so the
-                // lock-order graph names both.
-                let order = lock::acquisition_order(&wanted);
-                let first = match order[0].lock(plan.mode, timeout) {
-                    Ok(g) => g,
-                    Err(e) => {
-                        tally.lock_error(&e, refused);
-                        return;
-                    }
-                };
-                std::thread::sleep(hold);
-                let then = match order[1].lock(plan.mode, timeout) {
-                    Ok(g) => g,
-                    Err(e) => {
-                        tally.lock_error(&e, refused);
-                        return;
-                    }
-                };
-                std::thread::sleep(hold);
-                drop((then, first));
+                nested_section(plan, [&main, second], section, timeout, hold)
             }
             LockWorkload::CriticalSection | LockWorkload::Upgrade => {
-                let mut guard = match main.lock(plan.mode, timeout) {
-                    Ok(g) => g,
-                    Err(e) => {
-                        tally.lock_error(&e, refused);
-                        return;
-                    }
+                let mut inside = Inside {
+                    plan,
+                    log: &mut log,
+                    tally: &mut *tally,
+                    hits: &mut hits,
                 };
-                // The mode held, which for locks with no shared mode is exclusive.
-                log.event(
-                    if guard.mode() == Mode::Exclusive { 'E' } else { 'S' },
-                    plan.id,
-                    section,
-                );
-                if let Some(crash) = &plan.crash
-                    && crash.point == "lock.held"
-                {
-                    hits += 1;
-                    if hits == crash.hit {
-                        log.event('D', plan.id, section);
-                        crash.fire();
-                    }
-                }
-                // A holder checks its owner record on entering and again before leaving.
-                if let Err(detail) = guard.check_owner() {
-                    tally.fail(FailureKind::OwnerRecordErased, detail);
-                }
-                if plan.lock.spawn_helper {
-                    spawn_helper(plan.lock.timeout_ms);
-                }
-                std::thread::sleep(hold);
-                if plan.lock.workload == LockWorkload::Upgrade
-                    && guard.mode() == Mode::Shared
-                    && section % 2 == 0
-                {
-                    // The references release the shared hold before waiting for the
-                    // exclusive one, so the shared stretch ends here; an in-place upgrade
-                    // (L9) is judged by the watchdog, not by overlaps.
-                    log.event('X', plan.id, section);
-                    if let Err(e) = guard.upgrade(timeout) {
-                        tally.lock_error(&e, refused);
-                        return;
-                    }
-                    log.event('E', plan.id, section);
-                    std::thread::sleep(hold);
-                }
-                if let Err(detail) = guard.check_owner() {
-                    tally.fail(FailureKind::OwnerRecordErased, detail);
-                }
-                log.event('X', plan.id, section);
-                drop(guard);
+                inside.section(&main, section, timeout, hold)
             }
+        };
+        if let Err(e) = entered {
+            tally.lock_error(&e, refused);
+            return;
         }
         *sections += 1;
         if plan.pause_us > 0 {
             std::thread::sleep(Duration::from_micros(plan.pause_us));
         }
+    }
+}
+
+/// One section of the nested workload: both locks, in the order the holder names them this
+/// section (holders start on alternate orders), taken in the variant's acquisition order (the
+/// reference sorts), one at a time with the hold between: the first at one call site, the
+/// second at another, so the lock-order graph names both.
+fn nested_section(
+    plan: &HolderPlan,
+    [main, second]: [&lock::LockFile; 2],
+    section: u32,
+    timeout: Option<Duration>,
+    hold: Duration,
+) -> Result<(), LockError> {
+    let wanted = if (plan.id + section) % 2 == 0 {
+        [main, second]
+    } else {
+        [second, main]
+    };
+    let order = lock::acquisition_order(&wanted);
+    let first = order[0].lock(plan.mode, timeout)?;
+    std::thread::sleep(hold);
+    let then = order[1].lock(plan.mode, timeout)?;
+    std::thread::sleep(hold);
+    drop((then, first));
+    Ok(())
+}
+
+/// A holder inside its logged critical sections.
+struct Inside<'a> {
+    plan: &'a HolderPlan,
+    log: &'a mut Log,
+    tally: &'a mut Tally,
+    /// Passes of the crash point `lock.held` so far.
+    hits: &'a mut u64,
+}
+
+impl Inside<'_> {
+    /// One logged critical section: enter (`E` or `S`), maybe die at `lock.held`, check the
+    /// owner record, hold (upgrading every other section in the upgrade workload), check it
+    /// again, leave (`X`).
+    fn section(
+        &mut self,
+        main: &lock::LockFile,
+        section: u32,
+        timeout: Option<Duration>,
+        hold: Duration,
+    ) -> Result<(), LockError> {
+        let plan = self.plan;
+        let mut guard = main.lock(plan.mode, timeout)?;
+        // The mode held, which for locks with no shared mode is exclusive.
+        self.log.event(
+            if guard.mode() == Mode::Exclusive { 'E' } else { 'S' },
+            plan.id,
+            section,
+        );
+        if let Some(crash) = &plan.crash
+            && crash.point == "lock.held"
+        {
+            *self.hits += 1;
+            if *self.hits == crash.hit {
+                self.log.event('D', plan.id, section);
+                crash.fire();
+            }
+        }
+        // A holder checks its owner record on entering and again before leaving.
+        if let Err(detail) = guard.check_owner() {
+            self.tally.fail(FailureKind::OwnerRecordErased, detail);
+        }
+        if plan.lock.spawn_helper {
+            spawn_helper(plan.lock.timeout_ms);
+        }
+        std::thread::sleep(hold);
+        if plan.lock.workload == LockWorkload::Upgrade && guard.mode() == Mode::Shared && section % 2 == 0 {
+            // The references release the shared hold before waiting for the exclusive one,
+            // so the shared stretch ends here; an in-place upgrade (L9) is judged by the
+            // watchdog, not by overlaps.
+            self.log.event('X', plan.id, section);
+            guard.upgrade(timeout)?;
+            self.log.event('E', plan.id, section);
+            std::thread::sleep(hold);
+        }
+        if let Err(detail) = guard.check_owner() {
+            self.tally.fail(FailureKind::OwnerRecordErased, detail);
+        }
+        self.log.event('X', plan.id, section);
+        drop(guard);
+        Ok(())
     }
 }
 

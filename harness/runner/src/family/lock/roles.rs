@@ -44,9 +44,7 @@ impl<'s> LockRoles<'s> {
 
 impl Roles for LockRoles<'_> {
     fn setup(&mut self, trial: &Trial<'_>) -> Result<(), TrialError> {
-        if let HolderKind::BuiltIn(_) = self.kind
-            && self.scenario.lock.plant_symlink
-        {
+        if self.scenario.lock.plant_symlink {
             holder::plant_symlink(trial.dir)
                 .map_err(|e| TrialError::Setup(format!("planting the symlink: {e}")))?;
         }

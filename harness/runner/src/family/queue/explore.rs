@@ -6,17 +6,14 @@
 //! Deterministic: the same variant, plan and model give the same states in the same order, so
 //! a state is named by its index and replayed with `faultline run ... --trial INDEX`.
 
-use std::collections::BTreeMap;
-use std::ops::ControlFlow;
 use std::path::Path;
 
-use faultline_core::crash_state::{self, EnumerationConfig, EnumerationStats};
-use faultline_core::{
-    BlockSize, Failure, FailureKind, Fs, FsError, FsImage, PersistenceModel, SimFs, SimOptions,
-};
+use faultline_core::crash_state::{self, EnumerationConfig};
+use faultline_core::{BlockSize, Failure, Fs, FsError, FsImage, PersistenceModel, SimFs, SimOptions};
 use faultline_targets::queue::{Options, Variant};
 
 use super::{Item, Ledger, Processed, account, parse_payload, payload};
+use crate::crash::Sweep;
 
 /// The queue's directory on the simulated file system.
 pub const QUEUE_DIR: &str = "/data/queue";
@@ -86,12 +83,25 @@ pub(crate) enum Event {
     AckReturned,
 }
 
-struct Recorded {
-    base: FsImage,
-    trace: Vec<faultline_core::trace::TraceEntry>,
+/// The workload's run on the simulated file system.
+pub struct Recorded {
+    /// The durable image the trace starts from.
+    pub base: FsImage,
+    /// Every call the queue made.
+    pub trace: Vec<faultline_core::trace::TraceEntry>,
     events: Vec<(usize, Event)>,
     /// Errors the workload met with no fault injected.
-    errors: Vec<String>,
+    pub errors: Vec<String>,
+}
+
+impl Recorded {
+    /// How many events had happened by each moment: moments with the same history are judged
+    /// alike.
+    pub fn classes(&self) -> Vec<u64> {
+        (0..=self.trace.len())
+            .map(|m| self.events.iter().take_while(|(at, _)| *at <= m).count() as u64)
+            .collect()
+    }
 }
 
 fn options(plan: &Plan) -> Options {
@@ -101,7 +111,8 @@ fn options(plan: &Plan) -> Options {
     }
 }
 
-fn record(variant: Variant, plan: &Plan) -> Result<Recorded, FsError> {
+/// Runs the workload of `plan` with `variant` on a fresh simulated file system.
+pub fn record(variant: Variant, plan: &Plan) -> Result<Recorded, FsError> {
     let fs = SimFs::new(SimOptions::default());
     fs.mkdir(Path::new("/data"), 0o755)?;
     fs.fsync_dir(Path::new("/"))?;
@@ -225,119 +236,95 @@ fn recover_and_drain(variant: Variant, plan: &Plan, image: FsImage, ledger: &mut
     ledger.drain(&mut *q, "after the crash");
 }
 
-/// The outcome of judging every state (or one).
-#[derive(Clone, Debug, Default)]
-pub struct Outcome {
-    /// What the enumeration covered.
-    pub enumeration: EnumerationStats,
-    /// States judged.
-    pub judged: u64,
-    /// States that failed.
-    pub failed: u64,
-    /// For each kind, the states that showed it.
-    pub by_kind: BTreeMap<FailureKind, u64>,
-    /// The first failing state of each kind: its index, and what was seen there.
-    pub first_by_kind: BTreeMap<FailureKind, (u64, String)>,
-    /// Trace entries the workload made.
-    pub trace_len: usize,
-    /// Items the workload processed in the run before any crash, with no fault (a sanity check).
-    pub workload_errors: Vec<String>,
+/// The enumeration's settings for `plan`.
+pub fn config(plan: &Plan) -> EnumerationConfig {
+    EnumerationConfig {
+        block_size: plan.block_size,
+        ..EnumerationConfig::new(plan.model)
+    }
 }
 
 /// Enumerates the crash states of `variant`'s workload under `plan` and judges those whose
 /// index (in enumeration order) `select` accepts: all, one (`--trial`), or a shard's slice.
-pub fn explore(variant: Variant, plan: &Plan, select: &dyn Fn(u64) -> bool) -> Result<Outcome, FsError> {
+pub fn explore(variant: Variant, plan: &Plan, select: &dyn Fn(u64) -> bool) -> Result<Sweep, FsError> {
     let recorded = record(variant, plan)?;
-    let config = EnumerationConfig {
-        block_size: plan.block_size,
-        ..EnumerationConfig::new(plan.model)
-    };
-    let mut outcome = Outcome {
-        trace_len: recorded.trace.len(),
-        workload_errors: recorded.errors.clone(),
-        ..Outcome::default()
-    };
-    if !recorded.errors.is_empty() {
-        outcome.failed += 1;
-        outcome.judged += 1;
-        outcome.by_kind.insert(FailureKind::UnexpectedError, 1);
-        outcome.first_by_kind.insert(
-            FailureKind::UnexpectedError,
-            (
-                0,
-                format!("the workload failed with no fault: {}", recorded.errors[0]),
-            ),
-        );
-    }
-    let judged = judge_states(
-        (&recorded.base, &recorded.trace, &recorded.events),
-        &config,
+    let classes = recorded.classes();
+    let swept = crate::crash::sweep(
+        &recorded.base,
+        &recorded.trace,
+        &config(plan),
+        |m| classes[m],
         select,
-        &mut outcome,
-        |image, ledger| {
-            recover_and_drain(variant, plan, image, ledger);
-            Ok::<(), std::convert::Infallible>(())
+        |state| {
+            Ok::<_, std::convert::Infallible>(judge_state(variant, plan, &recorded, state.image, &state.id))
         },
-        |id| describe(&recorded, id),
     );
-    match judged {
-        Ok(()) => Ok(outcome),
+    let mut sweep = match swept {
+        Ok(sweep) => sweep,
         Err(never) => match never {},
+    };
+    if let Some(first) = recorded.errors.first() {
+        sweep.workload_failed(format!("the workload failed with no fault: {first}"));
     }
+    Ok(sweep)
 }
 
-/// Enumerates the crash states of a recorded queue workload (its base image, trace and
-/// events) and judges those `select` picks, adding to `outcome`: the ledger of what had
-/// happened by the crash, plus what `recover` saw booting the state, by the exactly-once
-/// accounting; `describe` names a state in a failure's detail. Stops at `recover`'s first
-/// error. Moments with the same history are judged alike: the class is how many events
-/// happened.
+/// Judges one crash state `image` (state `id`) of `recorded`: boots it as the next run would
+/// and accounts what happened before the crash and after it.
+pub fn judge_state(
+    variant: Variant,
+    plan: &Plan,
+    recorded: &Recorded,
+    image: FsImage,
+    id: &crash_state::CrashStateId,
+) -> Vec<Failure> {
+    let mut ledger = ledger_at(&recorded.events, id.moment);
+    recover_and_drain(variant, plan, image, &mut ledger);
+    let (failures, _) = account(&ledger);
+    let context = describe(recorded, id);
+    failures
+        .into_iter()
+        .map(|Failure { kind, detail }| Failure {
+            kind,
+            detail: format!("{detail}; {context}"),
+        })
+        .collect()
+}
+
+/// Judges the crash states of a queue workload recorded elsewhere (its base image, trace and
+/// events), as a queue program's are: the ledger of what had happened by the crash, plus what
+/// `recover` saw booting the state, by the exactly-once accounting; `describe` names a state
+/// in a failure's detail. Stops at `recover`'s first error.
 pub(crate) fn judge_states<E>(
     (base, trace, events): (&FsImage, &[faultline_core::trace::TraceEntry], &[(usize, Event)]),
     config: &EnumerationConfig,
     select: &dyn Fn(u64) -> bool,
-    outcome: &mut Outcome,
     mut recover: impl FnMut(FsImage, &mut Ledger) -> Result<(), E>,
     describe: impl Fn(&crash_state::CrashStateId) -> String,
-) -> Result<(), E> {
+) -> Result<Sweep, E> {
     let progress: Vec<u64> = (0..=trace.len())
         .map(|m| events.iter().take_while(|(at, _)| *at <= m).count() as u64)
         .collect();
-    let mut index = 0u64;
-    let mut error = None;
-    outcome.enumeration = crash_state::enumerate(
+    crate::crash::sweep(
         base,
         trace,
         config,
         |m| progress[m],
+        select,
         |state| {
-            let this = index;
-            index += 1;
-            if !select(this) {
-                return ControlFlow::Continue(());
-            }
-            outcome.judged += 1;
             let mut ledger = ledger_at(events, state.id.moment);
-            if let Err(e) = recover(state.image, &mut ledger) {
-                error = Some(e);
-                return ControlFlow::Break(());
-            }
+            let context = describe(&state.id);
+            recover(state.image, &mut ledger)?;
             let (failures, _) = account(&ledger);
-            if !failures.is_empty() {
-                outcome.failed += 1;
-                let context = describe(&state.id);
-                for Failure { kind, detail } in failures {
-                    *outcome.by_kind.entry(kind).or_default() += 1;
-                    outcome
-                        .first_by_kind
-                        .entry(kind)
-                        .or_insert_with(|| (this, format!("{detail}; {context}")));
-                }
-            }
-            ControlFlow::Continue(())
+            Ok(failures
+                .into_iter()
+                .map(|Failure { kind, detail }| Failure {
+                    kind,
+                    detail: format!("{detail}; {context}"),
+                })
+                .collect())
         },
-    );
-    error.map_or(Ok(()), Err)
+    )
 }
 
 fn describe(recorded: &Recorded, id: &crash_state::CrashStateId) -> String {
@@ -381,6 +368,7 @@ mod tests {
     #[test]
     fn no_fsync_enqueue_loses_acknowledged_items_and_the_state_replays() {
         let outcome = explore(Variant::NoFsyncEnqueue, &plan(), &|_| true).expect("explore");
+        use faultline_core::FailureKind;
         let (index, detail) = outcome.first_by_kind[&FailureKind::LostItem].clone();
         let again = explore(Variant::NoFsyncEnqueue, &plan(), &|s| s == index).expect("replay");
         assert_eq!(again.judged, 1);

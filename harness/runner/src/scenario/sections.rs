@@ -1,0 +1,484 @@
+//! The sections of a scenario file, each checked on its own: what is wrong is an error at the
+//! key or table, and nothing runs.
+
+use std::collections::BTreeMap;
+
+use faultline_core::FailureKind;
+use faultline_targets::registry::{self, FamilyInfo};
+use toml::Spanned;
+
+use super::raw::{RawExpectation, RawExplore, RawFaults, RawLock, RawOracle, RawQueue, RawRun, RawWorkload};
+use super::{
+    At, Check, CommandExplore, CrashPointKill, Expectation, LockPlan, LockWorkload, Pause, QueuePlan,
+    RandomKill, ScenarioError, kind_names,
+};
+use crate::program::CommandRoles;
+use crate::results::COMMAND_FAMILY;
+
+/// The family named in `family`: one of the registry's, or the legacy `command` (resolved
+/// to the family its programs implement).
+pub(super) fn family(family: &Spanned<String>, at: At<'_>) -> Result<&'static str, ScenarioError> {
+    if family.get_ref() == COMMAND_FAMILY {
+        return Ok(COMMAND_FAMILY);
+    }
+    registry::family(family.get_ref()).map(|f| f.name).ok_or_else(|| {
+        at(
+            family.span(),
+            format!(
+                "unknown family '{}'; valid families: {}",
+                family.get_ref(),
+                registry::family_names()
+            ),
+        )
+    })
+}
+
+/// The variants, in order: each a bundled variant of `family` or a `[commands]` table.
+pub(super) fn variants(
+    raw: &[Spanned<String>],
+    family: &FamilyInfo,
+    commands: &BTreeMap<String, CommandRoles>,
+    family_span: std::ops::Range<usize>,
+    at: At<'_>,
+) -> Result<Vec<String>, ScenarioError> {
+    if raw.is_empty() {
+        return Err(at(family_span, "list at least one variant in `variants`".into()));
+    }
+    let mut variants = Vec::new();
+    for v in raw {
+        let name = v.get_ref();
+        if commands.contains_key(name) || family.variant(name).is_some() {
+            variants.push(name.clone());
+            continue;
+        }
+        return Err(at(
+            v.span(),
+            format!(
+                "unknown variant '{name}' of family {}; valid variants: {}, or programs in a [commands.{name}] table",
+                family.name,
+                family.variant_names()
+            ),
+        ));
+    }
+    Ok(variants)
+}
+
+/// `[workload] document_bytes`.
+pub(super) fn document_bytes(workload: &RawWorkload, at: At<'_>) -> Result<usize, ScenarioError> {
+    let document_bytes = match &workload.document_bytes {
+        Some(b) if !(64..=16 << 20).contains(b.get_ref()) => {
+            return Err(at(
+                b.span(),
+                format!("document_bytes must be from 64 to 16777216, got {}", b.get_ref()),
+            ));
+        }
+        Some(b) => *b.get_ref(),
+        None => 4096,
+    };
+    Ok(document_bytes)
+}
+
+/// The `[faults]` table.
+pub(super) struct Faults {
+    pub(super) kill: Option<RandomKill>,
+    pub(super) crash_points: Vec<CrashPointKill>,
+    pub(super) pause: Option<Pause>,
+}
+
+/// The `[faults]` table of a scenario of `family`; `programs` when any variant is programs
+/// (they pass no crash point, and a pause would stop the worker, not the program).
+pub(super) fn faults(
+    faults: Option<RawFaults>,
+    family: &FamilyInfo,
+    programs: bool,
+    at: At<'_>,
+) -> Result<Faults, ScenarioError> {
+    let faults = faults.unwrap_or(RawFaults {
+        kill: None,
+        crash_points: Vec::new(),
+        pause: None,
+    });
+    let kill = match faults.kill {
+        Some(k) if k.offset_ms.get_ref()[0] > k.offset_ms.get_ref()[1] => {
+            return Err(at(
+                k.offset_ms.span(),
+                "offset_ms must be [min, max] with min <= max".into(),
+            ));
+        }
+        Some(k) => {
+            let [min, max] = *k.offset_ms.get_ref();
+            Some(RandomKill {
+                offset_ms_min: min,
+                offset_ms_max: max,
+            })
+        }
+        None => None,
+    };
+    if programs && let Some(cp) = faults.crash_points.first() {
+        return Err(at(
+            cp.span(),
+            "programs pass no crash point (they do not call faultline); use [faults.kill]".into(),
+        ));
+    }
+    let mut crash_points = Vec::new();
+    for cp in &faults.crash_points {
+        let name = cp.get_ref().point.get_ref();
+        let point = family.crash_points.iter().find(|p| **p == name).ok_or_else(|| {
+            at(
+                cp.get_ref().point.span(),
+                format!(
+                    "unknown crash point '{name}'; valid points: {}",
+                    family.crash_points.join(", ")
+                ),
+            )
+        })?;
+        if cp.get_ref().hit == 0 {
+            return Err(at(cp.span(), "crash point hit counts from 1".into()));
+        }
+        crash_points.push(CrashPointKill {
+            point,
+            hit: cp.get_ref().hit,
+        });
+    }
+    let pause = match faults.pause {
+        Some(p) if p.after_ms.get_ref()[0] > p.after_ms.get_ref()[1] => {
+            return Err(at(
+                p.after_ms.span(),
+                "after_ms must be [min, max] with min <= max".into(),
+            ));
+        }
+        Some(p) if programs => {
+            return Err(at(
+                p.after_ms.span(),
+                "[faults.pause] is not supported for programs: it would stop the worker, not the program"
+                    .into(),
+            ));
+        }
+        Some(p) => {
+            let [min, max] = *p.after_ms.get_ref();
+            Some(Pause {
+                after_ms_min: min,
+                after_ms_max: max,
+                for_ms: p.for_ms,
+            })
+        }
+        None => None,
+    };
+
+    Ok(Faults {
+        kill,
+        crash_points,
+        pause,
+    })
+}
+
+/// The `[lock]` table.
+pub(super) fn lock(raw: Option<RawLock>, at: At<'_>) -> Result<LockPlan, ScenarioError> {
+    let lock = match raw {
+        None => LockPlan::default(),
+        Some(l) => {
+            let workload = match &l.workload {
+                None => LockWorkload::CriticalSection,
+                Some(w) => LockWorkload::ALL
+                    .iter()
+                    .find(|(_, name)| *name == w.get_ref())
+                    .map(|(k, _)| *k)
+                    .ok_or_else(|| {
+                        let valid: Vec<&str> = LockWorkload::ALL.iter().map(|(_, n)| *n).collect();
+                        at(
+                            w.span(),
+                            format!(
+                                "unknown lock workload '{}'; valid workloads: {}",
+                                w.get_ref(),
+                                valid.join(", ")
+                            ),
+                        )
+                    })?,
+            };
+            let defaults = LockPlan::default();
+            LockPlan {
+                workload,
+                hold_us: l.hold_us.unwrap_or(defaults.hold_us),
+                timeout_ms: l.timeout_ms.unwrap_or(defaults.timeout_ms),
+                spawn_helper: l.spawn_helper,
+                plant_symlink: l.plant_symlink,
+                lockdep: l.lockdep,
+            }
+        }
+    };
+    Ok(lock)
+}
+
+/// The `[queue]` table, for family `queue` only.
+pub(super) fn queue(
+    raw: Option<Spanned<RawQueue>>,
+    family: &FamilyInfo,
+    at: At<'_>,
+) -> Result<QueuePlan, ScenarioError> {
+    let queue = match raw {
+        None => QueuePlan::default(),
+        Some(q) if family.name != "queue" => {
+            return Err(at(
+                q.span(),
+                format!(
+                    "[queue] applies to family queue only; this scenario's family is {}",
+                    family.name
+                ),
+            ));
+        }
+        Some(spanned) => {
+            let table = spanned.span();
+            let q = spanned.into_inner();
+            let defaults = QueuePlan::default();
+            let segment_bytes = match &q.segment_bytes {
+                Some(b) if *b.get_ref() < 256 => {
+                    return Err(at(b.span(), "segment_bytes must be at least 256".into()));
+                }
+                Some(b) => *b.get_ref(),
+                None => defaults.segment_bytes,
+            };
+            let model =
+                match &q.model {
+                    None => None,
+                    Some(m) => Some(m.get_ref().parse::<faultline_core::PersistenceModel>().map_err(
+                        |_| {
+                            at(
+                                m.span(),
+                                format!(
+                                    "unknown model '{}'; valid models: process-crash, power-loss",
+                                    m.get_ref()
+                                ),
+                            )
+                        },
+                    )?),
+                };
+            let block_size = match &q.block_size {
+                Some(b) if faultline_core::BlockSize::new(*b.get_ref()).is_err() => {
+                    return Err(at(
+                        b.span(),
+                        format!("block_size must be a power of two from 512, got {}", b.get_ref()),
+                    ));
+                }
+                Some(b) => *b.get_ref(),
+                None => defaults.block_size,
+            };
+            let preload = q.preload.unwrap_or(u32::from(q.torn_tail) * 4);
+            if q.torn_tail && preload == 0 {
+                return Err(at(
+                    table,
+                    "[queue] torn_tail needs preload of at least 1 (the record to tear)".into(),
+                ));
+            }
+            QueuePlan {
+                segment_bytes,
+                preload,
+                torn_tail: q.torn_tail,
+                model,
+                block_size,
+            }
+        }
+    };
+    Ok(queue)
+}
+
+/// The `[explore]` table: the crash states of the programs' recorded runs; `bundled` names a
+/// bundled variant of the scenario, if it has one.
+pub(super) fn explore(
+    raw: Option<Spanned<RawExplore>>,
+    bundled: Option<&str>,
+    family: &FamilyInfo,
+    at: At<'_>,
+) -> Result<Option<CommandExplore>, ScenarioError> {
+    let explore = match raw {
+        None => None,
+        Some(e) if bundled.is_some() => {
+            let variant = bundled.unwrap_or_default();
+            return Err(at(
+                e.span(),
+                format!(
+                    "[explore] judges programs' recorded runs, and '{variant}' is a bundled variant: its crash states are `faultline explore --family {} --variant {variant}`",
+                    family.name
+                ),
+            ));
+        }
+        Some(e) => {
+            let e = e.into_inner();
+            let model = e
+                .model
+                .get_ref()
+                .parse::<faultline_core::PersistenceModel>()
+                .map_err(|_| {
+                    at(
+                        e.model.span(),
+                        format!(
+                            "unknown model '{}'; valid models: process-crash, power-loss",
+                            e.model.get_ref()
+                        ),
+                    )
+                })?;
+            let block_size = match &e.block_size {
+                Some(b) if faultline_core::BlockSize::new(*b.get_ref()).is_err() => {
+                    return Err(at(
+                        b.span(),
+                        format!(
+                            "block_size must be a power of two from 512 to 1048576, got {}",
+                            b.get_ref()
+                        ),
+                    ));
+                }
+                Some(b) => *b.get_ref(),
+                None => 4096,
+            };
+            let versions = match &e.versions {
+                Some(v) if !(1..=20).contains(v.get_ref()) => {
+                    return Err(at(v.span(), "versions must be from 1 to 20".into()));
+                }
+                Some(v) => *v.get_ref(),
+                None => 2,
+            };
+            Some(CommandExplore {
+                model,
+                block_size,
+                versions,
+            })
+        }
+    };
+    Ok(explore)
+}
+
+/// The `[oracle]` table, or the family's default checks (for document programs, all but
+/// no-leaked-temps: faultline cannot tell a program's temps from its other files).
+pub(super) fn checks(
+    raw: Option<RawOracle>,
+    family: &FamilyInfo,
+    document_programs: bool,
+    at: At<'_>,
+) -> Result<Vec<Check>, ScenarioError> {
+    let checks = match raw {
+        None => Check::ALL
+            .into_iter()
+            .filter(|c| c.families().contains(&family.name))
+            .filter(|c| !(document_programs && *c == Check::NoLeakedTemps))
+            .collect(),
+        Some(o) => {
+            let mut checks = Vec::new();
+            for c in &o.checks {
+                let check = Check::ALL
+                    .into_iter()
+                    .find(|k| k.name() == c.get_ref())
+                    .ok_or_else(|| {
+                        let valid: Vec<&str> = Check::ALL.iter().map(|k| k.name()).collect();
+                        at(
+                            c.span(),
+                            format!(
+                                "unknown check '{}'; valid checks: {}",
+                                c.get_ref(),
+                                valid.join(", ")
+                            ),
+                        )
+                    })?;
+                checks.push(check);
+            }
+            checks
+        }
+    };
+    Ok(checks)
+}
+
+/// `[run] trials` (10 by default); `duration_s` must be a positive number of seconds.
+pub(super) fn trials(run: &RawRun, at: At<'_>) -> Result<u64, ScenarioError> {
+    let trials = match &run.trials {
+        Some(t) if *t.get_ref() == 0 => {
+            return Err(at(
+                t.span(),
+                "trials must be at least 1 (or give duration_s instead)".into(),
+            ));
+        }
+        Some(t) => *t.get_ref(),
+        None => 10,
+    };
+    if let Some(d) = &run.duration_s
+        && !(*d.get_ref() > 0.0 && d.get_ref().is_finite())
+    {
+        return Err(at(
+            d.span(),
+            "duration_s must be a positive number of seconds".into(),
+        ));
+    }
+    Ok(trials)
+}
+
+/// Expectations and trial counts by variant.
+pub(super) type Expectations = (BTreeMap<String, Expectation>, BTreeMap<String, u64>);
+
+/// The `[expect.VARIANT]` tables: each names a variant the scenario runs.
+pub(super) fn expectations(
+    raw: &BTreeMap<String, Spanned<RawExpectation>>,
+    variants: &[String],
+    at: At<'_>,
+) -> Result<Expectations, ScenarioError> {
+    let mut expect = BTreeMap::new();
+    let mut trials_per_variant = BTreeMap::new();
+    for (name, e) in raw {
+        let variant = variants.iter().find(|v| **v == name.as_str()).ok_or_else(|| {
+            at(
+                e.span(),
+                format!(
+                    "[expect.{name}] names a variant this scenario does not run; it runs: {}",
+                    variants.join(", ")
+                ),
+            )
+        })?;
+        let raw_e = e.get_ref();
+        let must_fail = match &raw_e.must_fail {
+            None => None,
+            Some(kinds) => {
+                let mut out = Vec::new();
+                for k in kinds {
+                    let kind = FailureKind::ALL
+                        .into_iter()
+                        .find(|f| f.to_string() == *k.get_ref())
+                        .ok_or_else(|| {
+                            at(
+                                k.span(),
+                                format!(
+                                    "unknown failure kind '{}'; valid kinds: {}",
+                                    k.get_ref(),
+                                    kind_names()
+                                ),
+                            )
+                        })?;
+                    out.push(kind);
+                }
+                Some(out)
+            }
+        };
+        if let Some(rate) = raw_e.max_failure_rate
+            && !(0.0..=1.0).contains(&rate)
+        {
+            return Err(at(e.span(), "max_failure_rate is a fraction from 0 to 1".into()));
+        }
+        if must_fail.is_none() && raw_e.max_failures.is_none() && raw_e.max_failure_rate.is_none() {
+            return Err(at(
+                e.span(),
+                "an expectation needs must_fail, max_failures or max_failure_rate".into(),
+            ));
+        }
+        if raw_e.trials == Some(0) {
+            return Err(at(e.span(), "trials must be at least 1".into()));
+        }
+        if let Some(t) = raw_e.trials {
+            trials_per_variant.insert(variant.clone(), t);
+        }
+        expect.insert(
+            variant.clone(),
+            Expectation {
+                must_fail,
+                max_failures: raw_e.max_failures,
+                max_failure_rate: raw_e.max_failure_rate,
+            },
+        );
+    }
+
+    Ok((expect, trials_per_variant))
+}
