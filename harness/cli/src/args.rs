@@ -460,14 +460,14 @@ impl ExploreArgs {
         let families: Vec<&registry::FamilyInfo> = match &self.family {
             Some(name) => {
                 let family = registry::family(name).ok_or_else(|| UsageError::UnknownFamily(name.clone()))?;
-                if !Explorable::FAMILIES.contains(&family.name) {
+                if !Explorable::families().contains(&family.name) {
                     return Err(UsageError::NotExplorable(family.name));
                 }
                 vec![family]
             }
             None => registry::FAMILIES
                 .iter()
-                .filter(|f| Explorable::FAMILIES.contains(&f.name))
+                .filter(|f| Explorable::families().contains(&f.name))
                 .collect(),
         };
         let mut variants = Vec::new();
@@ -535,6 +535,6 @@ impl ExploreArgs {
 fn not_explorable(family: &str) -> String {
     format!(
         "family {family} has no crash-state workload; explore families: {} (run its scenarios with `faultline run`, or `faultline model` for in-process logic)",
-        Explorable::FAMILIES.join(", ")
+        Explorable::families().join(", ")
     )
 }

@@ -124,29 +124,64 @@ pub struct Kept {
     pub torn: Vec<String>,
 }
 
+/// What a crash did to one change in doubt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fate {
+    /// Kept whole.
+    Persisted,
+    /// Lost whole.
+    Lost,
+    /// Kept in part: these of its `units` blocks.
+    Torn {
+        /// The blocks kept.
+        kept: Vec<u32>,
+        /// Its blocks in all.
+        units: u32,
+    },
+}
+
+/// The fate of each of `pending` (the changes in doubt at state `id`'s moment), with writes
+/// torn at `block` bytes.
+pub fn fates<'p>(pending: &'p [Pending], id: &CrashStateId, block: u64) -> Vec<(&'p Pending, Fate)> {
+    pending
+        .iter()
+        .zip(&id.masks)
+        .map(|(p, mask)| {
+            let units = p.mutation.units(block);
+            let full = if units >= 64 {
+                u64::MAX
+            } else {
+                (1u64 << units) - 1
+            };
+            let fate = if *mask == 0 {
+                Fate::Lost
+            } else if mask & full == full {
+                Fate::Persisted
+            } else {
+                Fate::Torn {
+                    kept: (0..units).filter(|u| mask & (1 << u) != 0).collect(),
+                    units,
+                }
+            };
+            (p, fate)
+        })
+        .collect()
+}
+
 /// What state `id` kept of `pending` (the changes in doubt at its moment), with writes torn
 /// at `block` bytes.
 pub fn kept(trace: &[TraceEntry], pending: &[Pending], id: &CrashStateId, block: u64) -> Kept {
     let mut kept = Kept::default();
-    for (p, mask) in pending.iter().zip(&id.masks) {
-        let units = p.mutation.units(block);
-        let full = if units >= 64 {
-            u64::MAX
-        } else {
-            (1u64 << units) - 1
-        };
+    for (p, fate) in fates(pending, id, block) {
         let text = describe_pending(trace, p);
-        if *mask == 0 {
-            kept.lost.push(text);
-        } else if mask & full == full {
-            kept.persisted.push(text);
-        } else {
-            let blocks: Vec<String> = (0..units)
-                .filter(|u| mask & (1 << u) != 0)
-                .map(|u| u.to_string())
-                .collect();
-            kept.torn
-                .push(format!("{text} (kept block(s) {} of {units})", blocks.join(",")));
+        match fate {
+            Fate::Lost => kept.lost.push(text),
+            Fate::Persisted => kept.persisted.push(text),
+            Fate::Torn { kept: blocks, units } => {
+                let blocks: Vec<String> = blocks.iter().map(ToString::to_string).collect();
+                kept.torn
+                    .push(format!("{text} (kept block(s) {} of {units})", blocks.join(",")));
+            }
         }
     }
     kept

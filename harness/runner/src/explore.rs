@@ -14,92 +14,14 @@ use faultline_core::crash_state::{self, BadStateId, CrashStateId, EnumerationCon
 use faultline_core::persistence::Pending;
 use faultline_core::stats::FailureCount;
 use faultline_core::trace::TraceEntry;
-use faultline_core::{BlockSize, Failure, FailureKind, FsError, PersistenceModel, Verdict};
-use faultline_targets::registry::{Detector, VariantInfo};
-use faultline_targets::{atomic_write as aw_targets, queue as queue_targets, store as store_targets};
+use faultline_core::{Failure, FailureKind, FsError, PersistenceModel, Verdict};
+use faultline_targets::queue as queue_targets;
 
 use crate::atomic_write::oracle::{Judge, Observed, Oracle};
 use crate::atomic_write::{self, Progress, Saver, Workload};
 use crate::crash::{self, Kept};
+pub use crate::family::explorable::{Explorable, detectors_for};
 use crate::family::queue::explore as queue_explore;
-
-/// A bundled variant whose family has a workload on the simulated file system: the one place
-/// the crash detector maps a family to its workload.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Explorable {
-    /// An atomic-write variant replacing the document.
-    AtomicWrite(aw_targets::Variant),
-    /// A store variant saving one generation per version.
-    Store(store_targets::Variant),
-    /// A queue variant under the enqueue/dequeue workload.
-    Queue(queue_targets::Variant),
-}
-
-impl From<aw_targets::Variant> for Explorable {
-    fn from(v: aw_targets::Variant) -> Self {
-        Explorable::AtomicWrite(v)
-    }
-}
-
-impl Explorable {
-    /// The families with a simulated workload.
-    pub const FAMILIES: [&'static str; 3] =
-        [aw_targets::FAMILY, store_targets::FAMILY, queue_targets::FAMILY];
-
-    /// Variant `variant` of `family`, if the family has a simulated workload and the variant.
-    pub fn by_name(family: &str, variant: &str) -> Option<Self> {
-        match family {
-            aw_targets::FAMILY => aw_targets::Variant::by_name(variant).map(Explorable::AtomicWrite),
-            store_targets::FAMILY => store_targets::Variant::by_name(variant).map(Explorable::Store),
-            queue_targets::FAMILY => queue_targets::Variant::by_name(variant).map(Explorable::Queue),
-            _ => None,
-        }
-    }
-
-    /// Its family.
-    pub fn family(self) -> &'static str {
-        match self {
-            Explorable::AtomicWrite(_) => aw_targets::FAMILY,
-            Explorable::Store(_) => store_targets::FAMILY,
-            Explorable::Queue(_) => queue_targets::FAMILY,
-        }
-    }
-
-    /// Its registry entry.
-    pub fn info(self) -> &'static VariantInfo {
-        match self {
-            Explorable::AtomicWrite(v) => v.info(),
-            Explorable::Store(v) => v.info(),
-            Explorable::Queue(v) => v.info(),
-        }
-    }
-
-    /// Where writes tear unless asked otherwise: queue records are small, and tear at the
-    /// 512-byte sector as in the queue's scenario; documents at 4096.
-    pub fn default_block_size(family: &str) -> BlockSize {
-        match family {
-            queue_targets::FAMILY => BlockSize::new(512).unwrap_or(BlockSize::DEFAULT),
-            _ => BlockSize::DEFAULT,
-        }
-    }
-
-    /// Whether the family's oracles are the document ones ([`Oracle`]).
-    pub fn judges_documents(self) -> bool {
-        !matches!(self, Explorable::Queue(_))
-    }
-
-    /// The catalogue's detectors a model stands for in this family's workload: process-crash
-    /// is the simulated kill (K), power-loss is P, and the metadata check (X) runs under both.
-    /// The queue's simulated consumer processes each delivery at once, so a kill between
-    /// delivery and processing (what K catches in queues) is for process runs only.
-    pub fn detectors(self, model: PersistenceModel) -> Vec<Detector> {
-        match (self, model) {
-            (Explorable::Queue(_), PersistenceModel::ProcessCrash) => Vec::new(),
-            (Explorable::Queue(_), PersistenceModel::PowerLoss) => vec![Detector::PowerLoss],
-            (_, model) => detectors_for(model).to_vec(),
-        }
-    }
-}
 
 /// Payload size of the queue workload's items (as in the queue's power-loss scenario).
 pub const QUEUE_PAYLOAD_BYTES: usize = 700;
@@ -251,15 +173,6 @@ impl Expectation {
     /// Whether the expectation held (or there was none).
     pub fn held(&self) -> bool {
         !matches!(self, Expectation::ReferenceFailed | Expectation::NotCaught { .. })
-    }
-}
-
-/// The detectors a model stands for: process-crash is the simulated kill (K), power-loss is
-/// P; the metadata check (X) runs under both.
-pub fn detectors_for(model: PersistenceModel) -> [Detector; 2] {
-    match model {
-        PersistenceModel::ProcessCrash => [Detector::Kill, Detector::Metadata],
-        PersistenceModel::PowerLoss => [Detector::PowerLoss, Detector::Metadata],
     }
 }
 

@@ -222,28 +222,16 @@ fn run_variant(
         (None, Some(s)) => s.has(state),
         (None, None) => true,
     };
-    match (target, scenario.queue.model, scenario.explore) {
-        (Target::Queue(variant), Some(model), _) => {
-            crash_states(&mut r, scenario, variant, model, &select).map_err(|e| failed(0, e))?;
+    // The crash detector where the scenario asks its family for crash states, else processes.
+    let crash =
+        crate::family::by_name(scenario.family).and_then(|f| f.crash_trials(scenario, target, &select));
+    match crash {
+        Some(swept) => {
+            let sweep = swept.map_err(|e| failed(0, TrialError::Setup(e)))?;
+            record_states(&mut r, scenario, sweep);
             progress(r.trials);
         }
-        (Target::Program(p), _, Some(plan)) => {
-            let explored = match &p.roles.programs {
-                crate::program::Programs::Queue { .. } => {
-                    crate::external::queue_explore::explore(p, plan, scenario.document_bytes, &select)
-                }
-                _ => crate::external::scenario_explore::explore(p, plan, scenario.document_bytes, &select),
-            };
-            let outcome = explored.map_err(|e| {
-                failed(
-                    0,
-                    TrialError::Setup(format!("recording or judging the programs failed: {e}")),
-                )
-            })?;
-            record_states(&mut r, scenario, outcome);
-            progress(r.trials);
-        }
-        _ => process_trials(&mut r, scenario, target, options, cancel, &mut progress)?,
+        None => process_trials(&mut r, scenario, target, options, cancel, &mut progress)?,
     }
     r.elapsed_s = start.elapsed().as_secs_f64();
     r.verdict = judge(&r);
@@ -373,30 +361,6 @@ fn fold_trial(
     if let Some(kept) = &outcome.kept {
         r.kept.push(kept.display().to_string());
     }
-}
-
-/// A crash-state scenario: the queue workload's states under `model`, each judged as one
-/// trial (those `select` picks).
-fn crash_states(
-    r: &mut VariantResult,
-    scenario: &Scenario,
-    variant: faultline_targets::queue::Variant,
-    model: faultline_core::PersistenceModel,
-    select: &dyn Fn(u64) -> bool,
-) -> Result<(), TrialError> {
-    use crate::family::queue::explore;
-    let block_size = faultline_core::BlockSize::new(scenario.queue.block_size)
-        .map_err(|e| TrialError::Setup(format!("block size: {e}")))?;
-    let plan = explore::Plan::new(
-        model,
-        block_size,
-        scenario.document_bytes,
-        scenario.queue.segment_bytes,
-    );
-    let sweep = explore::explore(variant, &plan, select)
-        .map_err(|e| TrialError::Setup(format!("the simulated workload could not start: {e}")))?;
-    record_states(r, scenario, sweep);
-    Ok(())
 }
 
 /// Fills `r` from a crash sweep: each state judged is one trial.

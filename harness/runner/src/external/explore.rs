@@ -241,19 +241,11 @@ impl<'a> Checker<'a> {
         let err = out.try_clone()?;
         let block = self.request.config.block_size.bytes();
         let (mut lost, mut torn, mut persisted) = (Vec::new(), Vec::new(), Vec::new());
-        for (p, mask) in pending.iter().zip(&id.masks) {
-            let units = p.mutation.units(block);
-            let full = if units >= 64 {
-                u64::MAX
-            } else {
-                (1u64 << units) - 1
-            };
-            if *mask == 0 {
-                lost.push(p.trace_index);
-            } else if mask & full == full {
-                persisted.push(p.trace_index);
-            } else {
-                torn.push(p.trace_index);
+        for (p, fate) in crate::crash::fates(pending, &id, block) {
+            match fate {
+                crate::crash::Fate::Lost => lost.push(p.trace_index),
+                crate::crash::Fate::Persisted => persisted.push(p.trace_index),
+                crate::crash::Fate::Torn { .. } => torn.push(p.trace_index),
             }
         }
         let spawned = Command::new(&words[0])

@@ -1100,6 +1100,32 @@ fn normalise(path: &Path) -> PathBuf {
     out
 }
 
+/// Records `sh -c SCRIPT` under strace in a fresh directory (the trace's root), where
+/// `prepare` put the files the run starts from and returned the script.
+pub fn record_in_fresh_dir(
+    prepare: impl FnOnce(&Path) -> Result<String, String>,
+) -> Result<TraceFile, String> {
+    let work = tempfile::Builder::new()
+        .prefix("faultline-record-")
+        .tempdir()
+        .map_err(|e| format!("temp dir: {e}"))?;
+    let dir = work.path().join("data");
+    let scratch = work.path().join("strace");
+    for d in [&dir, &scratch] {
+        std::fs::create_dir(d).map_err(|e| format!("{}: {e}", d.display()))?;
+    }
+    let script = prepare(&dir)?;
+    let request = RecordRequest {
+        command: vec!["sh".into(), "-c".into(), script],
+        dir: dir.clone(),
+        strace: std::env::var_os("FAULTLINE_STRACE").map_or_else(|| PathBuf::from("strace"), PathBuf::from),
+        scratch,
+        cwd: None,
+        echo: false,
+    };
+    record(&request).map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,14 +1,10 @@
 //! What a scenario runs: a bundled variant of a family, or programs given in the scenario
-//! (any language), and the one place that maps each to its family's roles in process trials.
-//! (The crash detector's one such place is [`crate::explore::Explorable`].)
+//! (any language). Which roles each gets is its family's to say ([`super::Family`]).
 
 use faultline_targets::{atomic_write, lock, queue, store};
 
-use super::document::{DocumentProgram, DocumentRoles, Writes};
-use super::lock::roles::{HolderKind, LockRoles};
-use super::queue::roles::QueueRoles;
 use crate::process::roles::Roles;
-use crate::program::{CommandRoles, Programs};
+use crate::program::CommandRoles;
 use crate::scenario::Scenario;
 
 /// Programs given in a scenario's `[commands.NAME]`: the variant's name and its commands.
@@ -36,16 +32,9 @@ pub enum Target<'s> {
 }
 
 impl<'s> Target<'s> {
-    /// The variant `variant` of family `family`, if both exist and the family has a process
-    /// workload.
+    /// The bundled variant `variant` of family `family`, if both exist.
     pub fn by_name(family: &str, variant: &str) -> Option<Target<'static>> {
-        match family {
-            atomic_write::FAMILY => atomic_write::Variant::by_name(variant).map(Target::AtomicWrite),
-            store::FAMILY => store::Variant::by_name(variant).map(Target::Store),
-            lock::FAMILY => lock::Variant::by_name(variant).map(Target::Lock),
-            queue::FAMILY => queue::Variant::by_name(variant).map(Target::Queue),
-            _ => None,
-        }
+        super::by_name(family)?.bundled(variant)
     }
 
     /// Variant `variant` of `scenario`: programs of the scenario's, or a bundled one.
@@ -78,28 +67,9 @@ impl<'s> Target<'s> {
         }
     }
 
-    /// Its family's roles in a process trial of `scenario`; `None` for queue programs, which
-    /// are judged by their crash states only.
+    /// Its family's roles in a process trial of `scenario`; `None` where the family (or
+    /// its kind of program) does not run as processes.
     pub fn roles(self, scenario: &'s Scenario) -> Option<Box<dyn Roles + 's>> {
-        Some(match self {
-            Target::AtomicWrite(v) => Box::new(DocumentRoles::new(scenario, Writes::AtomicWrite(v))),
-            Target::Store(v) => Box::new(DocumentRoles::new(scenario, Writes::Store(v))),
-            Target::Lock(variant) => Box::new(LockRoles::new(scenario, HolderKind::BuiltIn(variant))),
-            Target::Queue(variant) => Box::new(QueueRoles::new(scenario, variant)),
-            Target::Program(p) => match &p.roles.programs {
-                Programs::Document { .. } => Box::new(DocumentRoles::new(
-                    scenario,
-                    Writes::Program(DocumentProgram::of(p.roles)?),
-                )),
-                Programs::Lock { holder } => Box::new(LockRoles::new(
-                    scenario,
-                    HolderKind::Program {
-                        roles: p.roles,
-                        holder,
-                    },
-                )),
-                Programs::Queue { .. } => return None,
-            },
-        })
+        super::by_name(scenario.family)?.roles(scenario, self)
     }
 }

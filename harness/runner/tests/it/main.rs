@@ -4,6 +4,7 @@
 mod explore;
 mod fuzz_corpus;
 mod interleave;
+mod layers;
 mod locks;
 mod process;
 mod record;

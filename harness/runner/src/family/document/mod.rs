@@ -4,15 +4,20 @@
 //! readers judge every read, and after the trial the file must be one complete version and the
 //! variant's recovery must leave no temp behind.
 
+pub mod programs;
 pub mod worker;
 
 use std::path::Path;
 
 use faultline_core::{Errno, Failure, FailureKind, Fs, RealFs};
+use faultline_targets::registry::{self, FamilyInfo};
 use faultline_targets::{atomic_write, store};
 
 use self::worker::{ReaderPlan, WriterPlan};
+use super::target::Target;
+use super::{Explorable, Family};
 use crate::atomic_write::Saver;
+use crate::crash::Sweep;
 use crate::document::{Read, Version, classify, document};
 use crate::process::fork::{Group, SpawnError};
 use crate::process::outcome::{TrialError, TrialOutcome};
@@ -21,6 +26,72 @@ use crate::process::trial::FILE_NAME;
 use crate::process::worker::{FirstFailure, Pipes};
 use crate::program::{self, CommandRoles, Programs};
 use crate::scenario::{Check, Scenario};
+
+/// Family `atomic-write`: a document replaced whole by one of the atomic-write variants, or by
+/// document programs.
+pub struct AtomicWriteFamily;
+
+impl Family for AtomicWriteFamily {
+    fn info(&self) -> &'static FamilyInfo {
+        registry::family(atomic_write::FAMILY).expect("the registry lists atomic-write")
+    }
+
+    fn bundled(&self, name: &str) -> Option<Target<'static>> {
+        atomic_write::Variant::by_name(name).map(Target::AtomicWrite)
+    }
+
+    fn roles<'s>(&self, scenario: &'s Scenario, target: Target<'s>) -> Option<Box<dyn Roles + 's>> {
+        let writes = match target {
+            Target::AtomicWrite(v) => Writes::AtomicWrite(v),
+            Target::Program(p) => Writes::Program(DocumentProgram::of(p.roles)?),
+            _ => return None,
+        };
+        Some(Box::new(DocumentRoles::new(scenario, writes)))
+    }
+
+    fn crash_trials(
+        &self,
+        scenario: &Scenario,
+        target: Target<'_>,
+        select: &dyn Fn(u64) -> bool,
+    ) -> Option<Result<Sweep, String>> {
+        let (Target::Program(p), Some(plan)) = (target, scenario.explore) else {
+            return None;
+        };
+        Some(
+            programs::explore(p, plan, scenario.document_bytes, select)
+                .map_err(|e| format!("recording or judging the programs failed: {e}")),
+        )
+    }
+
+    fn explorable(&self, name: &str) -> Option<Explorable> {
+        atomic_write::Variant::by_name(name).map(Explorable::AtomicWrite)
+    }
+}
+
+/// Family `store`: an in-memory store whose threads mutate it and save it as a document.
+pub struct StoreFamily;
+
+impl Family for StoreFamily {
+    fn info(&self) -> &'static FamilyInfo {
+        registry::family(store::FAMILY).expect("the registry lists store")
+    }
+
+    fn bundled(&self, name: &str) -> Option<Target<'static>> {
+        store::Variant::by_name(name).map(Target::Store)
+    }
+
+    fn roles<'s>(&self, scenario: &'s Scenario, target: Target<'s>) -> Option<Box<dyn Roles + 's>> {
+        match target {
+            Target::Store(v) => Some(Box::new(DocumentRoles::new(scenario, Writes::Store(v)))),
+            _ => None,
+        }
+    }
+
+    fn explorable(&self, name: &str) -> Option<Explorable> {
+        store::Variant::by_name(name).map(Explorable::Store)
+    }
+}
 
 /// Document programs: the commands of a `[commands.NAME]` table with a writer.
 #[derive(Clone, Copy, Debug)]

@@ -13,7 +13,80 @@
 //!   between delivery and ack) is what at-least-once delivery allows: counted, not failed.
 
 pub mod explore;
+pub mod programs;
 pub mod roles;
+
+/// A queue scenario's crash states (`[queue] model`): the workload's states under `model`,
+/// with the scenario's payload, segment and block sizes, each state one trial.
+fn bundled_crash_trials(
+    scenario: &crate::scenario::Scenario,
+    variant: faultline_targets::queue::Variant,
+    model: faultline_core::PersistenceModel,
+    select: &dyn Fn(u64) -> bool,
+) -> Result<crate::crash::Sweep, String> {
+    let block_size =
+        faultline_core::BlockSize::new(scenario.queue.block_size).map_err(|e| format!("block size: {e}"))?;
+    let plan = explore::Plan::new(
+        model,
+        block_size,
+        scenario.document_bytes,
+        scenario.queue.segment_bytes,
+    );
+    explore::explore(variant, &plan, select)
+        .map_err(|e| format!("the simulated workload could not start: {e}"))
+}
+
+/// Family `queue`: a durable queue, producers and consumers; bundled or programs (judged by
+/// their recorded runs' crash states).
+pub struct QueueFamily;
+
+impl super::Family for QueueFamily {
+    fn info(&self) -> &'static faultline_targets::registry::FamilyInfo {
+        faultline_targets::registry::family(faultline_targets::queue::FAMILY)
+            .expect("the registry lists queue")
+    }
+
+    fn bundled(&self, name: &str) -> Option<super::target::Target<'static>> {
+        faultline_targets::queue::Variant::by_name(name).map(super::target::Target::Queue)
+    }
+
+    /// Queue programs are judged by their recorded runs' crash states only: no roles.
+    fn roles<'s>(
+        &self,
+        scenario: &'s crate::scenario::Scenario,
+        target: super::target::Target<'s>,
+    ) -> Option<Box<dyn crate::process::roles::Roles + 's>> {
+        match target {
+            super::target::Target::Queue(variant) => {
+                Some(Box::new(roles::QueueRoles::new(scenario, variant)))
+            }
+            _ => None,
+        }
+    }
+
+    fn crash_trials(
+        &self,
+        scenario: &crate::scenario::Scenario,
+        target: super::target::Target<'_>,
+        select: &dyn Fn(u64) -> bool,
+    ) -> Option<Result<crate::crash::Sweep, String>> {
+        use super::target::Target;
+        match (target, scenario.queue.model, scenario.explore) {
+            (Target::Queue(variant), Some(model), _) => {
+                Some(bundled_crash_trials(scenario, variant, model, select))
+            }
+            (Target::Program(p), _, Some(plan)) => Some(
+                programs::explore(p, plan, scenario.document_bytes, select)
+                    .map_err(|e| format!("recording or judging the programs failed: {e}")),
+            ),
+            _ => None,
+        }
+    }
+
+    fn explorable(&self, name: &str) -> Option<super::Explorable> {
+        faultline_targets::queue::Variant::by_name(name).map(super::Explorable::Queue)
+    }
+}
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 use faultline_core::crash_state::EnumerationConfig;
 use faultline_core::{BlockSize, Failure, FailureKind, FsImage};
 
-use super::record::{RecordRequest, record};
-use super::trace_file::TraceFile;
 use crate::crash::Sweep;
 use crate::document::{Read, Version, document};
+use crate::external::record::record_in_fresh_dir;
+use crate::external::trace_file::TraceFile;
 use crate::family::target::Program;
 use crate::process::trial::FILE_NAME;
 use crate::scenario::CommandExplore;
@@ -106,32 +106,6 @@ fn record_writer(target: Program<'_>, plan: CommandExplore, size: usize) -> Resu
             .map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(script(target, writer.as_slice(), &path, plan.versions, size))
     })
-}
-
-/// Records `sh -c SCRIPT` under strace in a fresh directory (the trace's root), where
-/// `prepare` put the files the run starts from and returned the script.
-pub(super) fn record_in_fresh_dir(
-    prepare: impl FnOnce(&Path) -> Result<String, String>,
-) -> Result<TraceFile, String> {
-    let work = tempfile::Builder::new()
-        .prefix("faultline-record-")
-        .tempdir()
-        .map_err(|e| format!("temp dir: {e}"))?;
-    let dir = work.path().join("data");
-    let scratch = work.path().join("strace");
-    for d in [&dir, &scratch] {
-        std::fs::create_dir(d).map_err(|e| format!("{}: {e}", d.display()))?;
-    }
-    let script = prepare(&dir)?;
-    let request = RecordRequest {
-        command: vec!["sh".into(), "-c".into(), script],
-        dir: dir.clone(),
-        strace: std::env::var_os("FAULTLINE_STRACE").map_or_else(|| PathBuf::from("strace"), PathBuf::from),
-        scratch,
-        cwd: None,
-        echo: false,
-    };
-    record(&request).map_err(|e| e.to_string())
 }
 
 /// `cd DIR && W1 && echo faultline-acked 1 && W2 && ...`.

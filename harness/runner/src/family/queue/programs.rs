@@ -13,9 +13,9 @@ use std::path::Path;
 use faultline_core::crash_state::EnumerationConfig;
 use faultline_core::{BlockSize, FsImage};
 
-use super::scenario_explore::record_in_fresh_dir;
 use crate::crash::Sweep;
 use crate::crash::materialise;
+use crate::external::record::record_in_fresh_dir;
 use crate::family::queue::explore::{Event, Plan, SENTINEL, Step, judge_states};
 use crate::family::queue::{Item, Ledger, Processed, parse_payload, payload};
 use crate::family::target::Program;
