@@ -21,8 +21,8 @@ pub(super) fn family_of_kind(kind: &str) -> &'static str {
     }
 }
 
-/// What a family's programs must give, for error messages; `None` for families whose logic
-/// is in-process (programs cannot implement them).
+/// What a family's programs must give, for error messages; `None` for families programs
+/// cannot implement (their logic lives in one process's threads).
 fn programs_of(family: &str) -> Option<&'static str> {
     match family {
         faultline_targets::atomic_write::FAMILY => Some("writer = [...] (and optionally reader and checker)"),
@@ -56,7 +56,7 @@ pub(super) fn commands(
         return Err(at(
             table.span(),
             format!(
-                "family {family} is in-process logic, model-checked by `faultline model`; programs cannot implement it"
+                "programs cannot implement family {family}; they implement atomic-write (writer = [...]), queue (producer and consumer) or lock (holder)"
             ),
         ));
     }

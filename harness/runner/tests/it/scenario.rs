@@ -268,7 +268,7 @@ fn command_programs_are_one_kind_each_with_what_that_kind_needs() {
         (
             LOCK_PROGRAM.replace("\"lock\"", "\"store\""),
             6,
-            "family store is in-process logic",
+            "programs cannot implement family store",
         ),
         (
             QUEUE_PROGRAMS.replace("[commands.q]\n", "[commands.q]\nchecker = [\"c\"]\n"),
