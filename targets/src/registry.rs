@@ -6,33 +6,13 @@
 pub use crate::info::{Detector, Expectation, FamilyInfo, VariantInfo};
 use crate::{atomic_write, lock, queue, store, tasks};
 
-/// Every family this crate ships.
+/// Every family this crate ships: each family module's `INFO`.
 pub const FAMILIES: &[FamilyInfo] = &[
-    FamilyInfo {
-        name: atomic_write::FAMILY,
-        variants: atomic_write::VARIANTS,
-        crash_points: atomic_write::CRASH_POINTS,
-    },
-    FamilyInfo {
-        name: lock::FAMILY,
-        variants: lock::VARIANTS,
-        crash_points: lock::CRASH_POINTS,
-    },
-    FamilyInfo {
-        name: queue::FAMILY,
-        variants: queue::VARIANTS,
-        crash_points: queue::CRASH_POINTS,
-    },
-    FamilyInfo {
-        name: store::FAMILY,
-        variants: store::VARIANTS,
-        crash_points: store::CRASH_POINTS,
-    },
-    FamilyInfo {
-        name: tasks::FAMILY,
-        variants: tasks::VARIANTS,
-        crash_points: tasks::CRASH_POINTS,
-    },
+    atomic_write::INFO,
+    lock::INFO,
+    queue::INFO,
+    store::INFO,
+    tasks::INFO,
 ];
 
 /// The family called `name`.

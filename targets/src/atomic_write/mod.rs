@@ -30,7 +30,7 @@ pub use no_file_fsync::NoFileFsync;
 pub use reference::Durable;
 pub use truncate_in_place::TruncateInPlace;
 
-use crate::info::{Detector, Expectation, VariantInfo};
+use crate::info::{Detector, Expectation, FamilyInfo, VariantInfo};
 
 /// Implements [`AtomicWrite`] for a variant that is the reference [`reference::Recipe`] with
 /// one step changed.
@@ -60,6 +60,13 @@ pub(crate) use recipe_variant;
 
 /// The family's name.
 pub const FAMILY: &str = "atomic-write";
+
+/// This family's entry in the registry.
+pub const INFO: FamilyInfo = FamilyInfo {
+    name: FAMILY,
+    variants: VARIANTS,
+    crash_points: CRASH_POINTS,
+};
 
 /// After the file that will receive the data is open (the temp, or the target itself).
 pub const AFTER_CREATE: &str = "atomic_write.after_create";

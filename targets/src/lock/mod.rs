@@ -51,12 +51,19 @@ use std::time::{Duration, Instant};
 
 use faultline_core::{Errno, FailureKind};
 
-use crate::info::{Detector, Expectation, VariantInfo};
+use crate::info::{Detector, Expectation, FamilyInfo, VariantInfo};
 use fd_lock::{FdHeld, Recipe};
 use owner_record::{OwnerHeld, Stale};
 
 /// The family's name.
 pub const FAMILY: &str = "lock";
+
+/// This family's entry in the registry.
+pub const INFO: FamilyInfo = FamilyInfo {
+    name: FAMILY,
+    variants: VARIANTS,
+    crash_points: CRASH_POINTS,
+};
 
 /// The crash points the family's code passes. `lock.held` is passed right after a lock is
 /// taken, inside the critical section.

@@ -19,12 +19,19 @@ use std::path::{Path, PathBuf};
 
 use faultline_core::{FailureKind, Fs, FsError};
 
-use crate::info::{Detector, Expectation, VariantInfo};
+use crate::info::{Detector, Expectation, FamilyInfo, VariantInfo};
 pub use reference::{HEADER, SegmentedQueue, Slot, checksum, encode, read_slot, record_id, segment_name};
 pub use truncate_rewrite_dequeue::FILE as JSONL_FILE;
 
 /// The family's name.
 pub const FAMILY: &str = "queue";
+
+/// This family's entry in the registry.
+pub const INFO: FamilyInfo = FamilyInfo {
+    name: FAMILY,
+    variants: VARIANTS,
+    crash_points: CRASH_POINTS,
+};
 
 /// The crash points the family's code passes: a record written but not yet synced, synced but
 /// not yet acknowledged, delivered but not acknowledged, and the cursor committed but old

@@ -24,10 +24,17 @@ pub use save_under_lock::SaveUnderLock;
 pub use shared_tmp_save::SharedTmpSave;
 pub use snapshot_outside_lock::SnapshotOutsideLock;
 
-use crate::info::{Detector, Expectation, VariantInfo};
+use crate::info::{Detector, Expectation, FamilyInfo, VariantInfo};
 
 /// The family's name.
 pub const FAMILY: &str = "store";
+
+/// This family's entry in the registry.
+pub const INFO: FamilyInfo = FamilyInfo {
+    name: FAMILY,
+    variants: VARIANTS,
+    crash_points: CRASH_POINTS,
+};
 
 /// How a save renders a generation into the file's bytes.
 pub type Render<'a> = &'a (dyn Fn(u64) -> Vec<u8> + Sync);

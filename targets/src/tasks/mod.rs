@@ -27,11 +27,18 @@ use std::collections::BTreeMap;
 
 use faultline_core::FailureKind;
 
-use crate::info::{Detector, Expectation, VariantInfo};
+use crate::info::{Detector, Expectation, FamilyInfo, VariantInfo};
 use crate::sync::{Mutex, lock};
 
 /// The family's name.
 pub const FAMILY: &str = "tasks";
+
+/// This family's entry in the registry.
+pub const INFO: FamilyInfo = FamilyInfo {
+    name: FAMILY,
+    variants: VARIANTS,
+    crash_points: CRASH_POINTS,
+};
 
 /// The family has no file-system crash points: it is in-process logic.
 pub const CRASH_POINTS: &[&str] = &[];

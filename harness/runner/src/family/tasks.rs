@@ -1,7 +1,7 @@
 //! Family `tasks`: a task registry whose logic is in-process, model-checked by `faultline
 //! model` (loom and shuttle); it has no process workload and no crash states.
 
-use faultline_targets::registry::{self, FamilyInfo};
+use faultline_targets::registry::FamilyInfo;
 
 use super::Family;
 
@@ -10,6 +10,6 @@ pub struct TasksFamily;
 
 impl Family for TasksFamily {
     fn info(&self) -> &'static FamilyInfo {
-        registry::family(faultline_targets::tasks::FAMILY).expect("the registry lists tasks")
+        &faultline_targets::tasks::INFO
     }
 }

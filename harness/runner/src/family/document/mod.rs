@@ -10,7 +10,7 @@ pub mod worker;
 use std::path::Path;
 
 use faultline_core::{Errno, Failure, FailureKind, Fs, RealFs};
-use faultline_targets::registry::{self, FamilyInfo};
+use faultline_targets::registry::FamilyInfo;
 use faultline_targets::{atomic_write, store};
 
 use self::worker::{ReaderPlan, WriterPlan};
@@ -33,7 +33,7 @@ pub struct AtomicWriteFamily;
 
 impl Family for AtomicWriteFamily {
     fn info(&self) -> &'static FamilyInfo {
-        registry::family(atomic_write::FAMILY).expect("the registry lists atomic-write")
+        &atomic_write::INFO
     }
 
     fn bundled(&self, name: &str) -> Option<Target<'static>> {
@@ -74,7 +74,7 @@ pub struct StoreFamily;
 
 impl Family for StoreFamily {
     fn info(&self) -> &'static FamilyInfo {
-        registry::family(store::FAMILY).expect("the registry lists store")
+        &store::INFO
     }
 
     fn bundled(&self, name: &str) -> Option<Target<'static>> {

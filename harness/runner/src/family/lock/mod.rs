@@ -8,7 +8,7 @@ pub mod lockdep;
 pub mod roles;
 
 use faultline_targets::lock;
-use faultline_targets::registry::{self, FamilyInfo};
+use faultline_targets::registry::FamilyInfo;
 
 use self::roles::{HolderKind, LockRoles};
 use super::Family;
@@ -22,7 +22,7 @@ pub struct LockFamily;
 
 impl Family for LockFamily {
     fn info(&self) -> &'static FamilyInfo {
-        registry::family(lock::FAMILY).expect("the registry lists lock")
+        &lock::INFO
     }
 
     fn bundled(&self, name: &str) -> Option<Target<'static>> {

@@ -42,8 +42,7 @@ pub struct QueueFamily;
 
 impl super::Family for QueueFamily {
     fn info(&self) -> &'static faultline_targets::registry::FamilyInfo {
-        faultline_targets::registry::family(faultline_targets::queue::FAMILY)
-            .expect("the registry lists queue")
+        &faultline_targets::queue::INFO
     }
 
     fn bundled(&self, name: &str) -> Option<super::target::Target<'static>> {
