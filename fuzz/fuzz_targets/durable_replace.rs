@@ -8,7 +8,7 @@
 
 use arbitrary::Arbitrary;
 use faultline_core::{BlockSize, PersistenceModel};
-use faultline_runner::atomic_write::Workload;
+use faultline_runner::family::document::workload::Workload;
 use faultline_runner::explore::{ExploreRequest, explore};
 use faultline_targets::atomic_write::Variant;
 use libfuzzer_sys::fuzz_target;

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use faultline_core::{BlockSize, EnumerationConfig, PersistenceModel};
-use faultline_runner::atomic_write::oracle::Oracle;
 use faultline_runner::explore::{Explorable, ExploreRequest};
+use faultline_runner::family::document::workload::oracle::Oracle;
 use faultline_targets::registry;
 
 /// faultline tests whether code that keeps state in files survives concurrency, process

@@ -9,7 +9,7 @@ use faultline_targets::registry::FAMILIES;
 
 /// The scenario files in `dir`, as display strings.
 pub fn scenario_files(dir: &Path) -> Vec<String> {
-    faultline_runner::scenario::files_in(dir)
+    faultline_runner::scenario_file::files_in(dir)
         .iter()
         .map(|p| p.display().to_string())
         .collect()

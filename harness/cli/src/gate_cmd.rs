@@ -53,7 +53,7 @@ fn scope(report: &RunReport, args: &RunArgs) -> Scope {
         return Scope::Subset;
     }
     let ran: BTreeSet<&str> = report.results.iter().map(|r| r.scenario.as_str()).collect();
-    let suite = faultline_runner::scenario::files_in(&args.scenario_dir);
+    let suite = faultline_runner::scenario_file::files_in(&args.scenario_dir);
     let covers = !suite.is_empty()
         && suite.iter().all(|p| {
             p.file_stem()

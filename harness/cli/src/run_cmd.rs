@@ -11,7 +11,8 @@ use faultline_runner::render;
 use faultline_runner::report::{RunReport, verdict_text};
 use faultline_runner::results::{VariantResult, Verdict};
 use faultline_runner::run::{self, RunOptions};
-use faultline_runner::scenario::{self, Scenario};
+use faultline_runner::scenario::Scenario;
+use faultline_runner::scenario_file;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::args::{Format, RunArgs, UsageError, parse_seed, parse_shard};
@@ -26,7 +27,7 @@ pub enum Outcome {
 
 fn load_all(args: &RunArgs) -> Result<Vec<Scenario>, UsageError> {
     let paths = if args.scenarios.is_empty() {
-        let found = scenario::files_in(&args.scenario_dir);
+        let found = scenario_file::files_in(&args.scenario_dir);
         if found.is_empty() {
             return Err(UsageError::NoScenarios(args.scenario_dir.display().to_string()));
         }
@@ -36,7 +37,7 @@ fn load_all(args: &RunArgs) -> Result<Vec<Scenario>, UsageError> {
     };
     let scenarios = paths
         .iter()
-        .map(|p| scenario::load(p))
+        .map(|p| scenario_file::load(p))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(scenarios)
 }

@@ -11,8 +11,8 @@ use std::ops::ControlFlow;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use faultline_core::crash_state::enumerate;
 use faultline_core::{BlockSize, PersistenceModel};
-use faultline_runner::atomic_write::{Workload, record};
 use faultline_runner::explore::{ExploreRequest, explore};
+use faultline_runner::family::document::workload::{Workload, record};
 use faultline_targets::atomic_write::Variant;
 
 fn request(variant: Variant, model: PersistenceModel, block: u64) -> ExploreRequest {

@@ -22,7 +22,7 @@ use std::sync::atomic::AtomicBool;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use faultline_runner::family::target::Target;
 use faultline_runner::process::trial::{TrialPlan, Workspace, run_trial};
-use faultline_runner::scenario;
+use faultline_runner::scenario_file;
 use faultline_targets::atomic_write::Variant;
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::waitpid;
@@ -84,8 +84,9 @@ fn trim_heap() {
 fn cycles(c: &mut Criterion) {
     let shm = Path::new("/dev/shm");
     let root = shm.is_dir().then_some(shm);
-    let kill = scenario::parse(Path::new("kill.toml"), KILL).expect("the bench scenario parses");
-    let crash = scenario::parse(Path::new("crash.toml"), CRASH_POINT).expect("the bench scenario parses");
+    let kill = scenario_file::parse(Path::new("kill.toml"), KILL).expect("the bench scenario parses");
+    let crash =
+        scenario_file::parse(Path::new("crash.toml"), CRASH_POINT).expect("the bench scenario parses");
     let cancel = AtomicBool::new(false);
     let mut group = c.benchmark_group("process_cycle");
     group.throughput(Throughput::Elements(1));

@@ -14,57 +14,12 @@ use faultline_core::crash_state::{self, BadStateId, CrashStateId, EnumerationCon
 use faultline_core::persistence::Pending;
 use faultline_core::stats::FailureCount;
 use faultline_core::trace::TraceEntry;
-use faultline_core::{Failure, FailureKind, FsError, PersistenceModel, Verdict};
-use faultline_targets::queue as queue_targets;
+use faultline_core::{Failure, FailureKind, FsError, PersistenceModel};
 
-use crate::atomic_write::oracle::{Judge, Observed, Oracle};
-use crate::atomic_write::{self, Progress, Saver, Workload};
 use crate::crash::{self, Kept};
-pub use crate::family::explorable::{Explorable, detectors_for};
-use crate::family::queue::explore as queue_explore;
-
-/// Payload size of the queue workload's items (as in the queue's power-loss scenario).
-pub const QUEUE_PAYLOAD_BYTES: usize = 700;
-/// Segment size of the queue workload: two records to a segment.
-pub const QUEUE_SEGMENT_BYTES: u64 = 1500;
-
-/// What to explore.
-#[derive(Clone, Debug)]
-pub struct ExploreRequest {
-    /// The variant.
-    pub variant: Explorable,
-    /// The crash model and its parameters.
-    pub config: EnumerationConfig,
-    /// The documents to write (document families).
-    pub workload: Workload,
-    /// The properties to judge (document families); all by default.
-    pub oracles: Vec<Oracle>,
-}
-
-impl ExploreRequest {
-    /// The default workload for `variant` under `model`, tearing at its family's block size.
-    pub fn new(variant: impl Into<Explorable>, model: PersistenceModel) -> Self {
-        let variant = variant.into();
-        ExploreRequest {
-            variant,
-            config: EnumerationConfig {
-                block_size: Explorable::default_block_size(variant.family()),
-                ..EnumerationConfig::new(model)
-            },
-            workload: Workload::default(),
-            oracles: Oracle::ALL.to_vec(),
-        }
-    }
-
-    fn queue_plan(&self) -> queue_explore::Plan {
-        queue_explore::Plan::new(
-            self.config.model,
-            self.config.block_size,
-            QUEUE_PAYLOAD_BYTES,
-            QUEUE_SEGMENT_BYTES,
-        )
-    }
-}
+use crate::family::document::workload::Progress;
+use crate::family::document::workload::oracle::{Observed, Oracle};
+pub use crate::family::explorable::{Explorable, ExploreRequest, detectors_for};
 
 /// A crash state that failed, with what is needed to understand and reproduce it.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -219,7 +174,7 @@ pub fn reproduce_command(request: &ExploreRequest, state: Option<&CrashStateId>)
         request.variant.info().name,
         request.config.model
     );
-    if request.config.block_size != Explorable::default_block_size(request.variant.family()) {
+    if request.config.block_size != request.variant.default_block_size() {
         cmd.push_str(&format!(" --block-size {}", request.config.block_size.bytes()));
     }
     if request.config.seed != 0 {
@@ -241,112 +196,48 @@ pub fn reproduce_command(request: &ExploreRequest, state: Option<&CrashStateId>)
     cmd
 }
 
-/// Runs the workload, sweeps its crash states, and judges them all.
+/// Runs the workload, sweeps its crash states, and judges them all with its family's
+/// recovery and oracles.
 pub fn explore(request: &ExploreRequest) -> Result<(ExploreResult, Timing), FsError> {
-    match request.variant {
-        Explorable::AtomicWrite(v) => explore_document(request, v.into()),
-        Explorable::Store(v) => explore_document(request, Saver::Store(v)),
-        Explorable::Queue(v) => explore_queue(request, v),
-    }
+    let recorded = request.record()?;
+    let trace = recorded.trace();
+    let started = Instant::now();
+    let mut firsts = Firsts::new();
+    let sweep = crash::sweep_infallible(
+        recorded.base(),
+        trace,
+        &request.config,
+        |moment| recorded.class(moment),
+        &crash::all,
+        |state| {
+            let judged = recorded.judge(state.image, &state.id);
+            for failure in &judged.failures {
+                firsts.entry(failure.kind).or_insert_with(|| {
+                    failed_state(
+                        request,
+                        trace,
+                        &state.id,
+                        state.pending,
+                        &judged.failures,
+                        judged.document.as_ref().map(|(at, observed)| (*at, observed)),
+                    )
+                });
+            }
+            judged.failures
+        },
+    );
+    Ok(result(
+        request,
+        sweep,
+        firsts,
+        started,
+        trace.len(),
+        recorded.errors(),
+    ))
 }
 
 /// What a sweep's judge keeps of the first failed state of each kind.
 type Firsts = BTreeMap<FailureKind, FailedState>;
-
-fn explore_document(request: &ExploreRequest, saver: Saver) -> Result<(ExploreResult, Timing), FsError> {
-    let recorded = atomic_write::record(saver, &request.workload, request.config.seed)?;
-    let progress = recorded.history.progress_by_moment(recorded.trace.len());
-    let judge = Judge::with_oracles(saver, &request.workload, &request.oracles);
-    let class = |moment: usize| {
-        let p = progress[moment];
-        (p.started as u64) << 32 | p.acknowledged as u64
-    };
-    let workload_errors: Vec<String> = recorded
-        .history
-        .failures()
-        .map(|(v, e)| format!("replace of version {v} failed: {e}: {}", e.errno))
-        .collect();
-    let started = Instant::now();
-    let mut firsts = Firsts::new();
-    let sweep = crash::sweep_infallible(
-        &recorded.base,
-        &recorded.trace,
-        &request.config,
-        class,
-        &crash::all,
-        |state| {
-            let at = progress[state.id.moment];
-            let (verdict, observed) = judge.judge(state.image, at);
-            let Verdict::Fail(failures) = verdict else {
-                return Vec::new();
-            };
-            for failure in &failures {
-                firsts.entry(failure.kind).or_insert_with(|| {
-                    failed_state(
-                        request,
-                        &recorded.trace,
-                        &state.id,
-                        state.pending,
-                        &failures,
-                        Some((at, &observed)),
-                    )
-                });
-            }
-            failures
-        },
-    );
-    Ok(result(
-        request,
-        sweep,
-        firsts,
-        started,
-        recorded.trace.len(),
-        workload_errors,
-    ))
-}
-
-fn explore_queue(
-    request: &ExploreRequest,
-    variant: queue_targets::Variant,
-) -> Result<(ExploreResult, Timing), FsError> {
-    let plan = request.queue_plan();
-    let recorded = queue_explore::record(variant, &plan)?;
-    let classes = recorded.classes();
-    let started = Instant::now();
-    let mut firsts = Firsts::new();
-    let sweep = crash::sweep_infallible(
-        &recorded.base,
-        &recorded.trace,
-        &request.config,
-        |m| classes[m],
-        &crash::all,
-        |state| {
-            let failures = queue_explore::judge_state(variant, &plan, &recorded, state.image, &state.id);
-            for failure in &failures {
-                firsts.entry(failure.kind).or_insert_with(|| {
-                    failed_state(
-                        request,
-                        &recorded.trace,
-                        &state.id,
-                        state.pending,
-                        &failures,
-                        None,
-                    )
-                });
-            }
-            failures
-        },
-    );
-    let errors = recorded.errors.clone();
-    Ok(result(
-        request,
-        sweep,
-        firsts,
-        started,
-        recorded.trace.len(),
-        errors,
-    ))
-}
 
 /// The result of a sweep that began at `started`, with the workload's own errors counted as
 /// one more failed state of kind `UnexpectedError`, and its timing.
@@ -423,47 +314,22 @@ pub enum StateError {
 
 /// Rebuilds and judges exactly the state `id` of `request`.
 pub fn explain_state(request: &ExploreRequest, id: &CrashStateId) -> Result<StateReport, StateError> {
-    let saver = match request.variant {
-        Explorable::AtomicWrite(v) => Saver::AtomicWrite(v),
-        Explorable::Store(v) => Saver::Store(v),
-        Explorable::Queue(v) => return explain_queue_state(request, v, id),
-    };
-    let recorded = atomic_write::record(saver, &request.workload, request.config.seed)?;
-    let progress = recorded.history.progress_by_moment(recorded.trace.len());
-    let (image, pending) = crash_state::reproduce(&recorded.base, &recorded.trace, &request.config, id)?;
-    let at = progress[id.moment];
-    let judge = Judge::with_oracles(saver, &request.workload, &request.oracles);
+    let recorded = request.record()?;
+    let trace = recorded.trace();
+    let (image, pending) = crash_state::reproduce(recorded.base(), trace, &request.config, id)?;
     let files_before_recovery = crash::list_files(&image);
-    let (verdict, observed) = judge.judge(image, at);
+    let judged = recorded.judge(image, id);
     Ok(StateReport {
-        passed: verdict.passed(),
+        passed: judged.failures.is_empty(),
         state: failed_state(
             request,
-            &recorded.trace,
+            trace,
             id,
             &pending,
-            verdict.failures(),
-            Some((at, &observed)),
+            &judged.failures,
+            judged.document.as_ref().map(|(at, observed)| (*at, observed)),
         ),
-        trace: numbered(&recorded.trace[..id.moment]),
-        files_before_recovery,
-    })
-}
-
-fn explain_queue_state(
-    request: &ExploreRequest,
-    variant: queue_targets::Variant,
-    id: &CrashStateId,
-) -> Result<StateReport, StateError> {
-    let plan = request.queue_plan();
-    let recorded = queue_explore::record(variant, &plan)?;
-    let (image, pending) = crash_state::reproduce(&recorded.base, &recorded.trace, &request.config, id)?;
-    let files_before_recovery = crash::list_files(&image);
-    let failures = queue_explore::judge_state(variant, &plan, &recorded, image, id);
-    Ok(StateReport {
-        passed: failures.is_empty(),
-        state: failed_state(request, &recorded.trace, id, &pending, &failures, None),
-        trace: numbered(&recorded.trace[..id.moment]),
+        trace: numbered(&trace[..id.moment]),
         files_before_recovery,
     })
 }

@@ -4,14 +4,16 @@
 //!
 //! The pipeline, one module for each step:
 //!
-//! - **what to run**: [`scenario`] reads a scenario file (each section checked where it is);
+//! - **what to run**: [`scenario_file`] reads a scenario file into a [`scenario::Scenario`]
+//!   (each section checked by its owner: a family's own section by the family);
 //!   [`family::target`] maps each variant to a bundled implementation or to programs
-//!   ([`program`]) of the same family.
+//!   ([`program`]) of the same family. Each family implements [`family::Family`] once, in
+//!   its folder.
+//! - **which detector**: [`run::Detector`], the process detector or the crash detector.
 //! - **workload -> trace**: real processes ([`process`]: a trial loop that knows no family,
 //!   driving a family's [`process::roles::Roles`] from `family/<name>/`); a family's workload
-//!   on the simulated file system ([`atomic_write`] for documents, `family::queue::explore`);
-//!   or a program recorded with strace ([`external::record`], into the trace file format of
-//!   [`external::trace_file`]).
+//!   on the simulated file system (its [`family::Simulated`]); or a program recorded with
+//!   strace ([`external::record`], into the trace file format of [`external::trace_file`]).
 //! - **trace -> crash states -> recovery -> oracle**: the one crash sweep, [`crash`], used by
 //!   [`explore`] (bundled variants), scenarios of programs and `explore --trace`'s checkers.
 //! - **verdict**: [`results`] (a variant's result and whether it met its expectation) and
@@ -23,7 +25,6 @@
 //! Results, the report envelope and the trace file format sit below everything that reads or
 //! writes them: no module imports one that imports it back.
 
-pub mod atomic_write;
 pub mod crash;
 pub mod document;
 pub mod envelope;
@@ -43,3 +44,4 @@ pub mod report;
 pub mod results;
 pub mod run;
 pub mod scenario;
+pub mod scenario_file;

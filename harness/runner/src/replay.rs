@@ -12,9 +12,9 @@ use std::sync::atomic::AtomicBool;
 
 use faultline_core::{BlockSize, CrashStateId, FailureKind, PersistenceModel};
 
-use crate::atomic_write::oracle::Oracle;
 use crate::envelope::{ReadError, parse_error, read_checked};
 use crate::explore::{ExploreRequest, explain_state};
+use crate::family::document::workload::oracle::Oracle;
 use crate::report::Case;
 use crate::run::{RunOptions, run_scenario};
 
@@ -85,7 +85,7 @@ pub fn replay_run_case(
     cancel: &AtomicBool,
 ) -> Result<Replayed, ReplayError> {
     let r = case.result;
-    let scenario = crate::scenario::load(Path::new(&r.scenario_path))?;
+    let scenario = crate::scenario_file::load(Path::new(&r.scenario_path))?;
     if scenario.name != r.scenario || scenario.family != r.family {
         return Err(ReplayError::Changed {
             path: r.scenario_path.clone(),

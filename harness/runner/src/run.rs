@@ -173,14 +173,9 @@ pub fn run_scenario(
     }
     // `--lockdep` turns on the lock-order check wherever it applies.
     if options.lockdep
-        && crate::scenario::Check::LockOrder
-            .families()
-            .contains(&scenario.family)
+        && let Some(family) = crate::family::by_name(scenario.family)
     {
-        scenario.lock.lockdep = true;
-        if !scenario.checks.contains(&crate::scenario::Check::LockOrder) {
-            scenario.checks.push(crate::scenario::Check::LockOrder);
-        }
+        family.enable_lockdep(&mut scenario);
     }
     let mut results: Vec<VariantResult> = Vec::new();
     for name in selected_variants(&scenario, options)? {
@@ -211,10 +206,37 @@ fn run_variant(
 ) -> Result<VariantResult, RunError> {
     let start = Instant::now();
     let mut r = new_result(scenario, target);
-    let failed = |trial: u64, source: TrialError| RunError::Trial {
+    let mut detector = detector(scenario, target, options, cancel)?;
+    detector.run(&mut r, &mut progress)?;
+    r.elapsed_s = start.elapsed().as_secs_f64();
+    r.verdict = judge(&r);
+    Ok(r)
+}
+
+/// One way of running a variant's trials and folding what they show into its result. The
+/// process detector runs real processes (kills, pauses, readers; lockdep's graph is one of
+/// the lock family's checks there); the crash detector judges crash states, each one trial.
+/// (The model checks of in-process logic, loom and shuttle, run as `faultline model`, under
+/// their own test harness.)
+pub trait Detector {
+    /// Runs the trials `options` select, folding each into `r`; `progress` gets the trials
+    /// run so far.
+    fn run(&mut self, r: &mut VariantResult, progress: &mut dyn FnMut(u64)) -> Result<(), RunError>;
+}
+
+/// The detector for `target` in `scenario`: the crash detector where the scenario asks its
+/// family for crash states (programs under `[explore]`, a queue's `[queue] model`), else the
+/// process detector.
+fn detector<'a>(
+    scenario: &'a Scenario,
+    target: Target<'a>,
+    options: &'a RunOptions,
+    cancel: &'a AtomicBool,
+) -> Result<Box<dyn Detector + 'a>, RunError> {
+    let failed = |source: TrialError| RunError::Trial {
         scenario: scenario.name.clone(),
         variant: target.name().to_string(),
-        trial,
+        trial: 0,
         source,
     };
     let select = |state: u64| match (options.trial, options.shard) {
@@ -222,20 +244,49 @@ fn run_variant(
         (None, Some(s)) => s.has(state),
         (None, None) => true,
     };
-    // The crash detector where the scenario asks its family for crash states, else processes.
-    let crash =
-        crate::family::by_name(scenario.family).and_then(|f| f.crash_trials(scenario, target, &select));
-    match crash {
-        Some(swept) => {
-            let sweep = swept.map_err(|e| failed(0, TrialError::Setup(e)))?;
-            record_states(&mut r, scenario, sweep);
+    let family = crate::family::by_name(scenario.family);
+    match family.and_then(|f| f.crash_trials(scenario, target, &select)) {
+        Some(swept) => Ok(Box::new(CrashDetector {
+            scenario,
+            sweep: Some(swept.map_err(|e| failed(TrialError::Setup(e)))?),
+        })),
+        None => Ok(Box::new(ProcessDetector {
+            scenario,
+            target,
+            options,
+            cancel,
+        })),
+    }
+}
+
+/// The crash detector: a family's crash states of the scenario's workload, already swept.
+struct CrashDetector<'a> {
+    scenario: &'a Scenario,
+    sweep: Option<Sweep>,
+}
+
+impl Detector for CrashDetector<'_> {
+    fn run(&mut self, r: &mut VariantResult, progress: &mut dyn FnMut(u64)) -> Result<(), RunError> {
+        if let Some(sweep) = self.sweep.take() {
+            record_states(r, self.scenario, sweep);
             progress(r.trials);
         }
-        None => process_trials(&mut r, scenario, target, options, cancel, &mut progress)?,
+        Ok(())
     }
-    r.elapsed_s = start.elapsed().as_secs_f64();
-    r.verdict = judge(&r);
-    Ok(r)
+}
+
+/// The process detector: the variant's trials in real processes.
+struct ProcessDetector<'a> {
+    scenario: &'a Scenario,
+    target: Target<'a>,
+    options: &'a RunOptions,
+    cancel: &'a AtomicBool,
+}
+
+impl Detector for ProcessDetector<'_> {
+    fn run(&mut self, r: &mut VariantResult, progress: &mut dyn FnMut(u64)) -> Result<(), RunError> {
+        process_trials(r, self.scenario, self.target, self.options, self.cancel, progress)
+    }
 }
 
 /// An empty result for `target` in `scenario`.
@@ -275,7 +326,7 @@ fn process_trials(
     target: Target<'_>,
     options: &RunOptions,
     cancel: &AtomicBool,
-    progress: &mut impl FnMut(u64),
+    progress: &mut dyn FnMut(u64),
 ) -> Result<(), RunError> {
     let name = target.name();
     let failed = |trial: u64, source: TrialError| RunError::Trial {

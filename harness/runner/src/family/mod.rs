@@ -4,11 +4,15 @@
 //! variants and crash points), its bundled variants as a scenario runs them, its roles for the
 //! process detector (how a trial's directory is prepared, which workers start, when they stop,
 //! and how the trial is judged afterwards: a [`Roles`]), and its simulated workload for the
-//! crash detector where it has one ([`Explorable`]). Programs given in a scenario implement a
+//! crash detector where it has one ([`Simulated`]). Programs given in a scenario implement a
 //! family too ([`target::Target::Program`]), and the family judges them with the same oracles.
 //!
+//! It also owns its part of the scenario file: its own section (`[lock]`, `[queue]`, parsed
+//! into its [`Plan`]), the checks it judges by default, and what programs implementing it
+//! must give and may be run under.
+//!
 //! Adding a family is its folder (and its targets in `faultline-targets`) plus one line in
-//! [`FAMILIES`]; the checks it judges name it in `scenario::Check::families`.
+//! [`FAMILIES`].
 
 pub mod document;
 pub mod explorable;
@@ -19,16 +23,63 @@ pub mod tasks;
 
 use faultline_targets::registry::FamilyInfo;
 
-pub use self::explorable::Explorable;
+pub use self::explorable::{Explorable, Simulated};
 use self::target::Target;
 use crate::crash::Sweep;
 use crate::process::roles::Roles;
-use crate::scenario::Scenario;
+use crate::scenario::{At, Check, Plan, Scenario, ScenarioError};
+
+/// The programs that can implement a family, for `[commands.NAME]` tables.
+#[derive(Clone, Copy, Debug)]
+pub struct ProgramKind {
+    /// The kind, as [`crate::program::Programs::kind`] names it.
+    pub kind: &'static str,
+    /// What a table of this kind gives, for error messages.
+    pub gives: &'static str,
+}
 
 /// One family: what it runs and how each detector drives it.
 pub trait Family: Sync {
     /// Its entry in the targets' registry: name, variants with catalogue IDs, crash points.
     fn info(&self) -> &'static FamilyInfo;
+
+    /// The checks it judges, in report order; a scenario without `[oracle]` gets them all
+    /// (see [`Family::default_checks`]).
+    fn checks(&self) -> &'static [Check];
+
+    /// The checks a scenario without `[oracle]` gets; `programs` when some variant is programs.
+    fn default_checks(&self, _programs: bool) -> Vec<Check> {
+        self.checks().to_vec()
+    }
+
+    /// The name of its own section of a scenario (`"lock"` for `[lock]`), if it has one.
+    fn section(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// Its section of scenario `text` (the whole file, so errors point into it), parsed;
+    /// called only for families with a [`Family::section`], present in the file or not.
+    fn plan(&self, _text: &str, _at: At<'_>) -> Result<std::sync::Arc<dyn Plan>, ScenarioError> {
+        Err(_at(
+            0..0,
+            format!("family {} has no section of its own", self.info().name),
+        ))
+    }
+
+    /// The programs that can implement it; `None` when none can (its logic lives in one
+    /// process's threads).
+    fn programs(&self) -> Option<ProgramKind> {
+        None
+    }
+
+    /// Whether its programs can run in `scenario` as written (`explore` when it has
+    /// `[explore]`, with `readers` readers); the error says what to change.
+    fn program_rules(&self, _explore: bool, _readers: u32) -> Result<(), &'static str> {
+        Ok(())
+    }
+
+    /// Turns on the lock-order check (`--lockdep`) in `scenario`, where the family has one.
+    fn enable_lockdep(&self, _scenario: &mut Scenario) {}
 
     /// Its bundled variant `name`, as a scenario runs it.
     fn bundled(&self, _name: &str) -> Option<Target<'static>> {
@@ -54,9 +105,9 @@ pub trait Family: Sync {
         None
     }
 
-    /// Its variant `name` with a workload on the simulated file system, for the crash
-    /// detector; `None` when it has none.
-    fn explorable(&self, _name: &str) -> Option<Explorable> {
+    /// Its workload on the simulated file system, for the crash detector (`faultline
+    /// explore`); `None` when it has none.
+    fn simulated(&self) -> Option<&dyn Simulated> {
         None
     }
 }

@@ -4,6 +4,7 @@
 use faultline_targets::registry::FamilyInfo;
 
 use super::Family;
+use crate::scenario::Check;
 
 /// The task registry.
 pub struct TasksFamily;
@@ -11,5 +12,10 @@ pub struct TasksFamily;
 impl Family for TasksFamily {
     fn info(&self) -> &'static FamilyInfo {
         &faultline_targets::tasks::INFO
+    }
+
+    /// None in process runs: its checks are the model checker's.
+    fn checks(&self) -> &'static [Check] {
+        &[]
     }
 }

@@ -11,7 +11,7 @@ pub fn scenario(data: &[u8]) -> Result<(), String> {
     let Ok(text) = std::str::from_utf8(data) else {
         return Ok(());
     };
-    match crate::scenario::parse(Path::new("fuzz.toml"), text) {
+    match crate::scenario_file::parse(Path::new("fuzz.toml"), text) {
         Ok(_) => Ok(()),
         Err(e) if e.line == 0 || e.message.is_empty() => Err(format!("an error without a place: {e}")),
         Err(_) => Ok(()),

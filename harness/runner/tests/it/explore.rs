@@ -1,6 +1,6 @@
 use faultline_core::{BlockSize, FailureKind, PersistenceModel};
-use faultline_runner::atomic_write::Workload;
 use faultline_runner::explore::{Expectation, ExploreRequest, detectors_for, explain_state, explore};
+use faultline_runner::family::document::workload::Workload;
 use faultline_targets::atomic_write::Variant;
 use proptest::prelude::*;
 

@@ -1,5 +1,5 @@
 use faultline_core::FailureKind;
-use faultline_runner::atomic_write::{Workload, interleave};
+use faultline_runner::family::document::workload::{Workload, interleave};
 use faultline_targets::atomic_write::Variant;
 
 fn kinds(variant: Variant) -> Vec<FailureKind> {

@@ -7,10 +7,11 @@ use std::sync::atomic::AtomicBool;
 use faultline_core::FailureKind;
 use faultline_runner::results::{VariantResult, Verdict};
 use faultline_runner::run::{RunOptions, run_scenario};
-use faultline_runner::scenario::{self, Scenario};
+use faultline_runner::scenario::Scenario;
+use faultline_runner::scenario_file;
 
 fn parse(text: &str) -> Scenario {
-    scenario::parse(Path::new("lock.toml"), text).expect("test scenario parses")
+    scenario_file::parse(Path::new("lock.toml"), text).expect("test scenario parses")
 }
 
 fn run(s: &Scenario, lockdep: bool) -> Vec<VariantResult> {
@@ -142,7 +143,7 @@ must_fail = ["TwoHolders"]
 
 #[test]
 fn a_bad_lock_workload_is_an_error_with_its_position() {
-    let e = scenario::parse(
+    let e = scenario_file::parse(
         Path::new("bad.toml"),
         "family = \"lock\"\nvariants = [\"flock\"]\n[roles]\nwriters = 1\n[lock]\nworkload = \"juggle\"\n",
     )

@@ -6,11 +6,12 @@ use faultline_runner::family::target::Target;
 use faultline_runner::process::trial::{TrialPlan, Workspace, choose_faults, run_trial};
 use faultline_runner::results::Verdict;
 use faultline_runner::run::{RunOptions, run_scenario};
-use faultline_runner::scenario::{self, Scenario};
+use faultline_runner::scenario::Scenario;
+use faultline_runner::scenario_file;
 use faultline_targets::atomic_write::Variant;
 
 fn parse(text: &str) -> Scenario {
-    scenario::parse(Path::new("test.toml"), text).expect("test scenario parses")
+    scenario_file::parse(Path::new("test.toml"), text).expect("test scenario parses")
 }
 
 fn trial(

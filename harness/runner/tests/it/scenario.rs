@@ -1,6 +1,7 @@
 use std::path::Path;
 
-use faultline_runner::scenario::{self, Check};
+use faultline_runner::scenario::Check;
+use faultline_runner::scenario_file;
 
 const GOOD: &str = r#"
 family = "atomic-write"
@@ -27,7 +28,7 @@ max_failures = 0
 "#;
 
 fn error(text: &str) -> (usize, usize, String) {
-    let e = scenario::parse(Path::new("s.toml"), text).expect_err("must be refused");
+    let e = scenario_file::parse(Path::new("s.toml"), text).expect_err("must be refused");
     assert!(
         e.to_string()
             .starts_with(&format!("s.toml:{}:{}: ", e.line, e.column)),
@@ -38,7 +39,7 @@ fn error(text: &str) -> (usize, usize, String) {
 
 #[test]
 fn a_good_file_parses_with_defaults() {
-    let s = scenario::parse(Path::new("config-race.toml"), GOOD).expect("parses");
+    let s = scenario_file::parse(Path::new("config-race.toml"), GOOD).expect("parses");
     assert_eq!(s.name, "config-race");
     assert_eq!(s.variants, ["truncate_in_place", "durable"]);
     assert_eq!((s.writers, s.readers, s.trials, s.seed), (1, 2, 3, 7));
@@ -150,7 +151,7 @@ fn every_problem_is_reported_at_its_line_and_column() {
 
 #[test]
 fn a_missing_file_is_an_error_naming_it() {
-    let e = scenario::load(Path::new("/nonexistent/x.toml")).expect_err("missing");
+    let e = scenario_file::load(Path::new("/nonexistent/x.toml")).expect_err("missing");
     assert!(
         e.to_string()
             .starts_with("/nonexistent/x.toml:1:1: cannot read the file"),
@@ -161,10 +162,10 @@ fn a_missing_file_is_an_error_naming_it() {
 #[test]
 fn every_shipped_scenario_parses() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
-    let files = scenario::files_in(&dir);
+    let files = scenario_file::files_in(&dir);
     assert!(files.len() >= 5, "{files:?}");
     for f in files {
-        scenario::load(&f).unwrap_or_else(|e| panic!("{e}"));
+        scenario_file::load(&f).unwrap_or_else(|e| panic!("{e}"));
     }
 }
 
@@ -193,19 +194,19 @@ model = "power-loss"
 
 #[test]
 fn command_programs_are_one_kind_each_with_what_that_kind_needs() {
-    let lock = scenario::parse(Path::new("s.toml"), LOCK_PROGRAM).expect("lock programs parse");
+    let lock = scenario_file::parse(Path::new("s.toml"), LOCK_PROGRAM).expect("lock programs parse");
     // Programs are judged by their family's own checks.
-    let bundled = scenario::parse(
+    let bundled = scenario_file::parse(
         Path::new("s.toml"),
         &LOCK_PROGRAM.replace("variants = [\"held\"]", "variants = [\"flock\"]"),
     )
     .expect("a bundled lock parses");
     assert_eq!(lock.checks, bundled.checks);
     assert!(lock.checks.contains(&Check::TwoHolders), "{:?}", lock.checks);
-    let queue = scenario::parse(Path::new("s.toml"), QUEUE_PROGRAMS).expect("queue programs parse");
+    let queue = scenario_file::parse(Path::new("s.toml"), QUEUE_PROGRAMS).expect("queue programs parse");
     assert_eq!(queue.checks, vec![Check::ExactlyOnce]);
     // The family scenarios once had for programs still reads, as the family they implement.
-    let legacy = scenario::parse(
+    let legacy = scenario_file::parse(
         Path::new("s.toml"),
         &LOCK_PROGRAM.replace("\"lock\"", "\"command\""),
     )

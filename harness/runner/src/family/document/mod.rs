@@ -5,7 +5,9 @@
 //! variant's recovery must leave no temp behind.
 
 pub mod programs;
+pub mod simulated;
 pub mod worker;
+pub mod workload;
 
 use std::path::Path;
 
@@ -15,10 +17,10 @@ use faultline_targets::{atomic_write, store};
 
 use self::worker::{ReaderPlan, WriterPlan};
 use super::target::Target;
-use super::{Explorable, Family};
-use crate::atomic_write::Saver;
+use super::{Family, ProgramKind, Simulated};
 use crate::crash::Sweep;
 use crate::document::{Read, Version, classify, document};
+use crate::family::document::workload::Saver;
 use crate::process::fork::{Group, SpawnError};
 use crate::process::outcome::{TrialError, TrialOutcome};
 use crate::process::roles::{Ended, Role, Roles, Start, Started, Stop, Trial};
@@ -31,9 +33,38 @@ use crate::scenario::{Check, Scenario};
 /// document programs.
 pub struct AtomicWriteFamily;
 
+/// What a document family judges.
+const DOCUMENT_CHECKS: [Check; 5] = [
+    Check::TornRead,
+    Check::StaleRegression,
+    Check::OldOrNew,
+    Check::NoLeakedTemps,
+    Check::NoWriterErrors,
+];
+
 impl Family for AtomicWriteFamily {
     fn info(&self) -> &'static FamilyInfo {
         &atomic_write::INFO
+    }
+
+    fn checks(&self) -> &'static [Check] {
+        &DOCUMENT_CHECKS
+    }
+
+    /// For programs, all but no-leaked-temps: faultline cannot tell a program's temps from
+    /// its other files.
+    fn default_checks(&self, programs: bool) -> Vec<Check> {
+        DOCUMENT_CHECKS
+            .into_iter()
+            .filter(|c| !(programs && *c == Check::NoLeakedTemps))
+            .collect()
+    }
+
+    fn programs(&self) -> Option<ProgramKind> {
+        Some(ProgramKind {
+            kind: "document",
+            gives: "writer = [...] (and optionally reader and checker)",
+        })
     }
 
     fn bundled(&self, name: &str) -> Option<Target<'static>> {
@@ -64,8 +95,8 @@ impl Family for AtomicWriteFamily {
         )
     }
 
-    fn explorable(&self, name: &str) -> Option<Explorable> {
-        atomic_write::Variant::by_name(name).map(Explorable::AtomicWrite)
+    fn simulated(&self) -> Option<&dyn Simulated> {
+        Some(self)
     }
 }
 
@@ -75,6 +106,10 @@ pub struct StoreFamily;
 impl Family for StoreFamily {
     fn info(&self) -> &'static FamilyInfo {
         &store::INFO
+    }
+
+    fn checks(&self) -> &'static [Check] {
+        &DOCUMENT_CHECKS
     }
 
     fn bundled(&self, name: &str) -> Option<Target<'static>> {
@@ -88,8 +123,8 @@ impl Family for StoreFamily {
         }
     }
 
-    fn explorable(&self, name: &str) -> Option<Explorable> {
-        store::Variant::by_name(name).map(Explorable::Store)
+    fn simulated(&self) -> Option<&dyn Simulated> {
+        Some(self)
     }
 }
 

@@ -9,6 +9,7 @@ use faultline_core::{Failure, FailureKind};
 
 use super::holder::{COUNTER_FILE, VICTIM_FILE, VICTIM_TEXT};
 use super::lockdep;
+use super::plan::{LockPlan, LockWorkload};
 use crate::process::outcome::TrialOutcome;
 use crate::process::worker::FirstFailure;
 use crate::scenario::{Check, Scenario};
@@ -192,7 +193,7 @@ pub fn judge(
             fail(outcome, FailureKind::TwoHolders, detail);
         }
     }
-    if s.checks.contains(&Check::LostUpdate) && s.lock.workload == crate::scenario::LockWorkload::Counter {
+    if s.checks.contains(&Check::LostUpdate) && LockPlan::of(s).workload == LockWorkload::Counter {
         let text = std::fs::read_to_string(dir.join(COUNTER_FILE)).unwrap_or_default();
         let value: u64 = text.trim().parse().unwrap_or(0);
         if value < acknowledged {
@@ -214,7 +215,7 @@ pub fn judge(
             );
         }
     }
-    if s.checks.contains(&Check::SymlinkVictim) && s.lock.plant_symlink {
+    if s.checks.contains(&Check::SymlinkVictim) && LockPlan::of(s).plant_symlink {
         let held = std::fs::read(dir.join(VICTIM_FILE));
         let detail = match held {
             Ok(bytes) if bytes == VICTIM_TEXT.as_bytes() => None,
@@ -230,7 +231,7 @@ pub fn judge(
             fail(outcome, FailureKind::FollowedSymlink, detail);
         }
     }
-    if s.checks.contains(&Check::LockOrder) && s.lock.lockdep {
+    if s.checks.contains(&Check::LockOrder) && LockPlan::of(s).lockdep {
         let graph = lockdep::graph(&lockdep::load(dir));
         let cycles = lockdep::cycles(&graph, 8);
         if let Some(first) = cycles.first() {

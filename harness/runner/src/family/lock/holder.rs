@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use faultline_core::{CrashPlan, FailureKind};
 use faultline_targets::lock::{self, LockError, Mode};
 
+use super::plan::{LockPlan, LockWorkload};
 use crate::process::worker::{FirstFailure, Pipes, Report, now_ns, send, short, wait_at_barrier};
-use crate::scenario::{LockPlan, LockWorkload};
 
 /// The lock file every holder locks.
 pub const LOCK_FILE: &str = "main.lock";

@@ -6,6 +6,7 @@ use faultline_targets::lock::{self, Mode};
 
 use super::checks::{self, Ends};
 use super::holder::{self, CommandHolderPlan, HolderPlan};
+use super::plan::LockPlan;
 use crate::process::fork::{Group, SpawnError};
 use crate::process::outcome::{TrialError, TrialOutcome};
 use crate::process::roles::{Ended, Role, Roles, Start, Started, Stop, Trial};
@@ -44,7 +45,7 @@ impl<'s> LockRoles<'s> {
 
 impl Roles for LockRoles<'_> {
     fn setup(&mut self, trial: &Trial<'_>) -> Result<(), TrialError> {
-        if self.scenario.lock.plant_symlink {
+        if LockPlan::of(self.scenario).plant_symlink {
             holder::plant_symlink(trial.dir)
                 .map_err(|e| TrialError::Setup(format!("planting the symlink: {e}")))?;
         }
@@ -72,7 +73,7 @@ impl Roles for LockRoles<'_> {
                     mode,
                     sections,
                     pause_us,
-                    lock: s.lock,
+                    lock: LockPlan::of(s),
                     crash: worker.crash.clone(),
                 };
                 group.spawn(|| holder::holder(&plan, pipes))?
@@ -85,7 +86,7 @@ impl Roles for LockRoles<'_> {
                     dir: trial.dir.to_path_buf(),
                     sections,
                     pause_us,
-                    hold_us: s.lock.hold_us,
+                    hold_us: LockPlan::of(s).hold_us,
                 };
                 group.spawn(|| holder::command_holder(&plan, pipes))?
             }
@@ -118,10 +119,13 @@ impl Roles for LockRoles<'_> {
                 // Once every holder is gone the lock must be free. Checked before the helpers
                 // the holders started are killed: a helper that inherited the lock still
                 // holds it.
-                if s.checks.contains(&Check::NoStuckLock) && !s.lock.plant_symlink && !ended.deadlocked {
+                if s.checks.contains(&Check::NoStuckLock)
+                    && !LockPlan::of(s).plant_symlink
+                    && !ended.deadlocked
+                {
                     checks::lock_is_free(outcome, variant, trial.dir, ended.at_s);
                 }
-                if s.lock.spawn_helper
+                if LockPlan::of(s).spawn_helper
                     && let Some(id) = ended.group
                 {
                     // Helpers are in the trial's process group; kill them now.

@@ -345,6 +345,82 @@ fn describe(recorded: &Recorded, id: &crash_state::CrashStateId) -> String {
     )
 }
 
+/// Payload size of `faultline explore`'s queue items (as in the queue's power-loss scenario).
+pub const EXPLORE_PAYLOAD_BYTES: usize = 700;
+/// Segment size of `faultline explore`'s queue workload: two records to a segment.
+pub const EXPLORE_SEGMENT_BYTES: u64 = 1500;
+
+/// The queue workload as it ran, for the crash detector.
+struct QueueRun {
+    variant: Variant,
+    plan: Plan,
+    recorded: Recorded,
+    classes: Vec<u64>,
+}
+
+impl crate::family::explorable::Recorded for QueueRun {
+    fn base(&self) -> &FsImage {
+        &self.recorded.base
+    }
+
+    fn trace(&self) -> &[faultline_core::trace::TraceEntry] {
+        &self.recorded.trace
+    }
+
+    fn class(&self, moment: usize) -> u64 {
+        self.classes[moment]
+    }
+
+    fn errors(&self) -> Vec<String> {
+        self.recorded.errors.clone()
+    }
+
+    fn judge(&self, image: FsImage, id: &crash_state::CrashStateId) -> crate::family::explorable::Judged {
+        crate::family::explorable::Judged {
+            failures: judge_state(self.variant, &self.plan, &self.recorded, image, id),
+            document: None,
+        }
+    }
+}
+
+impl crate::family::explorable::Simulated for super::QueueFamily {
+    /// Queue records are small: they tear at the 512-byte sector, as in the queue's scenario.
+    fn default_block_size(&self) -> BlockSize {
+        BlockSize::new(512).unwrap_or(BlockSize::DEFAULT)
+    }
+
+    /// The simulated consumer processes each delivery at once, so a kill between delivery
+    /// and processing (what K catches in queues) is for process runs only.
+    fn detectors(&self, model: PersistenceModel) -> Vec<faultline_targets::registry::Detector> {
+        match model {
+            PersistenceModel::ProcessCrash => Vec::new(),
+            PersistenceModel::PowerLoss => vec![faultline_targets::registry::Detector::PowerLoss],
+        }
+    }
+
+    fn record(
+        &self,
+        variant: &str,
+        request: &crate::family::explorable::ExploreRequest,
+    ) -> Option<Result<Box<dyn crate::family::explorable::Recorded>, FsError>> {
+        let variant = Variant::by_name(variant)?;
+        let plan = Plan::new(
+            request.config.model,
+            request.config.block_size,
+            EXPLORE_PAYLOAD_BYTES,
+            EXPLORE_SEGMENT_BYTES,
+        );
+        Some(record(variant, &plan).map(|recorded| {
+            Box::new(QueueRun {
+                variant,
+                classes: recorded.classes(),
+                plan,
+                recorded,
+            }) as Box<dyn crate::family::explorable::Recorded>
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,7 @@
 //!   between delivery and ack) is what at-least-once delivery allows: counted, not failed.
 
 pub mod explore;
+pub mod plan;
 pub mod programs;
 pub mod roles;
 
@@ -24,13 +25,13 @@ fn bundled_crash_trials(
     model: faultline_core::PersistenceModel,
     select: &dyn Fn(u64) -> bool,
 ) -> Result<crate::crash::Sweep, String> {
-    let block_size =
-        faultline_core::BlockSize::new(scenario.queue.block_size).map_err(|e| format!("block size: {e}"))?;
+    let block_size = faultline_core::BlockSize::new(plan::QueuePlan::of(scenario).block_size)
+        .map_err(|e| format!("block size: {e}"))?;
     let plan = explore::Plan::new(
         model,
         block_size,
         scenario.document_bytes,
-        scenario.queue.segment_bytes,
+        plan::QueuePlan::of(scenario).segment_bytes,
     );
     explore::explore(variant, &plan, select)
         .map_err(|e| format!("the simulated workload could not start: {e}"))
@@ -43,6 +44,38 @@ pub struct QueueFamily;
 impl super::Family for QueueFamily {
     fn info(&self) -> &'static faultline_targets::registry::FamilyInfo {
         &faultline_targets::queue::INFO
+    }
+
+    fn checks(&self) -> &'static [crate::scenario::Check] {
+        &[crate::scenario::Check::ExactlyOnce]
+    }
+
+    fn section(&self) -> Option<&'static str> {
+        Some("queue")
+    }
+
+    fn plan(
+        &self,
+        text: &str,
+        at: crate::scenario::At<'_>,
+    ) -> Result<std::sync::Arc<dyn crate::scenario::Plan>, crate::scenario::ScenarioError> {
+        Ok(std::sync::Arc::new(plan::parse(text, at)?))
+    }
+
+    fn programs(&self) -> Option<super::ProgramKind> {
+        Some(super::ProgramKind {
+            kind: "queue",
+            gives: "producer = [...] and consumer = [...]",
+        })
+    }
+
+    fn program_rules(&self, explore: bool, _readers: u32) -> Result<(), &'static str> {
+        if explore {
+            return Ok(());
+        }
+        Err(
+            "queue programs are judged by their crash states: add [explore] with model = \"power-loss\" (or \"process-crash\")",
+        )
     }
 
     fn bundled(&self, name: &str) -> Option<super::target::Target<'static>> {
@@ -70,7 +103,7 @@ impl super::Family for QueueFamily {
         select: &dyn Fn(u64) -> bool,
     ) -> Option<Result<crate::crash::Sweep, String>> {
         use super::target::Target;
-        match (target, scenario.queue.model, scenario.explore) {
+        match (target, plan::QueuePlan::of(scenario).model, scenario.explore) {
             (Target::Queue(variant), Some(model), _) => {
                 Some(bundled_crash_trials(scenario, variant, model, select))
             }
@@ -82,8 +115,8 @@ impl super::Family for QueueFamily {
         }
     }
 
-    fn explorable(&self, name: &str) -> Option<super::Explorable> {
-        faultline_targets::queue::Variant::by_name(name).map(super::Explorable::Queue)
+    fn simulated(&self) -> Option<&dyn super::Simulated> {
+        Some(self)
     }
 }
 

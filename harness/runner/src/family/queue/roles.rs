@@ -18,13 +18,14 @@ use std::time::Duration;
 use faultline_core::{CrashPlan, Failure, Fs, RealFs};
 use faultline_targets::queue::{Options, Queue, Variant};
 
+use super::plan::QueuePlan;
 use super::{Item, Ledger, Processed, account, parse_payload, payload};
 use crate::process::fork::{Group, SpawnError};
 use crate::process::outcome::{TrialError, TrialOutcome};
 use crate::process::roles::{Ended, Role, Roles, Start, Started, Stop, Trial};
 use crate::process::worker::{FirstFailure, Pipes, told_to_stop, wait_at_barrier};
 use crate::results::{QueueItems, VariantResult};
-use crate::scenario::{QueuePlan, Scenario};
+use crate::scenario::Scenario;
 
 /// The queue's directory inside the trial directory.
 pub const QUEUE_DIR: &str = "queue";
@@ -355,7 +356,7 @@ impl<'s> QueueRoles<'s> {
             dir: dir.to_path_buf(),
             items: s.writes_per_writer,
             payload_bytes: s.document_bytes,
-            queue: s.queue,
+            queue: QueuePlan::of(s),
             pause_us,
             crash,
         }
@@ -365,7 +366,7 @@ impl<'s> QueueRoles<'s> {
 impl Roles for QueueRoles<'_> {
     fn setup(&mut self, trial: &Trial<'_>) -> Result<(), TrialError> {
         let s = self.scenario;
-        let ledger = setup(self.variant, trial.dir, &s.queue, s.document_bytes)
+        let ledger = setup(self.variant, trial.dir, &QueuePlan::of(s), s.document_bytes)
             .map_err(|e| TrialError::Setup(format!("queue: {e}")))?;
         self.preloaded = Some(ledger);
         Ok(())

@@ -66,9 +66,10 @@ impl Oracle {
 const RECOVERY_PID: u32 = 2000;
 
 /// Judges crash states of one workload.
-pub struct Judge<'w> {
+pub struct Judge {
     saver: Saver,
-    workload: &'w Workload,
+    /// Each version's size, for describing torn files.
+    version_sizes: Vec<usize>,
     by_digest: HashMap<u128, usize>,
     oracles: Vec<Oracle>,
 }
@@ -86,14 +87,14 @@ pub struct Observed {
     pub extra_entries: Vec<String>,
 }
 
-impl<'w> Judge<'w> {
+impl Judge {
     /// A judge for `variant` running `workload`, with every oracle.
-    pub fn new(variant: impl Into<Saver>, workload: &'w Workload) -> Self {
+    pub fn new(variant: impl Into<Saver>, workload: &Workload) -> Self {
         Judge::with_oracles(variant, workload, &Oracle::ALL)
     }
 
     /// A judge that applies only `oracles`.
-    pub fn with_oracles(variant: impl Into<Saver>, workload: &'w Workload, oracles: &[Oracle]) -> Self {
+    pub fn with_oracles(variant: impl Into<Saver>, workload: &Workload, oracles: &[Oracle]) -> Self {
         let by_digest = workload
             .versions
             .iter()
@@ -102,7 +103,7 @@ impl<'w> Judge<'w> {
             .collect();
         Judge {
             saver: variant.into(),
-            workload,
+            version_sizes: workload.sizes(),
             by_digest,
             oracles: oracles.to_vec(),
         }
@@ -226,7 +227,7 @@ impl<'w> Judge<'w> {
 
     fn describe_torn(&self, len: usize, progress: Progress) -> String {
         let candidates: Vec<String> = (0..=progress.started)
-            .map(|v| self.workload.versions[v].len().to_string())
+            .map(|v| self.version_sizes[v].to_string())
             .collect();
         if len == 0 {
             format!(

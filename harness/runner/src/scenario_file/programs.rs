@@ -8,28 +8,31 @@ use std::path::Path;
 use toml::Spanned;
 
 use super::raw::RawCommand;
-use super::{At, ScenarioError};
 use crate::program::{self, CommandRoles};
 use crate::results::COMMAND_FAMILY;
+use crate::scenario::{At, ScenarioError};
 
 /// The family a kind of program implements.
-pub(super) fn family_of_kind(kind: &str) -> &'static str {
-    match kind {
-        "queue" => faultline_targets::queue::FAMILY,
-        "lock" => faultline_targets::lock::FAMILY,
-        _ => faultline_targets::atomic_write::FAMILY,
-    }
+pub(super) fn family_of_kind(kind: &str) -> Option<&'static str> {
+    crate::family::FAMILIES
+        .iter()
+        .find(|f| f.programs().is_some_and(|p| p.kind == kind))
+        .map(|f| f.info().name)
 }
 
 /// What a family's programs must give, for error messages; `None` for families programs
 /// cannot implement (their logic lives in one process's threads).
 fn programs_of(family: &str) -> Option<&'static str> {
-    match family {
-        faultline_targets::atomic_write::FAMILY => Some("writer = [...] (and optionally reader and checker)"),
-        faultline_targets::queue::FAMILY => Some("producer = [...] and consumer = [...]"),
-        faultline_targets::lock::FAMILY => Some("holder = [...]"),
-        _ => None,
-    }
+    crate::family::by_name(family)?.programs().map(|p| p.gives)
+}
+
+/// The families programs can implement and what each takes, for error messages.
+fn implementable() -> String {
+    crate::family::FAMILIES
+        .iter()
+        .filter_map(|f| Some(format!("{} ({})", f.info().name, f.programs()?.gives)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The `[commands]` tables of a scenario of `family` (read from `path`): each table's programs,
@@ -56,7 +59,8 @@ pub(super) fn commands(
         return Err(at(
             table.span(),
             format!(
-                "programs cannot implement family {family}; they implement atomic-write (writer = [...]), queue (producer and consumer) or lock (holder)"
+                "programs cannot implement family {family}; they implement {}",
+                implementable()
             ),
         ));
     }
@@ -65,7 +69,7 @@ pub(super) fn commands(
     let mut resolved = (family != COMMAND_FAMILY).then_some(family);
     for (name, c) in table.get_ref() {
         let programs = command_programs(c, at)?;
-        let implements = family_of_kind(programs.kind());
+        let implements = family_of_kind(programs.kind()).unwrap_or(family);
         match resolved {
             None => resolved = Some(implements),
             Some(f) if f != implements => {

@@ -7,13 +7,13 @@ use faultline_core::FailureKind;
 use faultline_targets::registry::{self, FamilyInfo};
 use toml::Spanned;
 
-use super::raw::{RawExpectation, RawExplore, RawFaults, RawLock, RawOracle, RawQueue, RawRun, RawWorkload};
-use super::{
-    At, Check, CommandExplore, CrashPointKill, Expectation, LockPlan, LockWorkload, Pause, QueuePlan,
-    RandomKill, ScenarioError, kind_names,
-};
+use super::kind_names;
+use super::raw::{RawExpectation, RawExplore, RawFaults, RawOracle, RawRun, RawWorkload};
 use crate::program::CommandRoles;
 use crate::results::COMMAND_FAMILY;
+use crate::scenario::{
+    At, Check, CommandExplore, CrashPointKill, Expectation, Pause, RandomKill, ScenarioError,
+};
 
 /// The family named in `family`: one of the registry's, or the legacy `command` (resolved
 /// to the family its programs implement).
@@ -172,115 +172,6 @@ pub(super) fn faults(
     })
 }
 
-/// The `[lock]` table.
-pub(super) fn lock(raw: Option<RawLock>, at: At<'_>) -> Result<LockPlan, ScenarioError> {
-    let lock = match raw {
-        None => LockPlan::default(),
-        Some(l) => {
-            let workload = match &l.workload {
-                None => LockWorkload::CriticalSection,
-                Some(w) => LockWorkload::ALL
-                    .iter()
-                    .find(|(_, name)| *name == w.get_ref())
-                    .map(|(k, _)| *k)
-                    .ok_or_else(|| {
-                        let valid: Vec<&str> = LockWorkload::ALL.iter().map(|(_, n)| *n).collect();
-                        at(
-                            w.span(),
-                            format!(
-                                "unknown lock workload '{}'; valid workloads: {}",
-                                w.get_ref(),
-                                valid.join(", ")
-                            ),
-                        )
-                    })?,
-            };
-            let defaults = LockPlan::default();
-            LockPlan {
-                workload,
-                hold_us: l.hold_us.unwrap_or(defaults.hold_us),
-                timeout_ms: l.timeout_ms.unwrap_or(defaults.timeout_ms),
-                spawn_helper: l.spawn_helper,
-                plant_symlink: l.plant_symlink,
-                lockdep: l.lockdep,
-            }
-        }
-    };
-    Ok(lock)
-}
-
-/// The `[queue]` table, for family `queue` only.
-pub(super) fn queue(
-    raw: Option<Spanned<RawQueue>>,
-    family: &FamilyInfo,
-    at: At<'_>,
-) -> Result<QueuePlan, ScenarioError> {
-    let queue = match raw {
-        None => QueuePlan::default(),
-        Some(q) if family.name != "queue" => {
-            return Err(at(
-                q.span(),
-                format!(
-                    "[queue] applies to family queue only; this scenario's family is {}",
-                    family.name
-                ),
-            ));
-        }
-        Some(spanned) => {
-            let table = spanned.span();
-            let q = spanned.into_inner();
-            let defaults = QueuePlan::default();
-            let segment_bytes = match &q.segment_bytes {
-                Some(b) if *b.get_ref() < 256 => {
-                    return Err(at(b.span(), "segment_bytes must be at least 256".into()));
-                }
-                Some(b) => *b.get_ref(),
-                None => defaults.segment_bytes,
-            };
-            let model =
-                match &q.model {
-                    None => None,
-                    Some(m) => Some(m.get_ref().parse::<faultline_core::PersistenceModel>().map_err(
-                        |_| {
-                            at(
-                                m.span(),
-                                format!(
-                                    "unknown model '{}'; valid models: process-crash, power-loss",
-                                    m.get_ref()
-                                ),
-                            )
-                        },
-                    )?),
-                };
-            let block_size = match &q.block_size {
-                Some(b) if faultline_core::BlockSize::new(*b.get_ref()).is_err() => {
-                    return Err(at(
-                        b.span(),
-                        format!("block_size must be a power of two from 512, got {}", b.get_ref()),
-                    ));
-                }
-                Some(b) => *b.get_ref(),
-                None => defaults.block_size,
-            };
-            let preload = q.preload.unwrap_or(u32::from(q.torn_tail) * 4);
-            if q.torn_tail && preload == 0 {
-                return Err(at(
-                    table,
-                    "[queue] torn_tail needs preload of at least 1 (the record to tear)".into(),
-                ));
-            }
-            QueuePlan {
-                segment_bytes,
-                preload,
-                torn_tail: q.torn_tail,
-                model,
-                block_size,
-            }
-        }
-    };
-    Ok(queue)
-}
-
 /// The `[explore]` table: the crash states of the programs' recorded runs; `bundled` names a
 /// bundled variant of the scenario, if it has one.
 pub(super) fn explore(
@@ -346,20 +237,16 @@ pub(super) fn explore(
     Ok(explore)
 }
 
-/// The `[oracle]` table, or the family's default checks (for document programs, all but
-/// no-leaked-temps: faultline cannot tell a program's temps from its other files).
+/// The `[oracle]` table, or the family's default checks (`programs` when some variant is
+/// programs).
 pub(super) fn checks(
     raw: Option<RawOracle>,
-    family: &FamilyInfo,
-    document_programs: bool,
+    family: &dyn crate::family::Family,
+    programs: bool,
     at: At<'_>,
 ) -> Result<Vec<Check>, ScenarioError> {
     let checks = match raw {
-        None => Check::ALL
-            .into_iter()
-            .filter(|c| c.families().contains(&family.name))
-            .filter(|c| !(document_programs && *c == Check::NoLeakedTemps))
-            .collect(),
+        None => family.default_checks(programs),
         Some(o) => {
             let mut checks = Vec::new();
             for c in &o.checks {

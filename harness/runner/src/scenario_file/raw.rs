@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-/// The raw file, as TOML gives it.
+/// The raw file, as TOML gives it: the common tables and keys (listed in `COMMON_KEYS`; a
+/// family's own section is the family's to read, and any other key is refused there).
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawScenario {
     pub(super) description: Option<String>,
     pub(super) family: Spanned<String>,
@@ -18,8 +18,6 @@ pub(super) struct RawScenario {
     pub(super) workload: Option<RawWorkload>,
     pub(super) faults: Option<RawFaults>,
     pub(super) oracle: Option<RawOracle>,
-    pub(super) lock: Option<RawLock>,
-    pub(super) queue: Option<Spanned<RawQueue>>,
     pub(super) commands: Option<Spanned<BTreeMap<String, Spanned<RawCommand>>>>,
     pub(super) explore: Option<Spanned<RawExplore>>,
     #[serde(default)]
@@ -79,31 +77,6 @@ fn one() -> u64 {
 pub(super) struct RawPause {
     pub(super) after_ms: Spanned<[u64; 2]>,
     pub(super) for_ms: u64,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawLock {
-    pub(super) workload: Option<Spanned<String>>,
-    pub(super) hold_us: Option<u64>,
-    pub(super) timeout_ms: Option<u64>,
-    #[serde(default)]
-    pub(super) spawn_helper: bool,
-    #[serde(default)]
-    pub(super) plant_symlink: bool,
-    #[serde(default)]
-    pub(super) lockdep: bool,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawQueue {
-    pub(super) segment_bytes: Option<Spanned<u64>>,
-    #[serde(default)]
-    pub(super) torn_tail: bool,
-    pub(super) preload: Option<u32>,
-    pub(super) model: Option<Spanned<String>>,
-    pub(super) block_size: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]
