@@ -1,6 +1,6 @@
 //! Programs given in a scenario's `[commands.NAME]` tables: a variant of the scenario's family
-//! that is programs instead of bundled code. A variant is one of three kinds of program, one
-//! for each family programs can implement:
+//! that is programs instead of bundled code. A variant is one kind of program, one for each
+//! family programs can implement, with the roles that family lists (its `ProgramKind`):
 //! - a document writer run once per version, with an optional reader that prints what it read
 //!   and a checker that exits non-zero on a bad state;
 //! - a queue: a producer run once per item and a consumer that prints what it delivered;
@@ -69,43 +69,38 @@ pub struct CommandRoles {
     pub scenario_dir: PathBuf,
 }
 
-/// The programs of one variant.
+/// One role of a kind of program: its key in `[commands.NAME]` and its rules. Each family
+/// programs can implement lists its roles (`family::ProgramKind`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProgramRole {
+    /// Its key: `writer`, `holder`.
+    pub name: &'static str,
+    /// Whether a table of this kind must give it.
+    pub required: bool,
+    /// For the role that runs the critical section (`{critical}` once, as a word of its own):
+    /// what to do when it does not. No other role may use `{critical}`.
+    pub critical: Option<&'static str>,
+}
+
+/// The programs of one variant: their kind (the family they implement) and each role's
+/// command, by role.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Programs {
-    /// A file replaced with whole documents.
-    Document {
-        /// Writes one version and exits 0.
-        writer: Vec<String>,
-        /// Prints the file's contents as it read them; `None`: faultline reads the file itself.
-        reader: Option<Vec<String>>,
-        /// Judges the file after a trial: exit 0 means fine.
-        checker: Option<Vec<String>>,
-    },
-    /// A queue at `{path}`.
-    Queue {
-        /// Enqueues `{item}` and exits 0 once the enqueue returned.
-        producer: Vec<String>,
-        /// Delivers up to `{count}` items, printing `delivered PAYLOAD` for each once it is
-        /// processed and `acked` once its acknowledgement returned; exits 0 when the queue is
-        /// empty or `count` were delivered, [`EXIT_CORRUPT`] if the queue reported corruption.
-        consumer: Vec<String>,
-    },
-    /// A lock at `{lock}`.
-    Lock {
-        /// Takes the lock exclusively, runs `{critical}`, releases it, and exits 0.
-        holder: Vec<String>,
-    },
+pub struct Programs {
+    /// The kind's name in messages: `document`, `queue` or `lock`.
+    pub kind: &'static str,
+    /// Each given role's command words.
+    pub commands: std::collections::BTreeMap<&'static str, Vec<String>>,
 }
 
 impl Programs {
     /// The kind's name in messages: `document`, `queue` or `lock`.
     pub fn kind(&self) -> &'static str {
-        match self {
-            Programs::Document { .. } => "document",
-            Programs::Queue { .. } => "queue",
-            Programs::Lock { .. } => "lock",
-        }
+        self.kind
+    }
+
+    /// The command of role `role`, if given.
+    pub fn command(&self, role: &str) -> Option<&[String]> {
+        self.commands.get(role).map(Vec::as_slice)
     }
 }
 
@@ -317,10 +312,9 @@ mod tests {
             .map(String::from)
             .to_vec();
         let roles = CommandRoles {
-            programs: Programs::Document {
-                writer: writer.clone(),
-                reader: None,
-                checker: None,
+            programs: Programs {
+                kind: "document",
+                commands: [("writer", writer.clone())].into_iter().collect(),
             },
             scenario_dir: PathBuf::from("/s"),
         };

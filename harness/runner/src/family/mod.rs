@@ -27,6 +27,7 @@ pub use self::explorable::{Explorable, Simulated};
 use self::target::Target;
 use crate::crash::Sweep;
 use crate::process::roles::Roles;
+use crate::program::ProgramRole;
 use crate::scenario::{At, Check, Plan, Scenario, ScenarioError};
 
 /// The programs that can implement a family, for `[commands.NAME]` tables.
@@ -36,6 +37,10 @@ pub struct ProgramKind {
     pub kind: &'static str,
     /// What a table of this kind gives, for error messages.
     pub gives: &'static str,
+    /// Its roles, the keys of its table.
+    pub roles: &'static [ProgramRole],
+    /// What to do when a required role is missing.
+    pub needs: &'static str,
 }
 
 /// One family: what it runs and how each detector drives it.

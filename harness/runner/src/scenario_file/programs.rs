@@ -8,7 +8,8 @@ use std::path::Path;
 use toml::Spanned;
 
 use super::raw::RawCommand;
-use crate::program::{self, CommandRoles};
+use crate::family::ProgramKind;
+use crate::program::{self, CommandRoles, ProgramRole};
 use crate::results::COMMAND_FAMILY;
 use crate::scenario::{At, ScenarioError};
 
@@ -103,102 +104,160 @@ pub(super) fn commands(
     Ok((resolved.unwrap_or(family), commands))
 }
 
-/// The programs of one `[commands.NAME]` table: a document writer (with an optional reader
-/// and checker), a queue's producer and consumer, or a lock's holder.
+/// Every role any kind of program has, with its kind, in registry order.
+fn all_roles() -> Vec<(ProgramKind, ProgramRole)> {
+    crate::family::FAMILIES
+        .iter()
+        .filter_map(|f| f.programs())
+        .flat_map(|k| k.roles.iter().map(move |r| (k, *r)))
+        .collect()
+}
+
+/// One role a table gives: its key, its command, and the role.
+struct Given<'t> {
+    key: &'t Spanned<String>,
+    words: &'t Spanned<Vec<String>>,
+    role: ProgramRole,
+}
+
+/// The programs of one `[commands.NAME]` table: the roles of one kind of program (a family's),
+/// each a command with known placeholders.
 pub(super) fn command_programs(
     table: &Spanned<RawCommand>,
     at: At<'_>,
 ) -> Result<program::Programs, ScenarioError> {
-    let c = table.get_ref();
-    let roles = [
-        ("writer", &c.writer),
-        ("reader", &c.reader),
-        ("checker", &c.checker),
-        ("producer", &c.producer),
-        ("consumer", &c.consumer),
-        ("holder", &c.holder),
-    ];
-    for (role, words) in roles {
-        let Some(w) = words else { continue };
-        if w.get_ref().is_empty() {
-            return Err(at(w.span(), "a command needs at least the program's name".into()));
-        }
-        if let Some(bad) = program::unknown_placeholder(w.get_ref()) {
-            let valid: Vec<&str> = program::PLACEHOLDERS.iter().map(|(p, _)| *p).collect();
+    let roles = all_roles();
+    let mut given: Vec<Given<'_>> = Vec::new();
+    for (key, words) in table.get_ref() {
+        let Some((_, role)) = roles.iter().find(|(_, r)| r.name == key.get_ref()) else {
+            let mut valid: Vec<String> = roles.iter().map(|(_, r)| format!("`{}`", r.name)).collect();
+            valid.dedup();
             return Err(at(
-                w.span(),
+                key.span(),
                 format!(
-                    "unknown placeholder {bad}; valid placeholders: {}",
+                    "unknown field `{}`, expected one of {}",
+                    key.get_ref(),
                     valid.join(", ")
                 ),
             ));
-        }
-        let critical = w.get_ref().iter().filter(|x| x.contains("{critical}")).count();
-        let whole = w.get_ref().iter().filter(|x| *x == "{critical}").count();
-        if role == "holder" && (whole != 1 || critical != 1) {
+        };
+        check_command(words, *role, &roles, at)?;
+        given.push(Given {
+            key,
+            words,
+            role: *role,
+        });
+    }
+    let kind = kind_of(table, &given, &roles, at)?;
+    let mut commands = BTreeMap::new();
+    for Given { key, words, role } in &given {
+        if !kind.roles.contains(role) {
             return Err(at(
-                w.span(),
-                "a holder must run the critical section while it holds the lock: give \"{critical}\" as one word of its own, once, e.g. holder = [\"flock\", \"{lock}\", \"{critical}\"]".into(),
+                key.span(),
+                format!(
+                    "`{}` does not go with a {}'s programs; a variant is one kind of program",
+                    role.name, kind.kind
+                ),
             ));
         }
-        if role != "holder" && critical > 0 {
-            return Err(at(
-                w.span(),
-                format!("{{critical}} is for holders only, not a {role}"),
-            ));
+        commands.insert(role.name, words.get_ref().clone());
+    }
+    if kind
+        .roles
+        .iter()
+        .any(|r| r.required && !commands.contains_key(r.name))
+    {
+        return Err(at(table.span(), kind.needs.into()));
+    }
+    Ok(program::Programs {
+        kind: kind.kind,
+        commands,
+    })
+}
+
+/// The kind of program a table is: the one kind whose required roles it names.
+fn kind_of(
+    table: &Spanned<RawCommand>,
+    given: &[Given<'_>],
+    roles: &[(ProgramKind, ProgramRole)],
+    at: At<'_>,
+) -> Result<ProgramKind, ScenarioError> {
+    // Each kind named by one of its required roles, with the first such role given, in
+    // registry order.
+    let mut named: Vec<(ProgramKind, &'static str)> = Vec::new();
+    for (kind, r) in roles {
+        let is_given = given.iter().any(|g| g.role == *r);
+        if is_given && r.required && !named.iter().any(|(k, _)| k.kind == kind.kind) {
+            named.push((*kind, r.name));
         }
     }
-    let get = |w: &Option<Spanned<Vec<String>>>| w.as_ref().map(|w| w.get_ref().clone());
-    let kinds = [
-        ("writer", c.writer.is_some()),
-        ("producer", c.producer.is_some() || c.consumer.is_some()),
-        ("holder", c.holder.is_some()),
-    ];
-    let given: Vec<&str> = kinds.iter().filter(|(_, g)| *g).map(|(k, _)| *k).collect();
-    let extra = |role: &str, words: &Option<Spanned<Vec<String>>>, kind: &str| {
-        words.as_ref().map(|w| {
-            at(
-                w.span(),
-                format!("`{role}` does not go with a {kind}'s programs; a variant is one kind of program"),
-            )
-        })
-    };
-    match given.as_slice() {
-        ["writer"] => Ok(program::Programs::Document {
-            writer: get(&c.writer).unwrap_or_default(),
-            reader: get(&c.reader),
-            checker: get(&c.checker),
-        }),
-        ["producer"] => {
-            if let Some(e) = extra("reader", &c.reader, "queue").or(extra("checker", &c.checker, "queue")) {
-                return Err(e);
-            }
-            match (get(&c.producer), get(&c.consumer)) {
-                (Some(producer), Some(consumer)) => Ok(program::Programs::Queue { producer, consumer }),
-                _ => Err(at(
-                    table.span(),
-                    "a queue needs both producer = [...] (enqueues {item}) and consumer = [...] (delivers up to {count})".into(),
-                )),
-            }
+    match named.as_slice() {
+        [(kind, _)] => Ok(*kind),
+        [] => {
+            let kinds: Vec<String> = crate::family::FAMILIES
+                .iter()
+                .filter_map(|f| f.programs())
+                .map(|k| format!("{} (a {})", k.gives, k.kind))
+                .collect();
+            Err(at(table.span(), format!("give {}", kinds.join(", or "))))
         }
-        ["holder"] => {
-            if let Some(e) = extra("reader", &c.reader, "lock").or(extra("checker", &c.checker, "lock")) {
-                return Err(e);
-            }
-            Ok(program::Programs::Lock {
-                holder: get(&c.holder).unwrap_or_default(),
-            })
+        _ => {
+            let names: Vec<&str> = named.iter().map(|(_, r)| *r).collect();
+            Err(at(
+                table.span(),
+                format!(
+                    "a variant is one kind of program, but this table has {}",
+                    names.join(" and ")
+                ),
+            ))
         }
-        [] => Err(at(
-            table.span(),
-            "give writer = [...] (a document), producer and consumer (a queue), or holder (a lock)".into(),
-        )),
-        _ => Err(at(
-            table.span(),
+    }
+}
+
+/// One role's command: not empty, known placeholders, `{critical}` only where the role runs
+/// the critical section, and there once, as a word of its own.
+fn check_command(
+    words: &Spanned<Vec<String>>,
+    role: ProgramRole,
+    roles: &[(ProgramKind, ProgramRole)],
+    at: At<'_>,
+) -> Result<(), ScenarioError> {
+    let w = words.get_ref();
+    if w.is_empty() {
+        return Err(at(
+            words.span(),
+            "a command needs at least the program's name".into(),
+        ));
+    }
+    if let Some(bad) = program::unknown_placeholder(w) {
+        let valid: Vec<&str> = program::PLACEHOLDERS.iter().map(|(p, _)| *p).collect();
+        return Err(at(
+            words.span(),
             format!(
-                "a variant is one kind of program, but this table has {}",
-                given.join(" and ")
+                "unknown placeholder {bad}; valid placeholders: {}",
+                valid.join(", ")
             ),
-        )),
+        ));
+    }
+    let critical = w.iter().filter(|x| x.contains("{critical}")).count();
+    let whole = w.iter().filter(|x| *x == "{critical}").count();
+    match role.critical {
+        Some(rule) if whole != 1 || critical != 1 => Err(at(words.span(), rule.into())),
+        None if critical > 0 => {
+            let takers: Vec<String> = roles
+                .iter()
+                .filter(|(_, r)| r.critical.is_some())
+                .map(|(_, r)| format!("{}s", r.name))
+                .collect();
+            Err(at(
+                words.span(),
+                format!(
+                    "{{critical}} is for {} only, not a {}",
+                    takers.join(" and "),
+                    role.name
+                ),
+            ))
+        }
+        _ => Ok(()),
     }
 }

@@ -79,16 +79,8 @@ pub(super) struct RawPause {
     pub(super) for_ms: u64,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawCommand {
-    pub(super) writer: Option<Spanned<Vec<String>>>,
-    pub(super) reader: Option<Spanned<Vec<String>>>,
-    pub(super) checker: Option<Spanned<Vec<String>>>,
-    pub(super) producer: Option<Spanned<Vec<String>>>,
-    pub(super) consumer: Option<Spanned<Vec<String>>>,
-    pub(super) holder: Option<Spanned<Vec<String>>>,
-}
+/// A `[commands.NAME]` table: each role's command, by role (the roles are the families').
+pub(super) type RawCommand = BTreeMap<Spanned<String>, Spanned<Vec<String>>>;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -26,7 +26,7 @@ use crate::process::outcome::{TrialError, TrialOutcome};
 use crate::process::roles::{Ended, Role, Roles, Start, Started, Stop, Trial};
 use crate::process::trial::FILE_NAME;
 use crate::process::worker::{FirstFailure, Pipes};
-use crate::program::{self, CommandRoles, Programs};
+use crate::program::{self, CommandRoles, ProgramRole};
 use crate::scenario::{Check, Scenario};
 
 /// Family `atomic-write`: a document replaced whole by one of the atomic-write variants, or by
@@ -64,6 +64,24 @@ impl Family for AtomicWriteFamily {
         Some(ProgramKind {
             kind: "document",
             gives: "writer = [...] (and optionally reader and checker)",
+            roles: &[
+                ProgramRole {
+                    name: "writer",
+                    required: true,
+                    critical: None,
+                },
+                ProgramRole {
+                    name: "reader",
+                    required: false,
+                    critical: None,
+                },
+                ProgramRole {
+                    name: "checker",
+                    required: false,
+                    critical: None,
+                },
+            ],
+            needs: "a document needs writer = [...] (writes {document} to {path})",
         })
     }
 
@@ -144,19 +162,13 @@ pub struct DocumentProgram<'s> {
 impl<'s> DocumentProgram<'s> {
     /// The document programs of `roles`, if they are document programs.
     pub fn of(roles: &'s CommandRoles) -> Option<Self> {
-        match &roles.programs {
-            Programs::Document {
-                writer,
-                reader,
-                checker,
-            } => Some(DocumentProgram {
-                roles,
-                writer,
-                reader: reader.as_deref(),
-                checker: checker.as_deref(),
-            }),
-            _ => None,
-        }
+        let programs = &roles.programs;
+        Some(DocumentProgram {
+            roles,
+            writer: programs.command("writer")?,
+            reader: programs.command("reader"),
+            checker: programs.command("checker"),
+        })
     }
 }
 

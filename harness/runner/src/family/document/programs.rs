@@ -94,7 +94,7 @@ fn judge(image: &FsImage, acked: u64, size: usize) -> Option<(FailureKind, Strin
 
 /// Runs the writer for versions 1..=`plan.versions` under strace, in a fresh directory.
 fn record_writer(target: Program<'_>, plan: CommandExplore, size: usize) -> Result<TraceFile, String> {
-    let crate::program::Programs::Document { writer, .. } = &target.roles.programs else {
+    let Some(writer) = target.roles.programs.command("writer") else {
         return Err(format!(
             "{} programs have no writer to record",
             target.roles.programs.kind()
@@ -104,7 +104,7 @@ fn record_writer(target: Program<'_>, plan: CommandExplore, size: usize) -> Resu
         let path = dir.join(FILE_NAME);
         std::fs::write(&path, document(Version { writer: 0, seq: 0 }, size))
             .map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(script(target, writer.as_slice(), &path, plan.versions, size))
+        Ok(script(target, writer, &path, plan.versions, size))
     })
 }
 

@@ -16,7 +16,7 @@ use self::roles::{HolderKind, LockRoles};
 use super::target::Target;
 use super::{Family, ProgramKind};
 use crate::process::roles::Roles;
-use crate::program::Programs;
+use crate::program::ProgramRole;
 use crate::scenario::{At, Check, Plan, Scenario, ScenarioError};
 
 /// Family `lock`: file locks, bundled or programs that take a lock and run `{critical}`.
@@ -50,6 +50,14 @@ impl Family for LockFamily {
         Some(ProgramKind {
             kind: "lock",
             gives: "holder = [...]",
+            roles: &[ProgramRole {
+                name: "holder",
+                required: true,
+                critical: Some(
+                    "a holder must run the critical section while it holds the lock: give \"{critical}\" as one word of its own, once, e.g. holder = [\"flock\", \"{lock}\", \"{critical}\"]",
+                ),
+            }],
+            needs: "a lock needs holder = [...] (takes {lock} and runs {critical})",
         })
     }
 
@@ -83,12 +91,9 @@ impl Family for LockFamily {
     fn roles<'s>(&self, scenario: &'s Scenario, target: Target<'s>) -> Option<Box<dyn Roles + 's>> {
         let kind = match target {
             Target::Lock(variant) => HolderKind::BuiltIn(variant),
-            Target::Program(p) => match &p.roles.programs {
-                Programs::Lock { holder } => HolderKind::Program {
-                    roles: p.roles,
-                    holder,
-                },
-                _ => return None,
+            Target::Program(p) => HolderKind::Program {
+                roles: p.roles,
+                holder: p.roles.programs.command("holder")?,
             },
             _ => return None,
         };

@@ -63,9 +63,23 @@ impl super::Family for QueueFamily {
     }
 
     fn programs(&self) -> Option<super::ProgramKind> {
+        use crate::program::ProgramRole;
         Some(super::ProgramKind {
             kind: "queue",
             gives: "producer = [...] and consumer = [...]",
+            roles: &[
+                ProgramRole {
+                    name: "producer",
+                    required: true,
+                    critical: None,
+                },
+                ProgramRole {
+                    name: "consumer",
+                    required: true,
+                    critical: None,
+                },
+            ],
+            needs: "a queue needs both producer = [...] (enqueues {item}) and consumer = [...] (delivers up to {count})",
         })
     }
 

@@ -19,7 +19,7 @@ use crate::external::record::record_in_fresh_dir;
 use crate::family::queue::explore::{Event, Plan, SENTINEL, Step, judge_states};
 use crate::family::queue::{Item, Ledger, Processed, parse_payload, payload};
 use crate::family::target::Program;
-use crate::program::{self, ACKED, DELIVERED, EXIT_CORRUPT, Programs, Vars};
+use crate::program::{self, ACKED, DELIVERED, EXIT_CORRUPT, Vars};
 use crate::scenario::CommandExplore;
 
 /// The queue's path in the recorded directory and in every crash state (`{path}`).
@@ -33,9 +33,10 @@ const DONE: &str = "faultline-done";
 
 /// The queue programs of `target`.
 fn programs<'s>(target: Program<'s>) -> Result<(&'s [String], &'s [String]), String> {
-    match &target.roles.programs {
-        Programs::Queue { producer, consumer } => Ok((producer.as_slice(), consumer.as_slice())),
-        other => Err(format!("{} programs are not a queue", other.kind())),
+    let programs = &target.roles.programs;
+    match (programs.command("producer"), programs.command("consumer")) {
+        (Some(producer), Some(consumer)) => Ok((producer, consumer)),
+        _ => Err(format!("{} programs are not a queue", programs.kind())),
     }
 }
 
