@@ -97,7 +97,7 @@ fn cycles(c: &mut Criterion) {
     for (name, scenario) in [("kill_and_check_trial", &kill), ("crash_point_trial", &crash)] {
         // One workspace and one set of roles per variant, as `faultline run` makes them.
         let mut workspace = Workspace::new(root).expect("workspace");
-        let mut roles = Target::AtomicWrite(Variant::Durable)
+        let mut roles = Target::BuiltIn(Variant::Durable.info())
             .roles(scenario)
             .expect("a process workload");
         group.bench_function(name, |b| {

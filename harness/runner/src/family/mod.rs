@@ -87,8 +87,8 @@ pub trait Family: Sync {
     fn enable_lockdep(&self, _scenario: &mut Scenario) {}
 
     /// Its bundled variant `name`, as a scenario runs it.
-    fn bundled(&self, _name: &str) -> Option<Target<'static>> {
-        None
+    fn bundled(&self, name: &str) -> Option<Target<'static>> {
+        self.info().variant(name).map(Target::BuiltIn)
     }
 
     /// Its roles in the process trials of `scenario`, for `target` (a bundled variant of

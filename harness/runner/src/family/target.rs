@@ -1,7 +1,7 @@
 //! What a scenario runs: a bundled variant of a family, or programs given in the scenario
 //! (any language). Which roles each gets is its family's to say ([`super::Family`]).
 
-use faultline_targets::{atomic_write, lock, queue, store};
+use faultline_targets::registry::VariantInfo;
 
 use crate::process::roles::Roles;
 use crate::program::CommandRoles;
@@ -16,17 +16,12 @@ pub struct Program<'s> {
     pub roles: &'s CommandRoles,
 }
 
-/// One implementation a scenario runs.
+/// One implementation a scenario runs: a bundled variant, or programs. Its family tells
+/// which of its variants it is and what it does in each role.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target<'s> {
-    /// An atomic-write variant: each writer replaces the file in a loop.
-    AtomicWrite(atomic_write::Variant),
-    /// A store variant: each writer is a process whose threads mutate and save one store.
-    Store(store::Variant),
-    /// A lock variant: writers hold it exclusively and readers shared, in a loop.
-    Lock(lock::Variant),
-    /// A queue variant: writers are producers and readers consumers.
-    Queue(queue::Variant),
+    /// A bundled variant: its registry entry.
+    BuiltIn(&'static VariantInfo),
     /// Programs given in the scenario, judged by the oracles of the family they implement.
     Program(Program<'s>),
 }
@@ -48,10 +43,7 @@ impl<'s> Target<'s> {
     /// The variant's name.
     pub fn name(self) -> &'s str {
         match self {
-            Target::AtomicWrite(v) => v.info().name,
-            Target::Store(v) => v.info().name,
-            Target::Lock(v) => v.info().name,
-            Target::Queue(v) => v.info().name,
+            Target::BuiltIn(v) => v.name,
             Target::Program(p) => p.name,
         }
     }
@@ -59,10 +51,7 @@ impl<'s> Target<'s> {
     /// Its catalogue ID: `None` for references and programs.
     pub fn catalogue_id(self) -> Option<&'static str> {
         match self {
-            Target::AtomicWrite(v) => v.info().catalogue_id,
-            Target::Store(v) => v.info().catalogue_id,
-            Target::Lock(v) => v.info().catalogue_id,
-            Target::Queue(v) => v.info().catalogue_id,
+            Target::BuiltIn(v) => v.catalogue_id,
             Target::Program(_) => None,
         }
     }

@@ -21,7 +21,9 @@ fn trial(
     temp: &Path,
 ) -> faultline_runner::process::trial::TrialOutcome {
     let plan = TrialPlan { scenario: s, trial };
-    let mut roles = Target::AtomicWrite(variant).roles(s).expect("a process workload");
+    let mut roles = Target::BuiltIn(variant.info())
+        .roles(s)
+        .expect("a process workload");
     let mut workspace = Workspace::new(Some(temp)).expect("workspace");
     run_trial(&plan, &mut *roles, &mut workspace, &AtomicBool::new(false), false).expect("the trial runs")
 }
@@ -106,7 +108,7 @@ kill = { offset_ms = [0, 1000] }
 pause = { after_ms = [0, 1000], for_ms = 5 }
 "#,
     );
-    let roles = Target::AtomicWrite(Variant::Durable)
+    let roles = Target::BuiltIn(Variant::Durable.info())
         .roles(&s)
         .expect("a process workload");
     let faults = |t| {
@@ -134,7 +136,7 @@ fn a_failing_trial_is_kept_when_asked() {
         scenario: &s,
         trial: 0,
     };
-    let mut roles = Target::AtomicWrite(Variant::TruncateInPlace)
+    let mut roles = Target::BuiltIn(Variant::TruncateInPlace.info())
         .roles(&s)
         .expect("a process workload");
     let mut workspace = Workspace::new(Some(temp.path())).expect("workspace");

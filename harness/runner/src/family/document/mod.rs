@@ -85,15 +85,10 @@ impl Family for AtomicWriteFamily {
         })
     }
 
-    fn bundled(&self, name: &str) -> Option<Target<'static>> {
-        atomic_write::Variant::by_name(name).map(Target::AtomicWrite)
-    }
-
     fn roles<'s>(&self, scenario: &'s Scenario, target: Target<'s>) -> Option<Box<dyn Roles + 's>> {
         let writes = match target {
-            Target::AtomicWrite(v) => Writes::AtomicWrite(v),
+            Target::BuiltIn(v) => Writes::AtomicWrite(atomic_write::Variant::by_name(v.name)?),
             Target::Program(p) => Writes::Program(DocumentProgram::of(p.roles)?),
-            _ => return None,
         };
         Some(Box::new(DocumentRoles::new(scenario, writes)))
     }
@@ -130,14 +125,13 @@ impl Family for StoreFamily {
         &DOCUMENT_CHECKS
     }
 
-    fn bundled(&self, name: &str) -> Option<Target<'static>> {
-        store::Variant::by_name(name).map(Target::Store)
-    }
-
     fn roles<'s>(&self, scenario: &'s Scenario, target: Target<'s>) -> Option<Box<dyn Roles + 's>> {
         match target {
-            Target::Store(v) => Some(Box::new(DocumentRoles::new(scenario, Writes::Store(v)))),
-            _ => None,
+            Target::BuiltIn(v) => {
+                let v = store::Variant::by_name(v.name)?;
+                Some(Box::new(DocumentRoles::new(scenario, Writes::Store(v))))
+            }
+            Target::Program(_) => None,
         }
     }
 

@@ -84,18 +84,13 @@ impl Family for LockFamily {
         }
     }
 
-    fn bundled(&self, name: &str) -> Option<Target<'static>> {
-        lock::Variant::by_name(name).map(Target::Lock)
-    }
-
     fn roles<'s>(&self, scenario: &'s Scenario, target: Target<'s>) -> Option<Box<dyn Roles + 's>> {
         let kind = match target {
-            Target::Lock(variant) => HolderKind::BuiltIn(variant),
+            Target::BuiltIn(v) => HolderKind::BuiltIn(lock::Variant::by_name(v.name)?),
             Target::Program(p) => HolderKind::Program {
                 roles: p.roles,
                 holder: p.roles.programs.command("holder")?,
             },
-            _ => return None,
         };
         Some(Box::new(LockRoles::new(scenario, kind)))
     }

@@ -92,10 +92,6 @@ impl super::Family for QueueFamily {
         )
     }
 
-    fn bundled(&self, name: &str) -> Option<super::target::Target<'static>> {
-        faultline_targets::queue::Variant::by_name(name).map(super::target::Target::Queue)
-    }
-
     /// Queue programs are judged by their recorded runs' crash states only: no roles.
     fn roles<'s>(
         &self,
@@ -103,10 +99,11 @@ impl super::Family for QueueFamily {
         target: super::target::Target<'s>,
     ) -> Option<Box<dyn crate::process::roles::Roles + 's>> {
         match target {
-            super::target::Target::Queue(variant) => {
+            super::target::Target::BuiltIn(v) => {
+                let variant = faultline_targets::queue::Variant::by_name(v.name)?;
                 Some(Box::new(roles::QueueRoles::new(scenario, variant)))
             }
-            _ => None,
+            super::target::Target::Program(_) => None,
         }
     }
 
@@ -118,7 +115,8 @@ impl super::Family for QueueFamily {
     ) -> Option<Result<crate::crash::Sweep, String>> {
         use super::target::Target;
         match (target, plan::QueuePlan::of(scenario).model, scenario.explore) {
-            (Target::Queue(variant), Some(model), _) => {
+            (Target::BuiltIn(v), Some(model), _) => {
+                let variant = faultline_targets::queue::Variant::by_name(v.name)?;
                 Some(bundled_crash_trials(scenario, variant, model, select))
             }
             (Target::Program(p), _, Some(plan)) => Some(
