@@ -347,6 +347,10 @@ pub struct RunArgs {
     /// Seed for every trial's choices, instead of the scenario's (decimal or 0x-hex).
     #[arg(long, env = "FAULTLINE_SEED", help_heading = "How long")]
     pub seed: Option<String>,
+    /// How long a variant that must fail may run trials beyond its scenario's until it shows
+    /// every kind it must (on a slow machine a race can need more tries): 30s, 2m, 0s.
+    #[arg(long, value_parser = budget_arg, default_value = "30s", help_heading = "How long")]
+    pub catch_budget: Duration,
     /// Run only this trial (as a reproduce line prints it).
     #[arg(long, help_heading = "What to run")]
     pub trial: Option<u64>,
@@ -444,6 +448,15 @@ pub fn duration_arg(text: &str) -> Result<Duration, String> {
         return Err(format!("{text} is out of range; give from 1ms to 30days"));
     }
     Ok(d)
+}
+
+/// A catch budget: a duration as [`duration_arg`] takes it, or 0 (no trials beyond the
+/// scenario's).
+pub fn budget_arg(text: &str) -> Result<Duration, String> {
+    if text.trim().trim_end_matches('s') == "0" {
+        return Ok(Duration::ZERO);
+    }
+    duration_arg(text)
 }
 
 pub fn parse_seed(text: &str) -> Result<u64, UsageError> {

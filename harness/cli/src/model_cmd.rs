@@ -167,6 +167,8 @@ fn result(line: &Line) -> anyhow::Result<VariantResult> {
         trials_with_failures: u64::from(kind.is_some()),
         writes: 0,
         writer_kills: 0,
+        inconclusive: 0,
+        inconclusive_detail: None,
         max_shared_holders: None,
         queue_items: None,
         crash_states: None,

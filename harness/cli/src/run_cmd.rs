@@ -57,6 +57,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Outcome> {
         temp_dir: args.temp_dir.clone(),
         lockdep: args.lockdep,
         shard,
+        catch_budget: Some(args.catch_budget),
     };
     // Check --variant against every scenario before running any.
     for s in &scenarios {
@@ -148,6 +149,15 @@ fn figures(out: &mut String, r: &VariantResult) {
     }
     if let Some(most) = r.max_shared_holders {
         let _ = writeln!(out, "  {:<22} most shared holders inside at once: {most}", "");
+    }
+    if r.inconclusive > 0 {
+        let _ = writeln!(
+            out,
+            "  {:<22} {} inconclusive run(s), rerun and not counted; first: {}",
+            "",
+            r.inconclusive,
+            r.inconclusive_detail.as_deref().unwrap_or("-")
+        );
     }
     if let Some(q) = r.queue_items {
         let _ = writeln!(

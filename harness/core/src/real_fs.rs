@@ -225,7 +225,7 @@ impl Fs for RealFs {
     fn crash_point(&self, name: &'static str) {
         let Some(plan) = &self.plan else { return };
         if plan.point == name && self.hits.fetch_add(1, Ordering::SeqCst) + 1 == plan.hit {
-            plan.fire();
+            plan.reach();
         }
     }
 

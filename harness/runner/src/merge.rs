@@ -69,6 +69,10 @@ pub fn merge(reports: Vec<Vec<VariantResult>>) -> Result<RunReport, MergeError> 
         m.trials_with_failures += r.trials_with_failures;
         m.writes += r.writes;
         m.writer_kills += r.writer_kills;
+        m.inconclusive += r.inconclusive;
+        if m.inconclusive_detail.is_none() {
+            m.inconclusive_detail.clone_from(&r.inconclusive_detail);
+        }
         m.max_shared_holders = match (m.max_shared_holders, r.max_shared_holders) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),

@@ -155,6 +155,9 @@ impl RunReport {
             if let Some(states) = r.crash_states {
                 kinds.push(format!("({} distinct crash states)", states.distinct_states));
             }
+            if r.inconclusive > 0 {
+                kinds.push(format!("({} inconclusive runs, rerun)", r.inconclusive));
+            }
             let reads = if r.reads.trials > 0 {
                 r.reads.summary()
             } else {

@@ -27,6 +27,9 @@ pub struct Faults {
     pub crash: Option<(u32, CrashPlan)>,
     /// SIGSTOP: the writer, the offset and the length.
     pub pause: Option<(u32, u64, u64)>,
+    /// The scenario's race window was held open in this trial.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub window: bool,
 }
 
 /// The legacy family name of programs given in a scenario's `[commands]`: scenarios now name
@@ -126,6 +129,14 @@ pub struct VariantResult {
     pub writes: u64,
     /// Trials in which a writer was killed.
     pub writer_kills: u64,
+    /// Trial runs that were inconclusive (the watchdog expired with no progress and no
+    /// evidence such as a wait-for cycle) and were run again; they count neither as
+    /// failures nor as passes.
+    #[serde(default)]
+    pub inconclusive: u64,
+    /// Why the first of them was inconclusive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inconclusive_detail: Option<String>,
     /// Lock scenarios with shared holders: the most inside the shared lock at once.
     pub max_shared_holders: Option<u64>,
     /// Queue scenarios: items processed, and of those, processed again after a delivery

@@ -14,6 +14,7 @@ use faultline_core::stats::{FailureCount, clean_trials_to_claim_fix};
 
 use crate::crash::Sweep;
 use crate::family::target::Target;
+use crate::process::roles::Roles;
 use crate::process::trial::{TrialError, TrialOutcome, TrialPlan, Workspace, run_trial};
 use crate::results::{Faults, FirstSeen, VariantResult, Verdict, judge};
 use crate::scenario::Scenario;
@@ -39,6 +40,19 @@ pub struct RunOptions {
     pub lockdep: bool,
     /// Run only this deterministic slice of every variant's trials.
     pub shard: Option<Shard>,
+    /// How long a variant that must fail may run more trials than its scenario's to show
+    /// the kinds it must ([`DEFAULT_CATCH_BUDGET`] when `None`).
+    pub catch_budget: Option<Duration>,
+}
+
+/// How long a variant that must fail may keep running trials to be caught, by default.
+pub const DEFAULT_CATCH_BUDGET: Duration = Duration::from_secs(30);
+
+impl RunOptions {
+    /// The catch budget in force.
+    pub fn catch_budget(&self) -> Duration {
+        self.catch_budget.unwrap_or(DEFAULT_CATCH_BUDGET)
+    }
 }
 
 /// Slice `index` (from 0) of `count`: the trials whose number leaves remainder `index` when
@@ -305,6 +319,8 @@ fn new_result(scenario: &Scenario, target: Target<'_>) -> VariantResult {
         trials_with_failures: 0,
         writes: 0,
         writer_kills: 0,
+        inconclusive: 0,
+        inconclusive_detail: None,
         max_shared_holders: None,
         queue_items: None,
         crash_states: None,
@@ -320,6 +336,12 @@ fn new_result(scenario: &Scenario, target: Target<'_>) -> VariantResult {
 }
 
 /// The process detector: the variant's trials in real processes, each folded into `r`.
+///
+/// A variant that must fail and has not shown every kind it must by the end of its trials
+/// runs more, numbered on, until it has or [`RunOptions::catch_budget`] (since its first trial)
+/// is spent: on a slow machine a race may need more tries, never a different verdict. Only
+/// when the trials are the scenario's own (no `--trials`, `--trial`, `--duration` or
+/// `--shard`).
 fn process_trials(
     r: &mut VariantResult,
     scenario: &Scenario,
@@ -329,12 +351,6 @@ fn process_trials(
     progress: &mut dyn FnMut(u64),
 ) -> Result<(), RunError> {
     let name = target.name();
-    let failed = |trial: u64, source: TrialError| RunError::Trial {
-        scenario: scenario.name.clone(),
-        variant: name.to_string(),
-        trial,
-        source,
-    };
     let mut roles = target
         .roles(scenario)
         .ok_or_else(|| RunError::NoProcessWorkload {
@@ -348,16 +364,22 @@ fn process_trials(
             .flatten()
     });
     let shard = options.shard;
+    let planned = options.trials.unwrap_or_else(|| scenario.trials_for(name));
     let trials: Box<dyn Iterator<Item = u64>> = match (options.trial, duration) {
         (Some(t), _) => Box::new(std::iter::once(t)),
         (None, Some(_)) => Box::new((0..).filter(move |t| shard.is_none_or(|s| s.has(*t)))),
-        (None, None) => Box::new(
-            (0..options.trials.unwrap_or_else(|| scenario.trials_for(name)))
-                .filter(move |t| shard.is_none_or(|s| s.has(*t))),
-        ),
+        (None, None) => Box::new((0..planned).filter(move |t| shard.is_none_or(|s| s.has(*t)))),
     };
-    // The directory trials run in (the file system under test), made once per variant.
-    let mut workspace = Workspace::new(options.temp_dir.as_deref()).map_err(|e| failed(0, e))?;
+    let mut runner = TrialRunner {
+        scenario,
+        name,
+        options,
+        cancel,
+        start,
+        // The directory trials run in (the file system under test), made once per variant.
+        workspace: Workspace::new(options.temp_dir.as_deref())
+            .map_err(|e| trial_error(scenario, name, 0, e))?,
+    };
     for trial in trials {
         if let Some(d) = duration
             && options.trial.is_none()
@@ -365,16 +387,75 @@ fn process_trials(
         {
             break;
         }
-        let plan = TrialPlan { scenario, trial };
-        let trial_start = start.elapsed().as_secs_f64();
-        let outcome = run_trial(&plan, &mut *roles, &mut workspace, cancel, options.keep)
-            .map_err(|e| failed(trial, e))?;
-        fold_trial(r, scenario, trial, trial_start, &outcome);
-        roles.add_figures(r, &outcome);
+        runner.run(r, &mut *roles, trial)?;
+        progress(r.trials);
+    }
+    let own_trials =
+        options.trials.is_none() && options.trial.is_none() && duration.is_none() && shard.is_none();
+    let must_fail = r
+        .expectation
+        .as_ref()
+        .and_then(|e| e.must_fail.clone())
+        .unwrap_or_default();
+    let caught = |r: &VariantResult| must_fail.iter().all(|k| r.failures_by_kind.contains_key(k));
+    let mut trial = planned;
+    while own_trials && !must_fail.is_empty() && !caught(r) && start.elapsed() < options.catch_budget() {
+        runner.run(r, &mut *roles, trial)?;
+        trial += 1;
         progress(r.trials);
     }
     Ok(())
 }
+
+/// The error of trial `trial` of variant `name` that could not run.
+fn trial_error(scenario: &Scenario, name: &str, trial: u64, source: TrialError) -> RunError {
+    RunError::Trial {
+        scenario: scenario.name.clone(),
+        variant: name.to_string(),
+        trial,
+        source,
+    }
+}
+
+/// Runs one variant's trials, one by one, in its workspace.
+struct TrialRunner<'a> {
+    scenario: &'a Scenario,
+    name: &'a str,
+    options: &'a RunOptions,
+    cancel: &'a AtomicBool,
+    start: Instant,
+    workspace: Workspace,
+}
+
+impl TrialRunner<'_> {
+    /// Runs trial `trial` and folds it into `r`. An inconclusive run (no end, no progress,
+    /// no evidence) is run again with the same choices, up to [`ATTEMPTS_PER_TRIAL`] times;
+    /// a run with a failure seen counts whatever else happened.
+    fn run(&mut self, r: &mut VariantResult, roles: &mut dyn Roles, trial: u64) -> Result<(), RunError> {
+        let plan = TrialPlan {
+            scenario: self.scenario,
+            trial,
+        };
+        for _attempt in 0..ATTEMPTS_PER_TRIAL {
+            let trial_start = self.start.elapsed().as_secs_f64();
+            let outcome = run_trial(&plan, roles, &mut self.workspace, self.cancel, self.options.keep)
+                .map_err(|e| trial_error(self.scenario, self.name, trial, e))?;
+            if let Some(reason) = outcome.inconclusive.as_ref().filter(|_| !outcome.failed()) {
+                r.inconclusive += 1;
+                r.inconclusive_detail
+                    .get_or_insert_with(|| format!("trial {trial}: {reason}"));
+                continue;
+            }
+            fold_trial(r, self.scenario, trial, trial_start, &outcome);
+            roles.add_figures(r, &outcome);
+            break;
+        }
+        Ok(())
+    }
+}
+
+/// Runs of one trial before it is given up as inconclusive (and not counted).
+const ATTEMPTS_PER_TRIAL: u32 = 3;
 
 /// Adds one trial's outcome to `r`; `trial_start` is when it started, in seconds after the
 /// variant's first trial.

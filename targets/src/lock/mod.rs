@@ -66,8 +66,10 @@ pub const INFO: FamilyInfo = FamilyInfo {
 };
 
 /// The crash points the family's code passes. `lock.held` is passed right after a lock is
-/// taken, inside the critical section.
-pub const CRASH_POINTS: &[&str] = &["lock.held"];
+/// taken, inside the critical section. L6's PID file passes two more: `lock.created` (the
+/// file exists, empty, before its PID is written) and `lock.judged_stale` (its owner judged
+/// dead, before the file is deleted).
+pub const CRASH_POINTS: &[&str] = &["lock.held", "lock.created", "lock.judged_stale"];
 
 /// Shared (many readers) or exclusive (one writer).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

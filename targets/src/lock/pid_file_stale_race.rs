@@ -31,6 +31,7 @@ pub(super) fn lock(path: &Path, timeout: Option<Duration>) -> Result<PidHeld, Lo
         {
             Ok(mut file) => {
                 // The window: the file exists, empty, until this write.
+                faultline_core::crash_point::pass("lock.created");
                 file.write_all(format!("{pid}\n").as_bytes())
                     .map_err(|e| LockError::std("write", path, &e))?;
                 return Ok(PidHeld { pid });
@@ -46,6 +47,7 @@ pub(super) fn lock(path: &Path, timeout: Option<Duration>) -> Result<PidHeld, Lo
             backoff.wait(path)?;
         } else {
             // "Orphaned": delete and retry, with no check that it is still the file judged.
+            faultline_core::crash_point::pass("lock.judged_stale");
             let _ = std::fs::remove_file(path);
         }
     }

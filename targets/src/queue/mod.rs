@@ -38,11 +38,12 @@ pub const INFO: FamilyInfo = FamilyInfo {
 /// segments not yet deleted; and those of the atomic write the cursor is committed with.
 ///
 /// `queue.processed` is passed by the runner's consumers after processing a delivery and
-/// before acking it. Some broken variants pass two more: `queue.after_header` (Q3 and Q7, between a record's
-/// header and its payload) and `queue.after_truncate` (Q1, between truncating the file and
-/// writing back the rest).
+/// before acking it. Some broken variants pass more: `queue.after_header` (Q3 and Q7, between a record's
+/// header and its payload), `queue.between_chunks` (Q2, between two pieces of one record) and
+/// `queue.after_truncate` (Q1, between truncating the file and writing back the rest).
 pub const CRASH_POINTS: &[&str] = &[
     "queue.after_header",
+    "queue.between_chunks",
     "queue.after_truncate",
     "queue.after_write",
     "queue.after_sync",

@@ -460,6 +460,9 @@ impl<'f, F: Fs + ?Sized> SegmentedQueue<'f, F> {
             }
             Writes::Chunks(size) => {
                 for (i, chunk) in bytes.chunks(size).enumerate() {
+                    if i > 0 {
+                        fs.crash_point("queue.between_chunks");
+                    }
                     pwrite_all(fs, fd, chunk, end + (i * size) as u64)?;
                 }
             }

@@ -137,6 +137,7 @@ fn child_replaces(dir: &Path, leaky: bool) {
     let fs = RealFs::with_crash_plan(CrashPlan {
         point: BEFORE_RENAME.to_string(),
         hit: 2,
+        stop: false,
     });
     let target = dir.join("config.json");
     let replace = |data: &[u8]| {

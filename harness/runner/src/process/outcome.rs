@@ -43,6 +43,9 @@ pub struct TrialOutcome {
     pub processed: u64,
     /// Queue trials: items processed again after a delivery that was never acknowledged.
     pub allowed_duplicates: u64,
+    /// Why the trial was inconclusive: the watchdog expired with no progress and no
+    /// evidence. Such a trial is rerun; it never counts as a failure or a pass.
+    pub inconclusive: Option<String>,
 }
 
 impl TrialOutcome {

@@ -75,8 +75,9 @@ pub enum Stop {
 /// What the loop saw, for the family's judgement.
 #[derive(Clone, Debug)]
 pub struct Ended {
-    /// The watchdog expired before every worker ended.
-    pub deadlocked: bool,
+    /// The loop stopped the workers before every one had ended: a deadlock read from the
+    /// kernel, or a watchdog that expired without progress (an inconclusive trial).
+    pub cut_short: bool,
     /// Killable workers that died by SIGKILL.
     pub killed: u64,
     /// Holders killed, by worker number, with the monotonic time taken before the signal.

@@ -21,6 +21,8 @@ use rustix::event::{PollFd, PollFlags};
 use super::fork::{Ended as ForkEnded, Group};
 pub use super::outcome::{TrialError, TrialOutcome};
 use super::roles::{Ended, Role, Roles, Start, Stop, Trial};
+use super::waits::Look;
+use super::window::Window;
 use super::worker::{FirstFailure, Pipes, Report, now_ns};
 use crate::scenario::{Check, Scenario};
 
@@ -157,12 +159,15 @@ pub fn choose_faults(plan: &TrialPlan<'_>, roles: &dyn Roles) -> Faults {
             CrashPlan {
                 point: cp.point.to_string(),
                 hit: cp.hit,
+                stop: false,
             },
         ));
     }
     if let Some(p) = s.pause {
         faults.pause = Some((writer, pick(p.after_ms_min, p.after_ms_max), p.for_ms));
     }
+    // The race window in even trials; odd ones keep random timing.
+    faults.window = !s.window.is_empty() && plan.trial % 2 == 0;
     faults
 }
 
@@ -204,6 +209,8 @@ struct Crew {
     killable: BTreeMap<u32, usize>,
     /// Group index -> worker number, for holders (their kill times are noted).
     holders: BTreeMap<usize, u32>,
+    /// Worker number -> group index, for every worker.
+    by_number: BTreeMap<u32, usize>,
     writers: Vec<usize>,
     readers: Vec<usize>,
 }
@@ -218,12 +225,21 @@ impl Crew {
     ) -> Result<Crew, TrialError> {
         let s = trial.scenario;
         let mut crew = Crew::default();
+        // A worker in the trial's window stops at its step's point instead of any kill there.
         let crash_of = |number: u32| {
-            faults
-                .crash
-                .as_ref()
-                .filter(|(w, _)| *w == number)
-                .map(|(_, c)| c.clone())
+            let step = s.window.iter().find(|w| faults.window && w.worker == number);
+            match step {
+                Some(w) => Some(CrashPlan {
+                    point: w.point.to_string(),
+                    hit: w.hit,
+                    stop: true,
+                }),
+                None => faults
+                    .crash
+                    .as_ref()
+                    .filter(|(w, _)| *w == number)
+                    .map(|(_, c)| c.clone()),
+            }
         };
         let starts = (1..=s.writers)
             .map(|index| (Role::Writer, index, index))
@@ -236,6 +252,7 @@ impl Crew {
                 crash: crash_of(number),
             };
             let started = roles.start(&start, trial, &mut crew.group, pipes)?;
+            crew.by_number.insert(number, started.index);
             if started.killable {
                 crew.killable.insert(number, started.index);
             }
@@ -264,9 +281,17 @@ impl Crew {
     }
 }
 
+/// Why the loop stopped the workers before they all ended.
+enum Cut {
+    /// Processes wait for each other's locks (a cycle read from the kernel): the detail.
+    Deadlock(String),
+    /// No end, no progress and no evidence: the trial is inconclusive. The reason.
+    Inconclusive(String),
+}
+
 /// What the loop saw while the workers ran.
 struct Watched {
-    deadlocked: bool,
+    cut: Option<Cut>,
     killed_at: BTreeMap<u32, u64>,
     end_ns: u64,
 }
@@ -300,6 +325,15 @@ pub fn run_trial(
         results: workspace.results_w.as_fd(),
     };
     let mut crew = Crew::start(roles, &trial, &outcome.faults, &pipes)?;
+    let steps = if outcome.faults.window {
+        s.window
+            .iter()
+            .filter_map(|w| crew.by_number.get(&w.worker).copied())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut window = Window::open(&crew.group, steps);
 
     // Release everyone at once: one byte per worker in a single write.
     if let Some(barrier) = &trial_pipes.barrier.1 {
@@ -309,6 +343,7 @@ pub fn run_trial(
     let mut reports = Vec::new();
     let watched = watch(
         &mut crew,
+        &mut window,
         roles.stop(),
         &trial_pipes,
         workspace,
@@ -326,19 +361,23 @@ pub fn run_trial(
 
     outcome.writer_killed = crew.killed() > 0;
     collect(&mut outcome, &reports, s);
-    if watched.deadlocked {
-        outcome.trial_failures.push(Failure {
-            kind: FailureKind::Deadlock,
-            detail: format!("no end within the watchdog's {} ms", s.watchdog_ms),
-        });
-        outcome.note(FirstFailure {
-            kind: FailureKind::Deadlock,
-            detail: format!("trial ran past the watchdog ({} ms)", s.watchdog_ms),
-            at_s: start.elapsed().as_secs_f64(),
-        });
+    match &watched.cut {
+        Some(Cut::Deadlock(detail)) => {
+            outcome.trial_failures.push(Failure {
+                kind: FailureKind::Deadlock,
+                detail: detail.clone(),
+            });
+            outcome.note(FirstFailure {
+                kind: FailureKind::Deadlock,
+                detail: detail.clone(),
+                at_s: start.elapsed().as_secs_f64(),
+            });
+        }
+        Some(Cut::Inconclusive(reason)) => outcome.inconclusive = Some(reason.clone()),
+        None => {}
     }
     let ended = Ended {
-        deadlocked: watched.deadlocked,
+        cut_short: watched.cut.is_some(),
         killed: crew.killed(),
         killed_at: watched.killed_at,
         end_ns: watched.end_ns,
@@ -361,6 +400,7 @@ pub fn run_trial(
 #[allow(clippy::too_many_arguments)]
 fn watch(
     crew: &mut Crew,
+    window: &mut Window,
     stop: Stop,
     pipes: &TrialPipes,
     workspace: &Workspace,
@@ -370,11 +410,11 @@ fn watch(
     cancel: &AtomicBool,
 ) -> Result<Watched, TrialError> {
     let start = Instant::now();
-    let deadline = start + Duration::from_millis(s.watchdog_ms);
+    let mut watchdog = Watchdog::new(start, s.watchdog_ms);
     let mut events = timeline(faults, &crew.killable);
     let mut buffer = Vec::with_capacity(8192);
     let mut stop_sent = false;
-    let mut deadlocked = false;
+    let mut cut = None;
     let mut killed_at = BTreeMap::new();
     loop {
         if cancel.load(Ordering::SeqCst) {
@@ -388,6 +428,7 @@ fn watch(
         for w in crew.group.workers.iter_mut() {
             w.reap();
         }
+        window.advance(&crew.group);
         if !stop_sent {
             stop_sent = match stop {
                 Stop::WritersAfterReaders if !crew.readers.is_empty() && crew.all_ended(&crew.readers) => {
@@ -431,10 +472,14 @@ fn watch(
             }
             continue;
         }
-        if now >= deadline {
-            deadlocked = true;
-            break;
+        if now >= watchdog.deadline {
+            cut = watchdog.expired(crew, window, now);
+            if cut.is_some() {
+                break;
+            }
+            continue;
         }
+        let deadline = watchdog.deadline;
         let next = events.first().map_or(deadline, |(at, _, _)| (*at).min(deadline));
         wait_for_any(
             &crew.group,
@@ -447,10 +492,113 @@ fn watch(
     group_kill(&mut crew.group);
     drain(&workspace.results_r, &mut buffer, reports);
     Ok(Watched {
-        deadlocked,
+        cut,
         killed_at,
         end_ns,
     })
+}
+
+/// The watchdog: when it expires, the kernel is asked what the trial's processes are doing.
+/// A wait-for cycle between them is a deadlock; progress since the last look (any process
+/// scheduled, or asleep in a timed sleep) moves the deadline on by the watchdog's period, up
+/// to a hard limit; neither is an inconclusive trial. Time alone never fails a trial.
+struct Watchdog {
+    period: Duration,
+    deadline: Instant,
+    limit: Instant,
+    last: Option<Look>,
+}
+
+impl Watchdog {
+    /// The hard limit: the period times this, and never under [`Watchdog::MIN_LIMIT`].
+    const LIMIT_PERIODS: u32 = 20;
+    const MIN_LIMIT: Duration = Duration::from_secs(30);
+
+    fn new(start: Instant, watchdog_ms: u64) -> Self {
+        let period = Duration::from_millis(watchdog_ms.max(1));
+        Watchdog {
+            period,
+            deadline: start + period,
+            limit: start + Self::limit(period),
+            last: None,
+        }
+    }
+
+    /// How long a trial that keeps making progress may run.
+    fn limit(period: Duration) -> Duration {
+        (period * Self::LIMIT_PERIODS).max(Self::MIN_LIMIT)
+    }
+
+    /// The watchdog expired at `now`: why to stop the workers, or `None` to go on watching.
+    fn expired(&mut self, crew: &Crew, window: &mut Window, now: Instant) -> Option<Cut> {
+        let Some(group) = crew.group.id else {
+            return Some(Cut::Inconclusive(
+                "the trial's workers have no process group".into(),
+            ));
+        };
+        let group = group.as_raw().unsigned_abs();
+        let look = Look::group(group);
+        if let Some(detail) = confirmed_deadlock(&look, group, crew) {
+            return Some(Cut::Deadlock(detail));
+        }
+        let moving = self.last.as_ref().is_none_or(|last| look.moved_since(last)) || look.someone_sleeping();
+        // Stuck on a worker the race window keeps stopped: let the next one go.
+        let unblocked = !moving && now < self.limit && window.unblock(&crew.group);
+        if (moving || unblocked) && now < self.limit {
+            self.deadline = now + self.period;
+            self.last = Some(look);
+            return None;
+        }
+        let waiting = look.processes.values().filter(|p| p.waiting.is_some()).count();
+        Some(Cut::Inconclusive(if moving {
+            format!(
+                "still running at the hard limit ({} s) with no wait-for cycle between its processes",
+                Self::limit(self.period).as_secs()
+            )
+        } else {
+            format!(
+                "no process ran for {} ms and none waits in a cycle ({} of {} asleep in a lock call)",
+                self.period.as_millis(),
+                waiting,
+                look.processes.len()
+            )
+        }))
+    }
+}
+
+/// A wait-for cycle in `look`, described, if a second look a moment later shows the same
+/// cycle with none of its processes having run in between.
+fn confirmed_deadlock(look: &Look, group: u32, crew: &Crew) -> Option<String> {
+    let cycle = look.cycle()?;
+    std::thread::sleep(Duration::from_millis(20));
+    let again = Look::group(group);
+    let still = again.cycle().is_some_and(|c| {
+        let mut a = c.clone();
+        let mut b = cycle.clone();
+        a.sort_unstable();
+        b.sort_unstable();
+        a == b
+    });
+    let ran = cycle.iter().any(|pid| {
+        look.processes.get(pid).map(|p| p.switches) != again.processes.get(pid).map(|p| p.switches)
+    });
+    if !still || ran {
+        return None;
+    }
+    let name = |pid: u32| {
+        let holder = crew
+            .group
+            .workers
+            .iter()
+            .position(|w| w.pid.as_raw().unsigned_abs() == pid)
+            .and_then(|i| crew.holders.get(&i));
+        match (holder, look.processes.get(&pid)) {
+            (Some(h), _) => format!("holder {h} (pid {pid})"),
+            (None, Some(p)) => format!("{} (pid {pid})", p.name),
+            (None, None) => format!("pid {pid}"),
+        }
+    };
+    Some(look.describe(&cycle, &name))
 }
 
 /// Waits (up to 200 ms) until the programs the workers ran are gone too: they die with their
@@ -565,8 +713,12 @@ fn collect(outcome: &mut TrialOutcome, reports: &[Report], s: &Scenario) {
                 refused,
                 failures,
                 first,
+                gave_up,
                 ..
             } => {
+                if let Some(reason) = gave_up {
+                    outcome.inconclusive.get_or_insert_with(|| reason.clone());
+                }
                 outcome.writes += sections;
                 outcome.acknowledged += acknowledged;
                 outcome.refused += refused;

@@ -70,10 +70,15 @@ pub enum Report {
         acknowledged: u64,
         /// Acquisitions refused because the lock path was a symlink.
         refused: u64,
-        /// Failures by kind (timeouts, erased owner records, errors).
+        /// Failures by kind (erased owner records, errors).
         failures: BTreeMap<FailureKind, u64>,
         /// The first of them.
         first: Option<FirstFailure>,
+        /// Why it stopped waiting for the lock, if its timeout ran out: not a failure by
+        /// itself (a slow machine waits longer), so the trial is inconclusive unless a fact
+        /// (such as the lock still held once every holder has ended) shows a failure.
+        #[serde(default)]
+        gave_up: Option<String>,
     },
 }
 

@@ -124,6 +124,18 @@ pub struct CrashPointKill {
     pub hit: u64,
 }
 
+/// One step of a race window held open on purpose: the worker stops itself at the `hit`-th
+/// pass of `point` (see [`Scenario::window`]).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct WindowStep {
+    /// The worker: writers from 1, then readers.
+    pub worker: u32,
+    /// The crash point's name.
+    pub point: &'static str,
+    /// Which pass stops it (from 1).
+    pub hit: u64,
+}
+
 /// Stop a writer with SIGSTOP for a while, then SIGCONT.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Pause {
@@ -172,6 +184,13 @@ pub struct Scenario {
     pub crash_points: Vec<CrashPointKill>,
     /// SIGSTOP pause of a writer.
     pub pause: Option<Pause>,
+    /// A race window held open on purpose, in even trials (odd ones keep random timing):
+    /// step 1's worker stops itself at its crash point; each next step's worker is held
+    /// (stopped by the runner) until the one before has stopped or ended, then runs to its
+    /// own point; once every step's worker has stopped or ended, they go on one at a time, in
+    /// order. A bug that lives between two points is then met in the first trial, on a fast
+    /// machine or a slow one.
+    pub window: Vec<WindowStep>,
     /// The properties judged.
     pub checks: Vec<Check>,
     /// Trials per variant (when no duration is given).

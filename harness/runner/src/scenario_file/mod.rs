@@ -77,7 +77,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         .iter()
         .find(|v| !commands.contains_key(*v))
         .map(String::as_str);
-    let faults = sections::faults(raw.faults, family.info(), !programs.is_empty(), &at)?;
+    let faults = sections::faults(
+        raw.faults,
+        family.info(),
+        !programs.is_empty(),
+        *raw.roles.writers.get_ref() + raw.roles.readers,
+        &at,
+    )?;
     let explore = sections::explore(raw.explore, bundled, family.info(), &at)?;
     if !programs.is_empty()
         && let Err(message) = family.program_rules(explore.is_some(), raw.roles.readers)
@@ -106,6 +112,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         kill: faults.kill,
         crash_points: faults.crash_points,
         pause: faults.pause,
+        window: faults.window,
         checks: sections::checks(raw.oracle, family, !programs.is_empty(), &at)?,
         trials: sections::trials(&raw.run, &at)?,
         trials_per_variant,

@@ -52,6 +52,17 @@ pub(super) struct RawFaults {
     #[serde(default)]
     pub(super) crash_points: Vec<Spanned<RawCrashPoint>>,
     pub(super) pause: Option<RawPause>,
+    #[serde(default)]
+    pub(super) window: Vec<Spanned<RawWindowStep>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWindowStep {
+    pub(super) worker: u32,
+    pub(super) point: Spanned<String>,
+    #[serde(default = "one")]
+    pub(super) hit: u64,
 }
 
 #[derive(Debug, Deserialize)]

@@ -8,11 +8,11 @@ use faultline_targets::registry::{self, FamilyInfo};
 use toml::Spanned;
 
 use super::kind_names;
-use super::raw::{RawExpectation, RawExplore, RawFaults, RawOracle, RawRun, RawWorkload};
+use super::raw::{RawExpectation, RawExplore, RawFaults, RawOracle, RawRun, RawWindowStep, RawWorkload};
 use crate::program::CommandRoles;
 use crate::results::COMMAND_FAMILY;
 use crate::scenario::{
-    At, Check, CommandExplore, CrashPointKill, Expectation, Pause, RandomKill, ScenarioError,
+    At, Check, CommandExplore, CrashPointKill, Expectation, Pause, RandomKill, ScenarioError, WindowStep,
 };
 
 /// The family named in `family`: one of the registry's, or the legacy `command` (resolved
@@ -83,6 +83,7 @@ pub(super) struct Faults {
     pub(super) kill: Option<RandomKill>,
     pub(super) crash_points: Vec<CrashPointKill>,
     pub(super) pause: Option<Pause>,
+    pub(super) window: Vec<WindowStep>,
 }
 
 /// The `[faults]` table of a scenario of `family`; `programs` when any variant is programs
@@ -91,12 +92,14 @@ pub(super) fn faults(
     faults: Option<RawFaults>,
     family: &FamilyInfo,
     programs: bool,
+    workers: u32,
     at: At<'_>,
 ) -> Result<Faults, ScenarioError> {
     let faults = faults.unwrap_or(RawFaults {
         kill: None,
         crash_points: Vec::new(),
         pause: None,
+        window: Vec::new(),
     });
     let kill = match faults.kill {
         Some(k) if k.offset_ms.get_ref()[0] > k.offset_ms.get_ref()[1] => {
@@ -165,11 +168,79 @@ pub(super) fn faults(
         None => None,
     };
 
+    let window = window(&faults.window, family, programs, workers, at)?;
     Ok(Faults {
         kill,
         crash_points,
         pause,
+        window,
     })
+}
+
+/// `[faults] window`: two or more steps, each a worker (of `workers`), its own, and a crash
+/// point of the family.
+fn window(
+    raw: &[Spanned<RawWindowStep>],
+    family: &FamilyInfo,
+    programs: bool,
+    workers: u32,
+    at: At<'_>,
+) -> Result<Vec<WindowStep>, ScenarioError> {
+    let Some(first) = raw.first() else {
+        return Ok(Vec::new());
+    };
+    if programs {
+        return Err(at(
+            first.span(),
+            "programs pass no crash point (they do not call faultline): a window needs a bundled variant"
+                .into(),
+        ));
+    }
+    if raw.len() < 2 {
+        return Err(at(
+            first.span(),
+            "a window has two or more steps: one worker stops at its point while the next runs to its own"
+                .into(),
+        ));
+    }
+    let mut steps: Vec<WindowStep> = Vec::new();
+    for step in raw {
+        let s = step.get_ref();
+        if s.worker == 0 || s.worker > workers {
+            return Err(at(
+                step.span(),
+                format!(
+                    "worker {} does not exist: workers are numbered 1 to {workers} (writers, then readers)",
+                    s.worker
+                ),
+            ));
+        }
+        if steps.iter().any(|w| w.worker == s.worker) {
+            return Err(at(
+                step.span(),
+                format!("worker {} is in the window twice", s.worker),
+            ));
+        }
+        let name = s.point.get_ref();
+        let point = family.crash_points.iter().find(|p| **p == name).ok_or_else(|| {
+            at(
+                s.point.span(),
+                format!(
+                    "unknown crash point '{name}'; valid points: {}",
+                    family.crash_points.join(", ")
+                ),
+            )
+        })?;
+        if s.hit == 0 {
+            return Err(at(step.span(), "crash point hit counts from 1".into()));
+        }
+        steps.push(WindowStep {
+            worker: s.worker,
+            point,
+            hit: s.hit,
+        });
+    }
+    Ok(steps)
 }
 
 /// The `[explore]` table: the crash states of the programs' recorded runs; `bundled` names a

@@ -9,3 +9,4 @@ mod locks;
 mod process;
 mod record;
 mod scenario;
+mod waits;

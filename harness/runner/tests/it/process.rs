@@ -66,8 +66,10 @@ fn a_crash_point_kill_lands_exactly_and_is_judged() {
 }
 
 #[test]
-fn a_trial_past_its_watchdog_is_a_deadlock_and_leaves_nothing() {
+fn a_trial_past_its_watchdog_that_makes_progress_runs_to_its_end_and_leaves_nothing() {
     let temp = tempfile::tempdir().expect("temp");
+    // 20 replaces 20 ms apart take 400 ms or more; the watchdog looks every 100 ms, finds the
+    // writer asleep in a timed sleep or scheduled since its last look, and lets it go on.
     let s = parse(
         r#"
 family = "atomic-write"
@@ -75,22 +77,16 @@ variants = ["durable"]
 [roles]
 writers = 1
 [workload]
-writes_per_writer = 1000
+writes_per_writer = 20
 write_pause_us = 20000
 [run]
 watchdog_ms = 100
 "#,
     );
-    let started = std::time::Instant::now();
     let outcome = trial(&s, Variant::Durable, 0, temp.path());
-    assert!(
-        started.elapsed().as_secs_f64() < 5.0,
-        "the watchdog must end the trial"
-    );
-    assert!(
-        outcome.failures_by_kind.contains_key(&FailureKind::Deadlock),
-        "{outcome:?}"
-    );
+    assert!(!outcome.failed(), "{outcome:?}");
+    assert_eq!(outcome.inconclusive, None, "{outcome:?}");
+    assert_eq!(outcome.writes, 20, "{outcome:?}");
     assert_eq!(std::fs::read_dir(temp.path()).expect("readable").count(), 0);
 }
 
@@ -210,17 +206,16 @@ watchdog_ms = {watchdog_ms}
 "#
         ))
     };
-    // Stopped for 400 ms with a 300 ms watchdog: the stopped writer cannot finish in time.
-    let stuck = trial(&scenario(400, 300), Variant::Durable, 0, temp.path());
-    assert!(
-        stuck.failures_by_kind.contains_key(&FailureKind::Deadlock),
-        "{stuck:?}"
-    );
-    // Stopped for 100 ms, continued, and finished: the trial takes at least the pause.
-    let started = std::time::Instant::now();
+    // Stopped for 400 ms with a 300 ms watchdog: a stopped writer outlasting the watchdog
+    // is no failure. It is continued, and finishes.
+    let outlasted = trial(&scenario(400, 300), Variant::Durable, 0, temp.path());
+    assert!(!outlasted.failed(), "{outlasted:?}");
+    assert_eq!(outlasted.writes, 40, "{outlasted:?}");
+    assert_eq!(outlasted.faults.pause, Some((1, 5, 400)));
+    // Stopped for 100 ms, continued, and finished.
     let resumed = trial(&scenario(100, 5000), Variant::Durable, 0, temp.path());
     assert!(!resumed.failed(), "{resumed:?}");
     assert_eq!(resumed.writes, 40);
-    assert!(started.elapsed() >= std::time::Duration::from_millis(100));
+    assert_eq!(resumed.faults.pause, Some((1, 5, 100)));
     assert_eq!(std::fs::read_dir(temp.path()).expect("readable").count(), 0);
 }

@@ -249,8 +249,10 @@ pub fn judge(
     }
 }
 
-/// Takes the trial's lock once every holder is gone; if that times out (200 ms), something
-/// still holds it: `StuckLock`.
+/// Tries the trial's lock once every holder is gone: one attempt, no waiting. Every holder
+/// has exited, and a process's locks are released before it can be reaped, so a refusal is
+/// a fact: something that is no holder (a program a holder started, say) still holds it,
+/// `StuckLock`.
 pub fn lock_is_free(
     outcome: &mut TrialOutcome,
     variant: faultline_targets::lock::Variant,
@@ -260,14 +262,17 @@ pub fn lock_is_free(
     use faultline_targets::lock::{LockError, Mode};
     let path = dir.join(super::holder::LOCK_FILE);
     let result = variant.open(&path).and_then(|lock| {
-        lock.lock(Mode::Exclusive, Some(std::time::Duration::from_millis(200)))
+        lock.lock(Mode::Exclusive, Some(std::time::Duration::ZERO))
             .map(drop)
     });
     let (kind, detail) = match result {
         Ok(()) => return,
-        Err(e @ LockError::Timeout { .. }) => (
+        Err(LockError::Timeout { path, .. }) => (
             FailureKind::StuckLock,
-            format!("every holder has ended, yet the lock is still held: {e}"),
+            format!(
+                "every holder has ended, yet {} is still locked: the one attempt to take it was refused",
+                path.display()
+            ),
         ),
         Err(e) => (
             FailureKind::UnexpectedError,

@@ -71,6 +71,7 @@ struct Tally {
     start: Instant,
     failures: BTreeMap<FailureKind, u64>,
     first: Option<FirstFailure>,
+    gave_up: Option<String>,
 }
 
 impl Tally {
@@ -80,6 +81,7 @@ impl Tally {
             start: Instant::now(),
             failures: BTreeMap::new(),
             first: None,
+            gave_up: None,
         }
     }
 
@@ -97,7 +99,13 @@ impl Tally {
     /// Records a failed acquisition; returns whether the holder should go on.
     fn lock_error(&mut self, e: &LockError, refused: &mut u64) -> bool {
         match e {
-            LockError::Timeout { .. } => self.fail(FailureKind::StuckLock, e.to_string()),
+            // Waiting longer than the timeout is no fact: the holder stops, and the trial
+            // is judged by what is left (the lock held with every holder gone is StuckLock).
+            LockError::Timeout { .. } => {
+                let id = self.id;
+                self.gave_up
+                    .get_or_insert_with(|| format!("holder {id} gave up: {e}"));
+            }
             // Refusing a planted symlink is the right answer, not a failure.
             LockError::Symlink { .. } => *refused += 1,
             LockError::Io { .. } | LockError::NoRanges { .. } => {
@@ -127,12 +135,16 @@ pub fn holder(plan: &HolderPlan, pipes: &Pipes<'_>) -> i32 {
             refused,
             failures: tally.failures,
             first: tally.first,
+            gave_up: tally.gave_up,
         },
     );
     0
 }
 
 fn run(plan: &HolderPlan, tally: &mut Tally, sections: &mut u64, acknowledged: &mut u64, refused: &mut u64) {
+    // Crash points inside the lock's own code (L6's PID file) are passed through the
+    // process's armed plan; `lock.held` is this holder's to pass.
+    faultline_core::crash_point::arm(plan.crash.clone().filter(|c| c.point != "lock.held"));
     let timeout = (plan.lock.timeout_ms > 0).then(|| Duration::from_millis(plan.lock.timeout_ms));
     let hold = Duration::from_micros(plan.lock.hold_us);
     if plan.lock.lockdep
@@ -256,8 +268,10 @@ impl Inside<'_> {
         {
             *self.hits += 1;
             if *self.hits == crash.hit {
-                self.log.event('D', plan.id, section);
-                crash.fire();
+                if !crash.stop {
+                    self.log.event('D', plan.id, section);
+                }
+                crash.reach();
             }
         }
         // A holder checks its owner record on entering and again before leaving.
@@ -392,6 +406,7 @@ pub fn command_holder(plan: &CommandHolderPlan<'_>, pipes: &Pipes<'_>) -> i32 {
             refused: 0,
             failures: tally.failures,
             first: tally.first,
+            gave_up: tally.gave_up,
         },
     );
     0

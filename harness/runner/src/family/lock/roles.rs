@@ -121,7 +121,7 @@ impl Roles for LockRoles<'_> {
                 // holds it.
                 if s.checks.contains(&Check::NoStuckLock)
                     && !LockPlan::of(s).plant_symlink
-                    && !ended.deadlocked
+                    && !ended.cut_short
                 {
                     checks::lock_is_free(outcome, variant, trial.dir, ended.at_s);
                 }
