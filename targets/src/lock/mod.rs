@@ -68,8 +68,16 @@ pub const INFO: FamilyInfo = FamilyInfo {
 /// The crash points the family's code passes. `lock.held` is passed right after a lock is
 /// taken, inside the critical section. L6's PID file passes two more: `lock.created` (the
 /// file exists, empty, before its PID is written) and `lock.judged_stale` (its owner judged
-/// dead, before the file is deleted).
-pub const CRASH_POINTS: &[&str] = &["lock.held", "lock.created", "lock.judged_stale"];
+/// dead, before the file is deleted). The counter workload passes `lock.counted` after each
+/// increment, the lock released; L3 passes `lock.relock` between reading the counter and
+/// taking the lock again to write it.
+pub const CRASH_POINTS: &[&str] = &[
+    "lock.held",
+    "lock.created",
+    "lock.judged_stale",
+    "lock.relock",
+    "lock.counted",
+];
 
 /// Shared (many readers) or exclusive (one writer).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -560,6 +568,7 @@ pub fn increment(lock: &LockFile, counter: &Path, timeout: Option<Duration>) -> 
     };
     write_counter(counter, value + 1)?;
     drop(guard);
+    faultline_core::crash_point::pass("lock.counted");
     Ok(value + 1)
 }
 

@@ -15,6 +15,8 @@ pub(super) fn relock<'a>(
     timeout: Option<Duration>,
 ) -> Result<Guard<'a>, LockError> {
     drop(guard);
+    // The window: the value is read, and the lock is free for anyone until it is retaken.
+    faultline_core::crash_point::pass("lock.relock");
     lock.lock(Mode::Exclusive, timeout)
 }
 

@@ -122,6 +122,13 @@ pub trait Roles {
         false
     }
 
+    /// Whether the faults' clock starts when the trial's file first changes rather than at
+    /// the release: for programs, whose start-up (an interpreter, say) takes longer on a
+    /// loaded machine, so that a kill lands while they write, not before.
+    fn clock_starts_at_first_write(&self) -> bool {
+        false
+    }
+
     /// Judges the trial once every worker is gone. Returns what else the directory holds
     /// when the judgement listed it (it saves the next trial's clean-up a listing).
     fn judge(

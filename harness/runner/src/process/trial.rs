@@ -341,9 +341,13 @@ pub fn run_trial(
     }
     let start = Instant::now();
     let mut reports = Vec::new();
+    let first_write = roles
+        .clock_starts_at_first_write()
+        .then(|| FirstWrite::new(&file));
     let watched = watch(
         &mut crew,
         &mut window,
+        first_write,
         roles.stop(),
         &trial_pipes,
         workspace,
@@ -401,6 +405,7 @@ pub fn run_trial(
 fn watch(
     crew: &mut Crew,
     window: &mut Window,
+    mut first_write: Option<FirstWrite>,
     stop: Stop,
     pipes: &TrialPipes,
     workspace: &Workspace,
@@ -447,8 +452,18 @@ fn watch(
             break;
         }
         let now = Instant::now();
+        // The faults' clock starts at the file's first change: until then, nothing fires.
+        if first_write.as_ref().is_some_and(FirstWrite::changed) {
+            let shift = now.saturating_duration_since(start);
+            for event in &mut events {
+                event.0 += shift;
+            }
+            first_write = None;
+        }
+        let clock_running = first_write.is_none();
         let mut killed = None;
-        while let Some((at, _, _)) = events.first()
+        while clock_running
+            && let Some((at, _, _)) = events.first()
             && *at <= now
         {
             let (_, index, signal) = events.remove(0);
@@ -480,7 +495,11 @@ fn watch(
             continue;
         }
         let deadline = watchdog.deadline;
-        let next = events.first().map_or(deadline, |(at, _, _)| (*at).min(deadline));
+        let next = match events.first() {
+            _ if !clock_running => (now + FirstWrite::POLL).min(deadline),
+            Some((at, _, _)) => (*at).min(deadline),
+            None => deadline,
+        };
         wait_for_any(
             &crew.group,
             &workspace.results_r,
@@ -496,6 +515,36 @@ fn watch(
         killed_at,
         end_ns,
     })
+}
+
+/// The trial's file as it was at the release, to see when a program first changes it.
+struct FirstWrite {
+    path: PathBuf,
+    before: Option<(u64, u64, i64, i64)>,
+}
+
+impl FirstWrite {
+    /// How often the file is looked at until it changes.
+    const POLL: Duration = Duration::from_millis(1);
+
+    fn new(path: &Path) -> Self {
+        FirstWrite {
+            path: path.to_path_buf(),
+            before: Self::stamp(path),
+        }
+    }
+
+    /// Inode, size and modification time: a replace changes the inode, a write in place
+    /// the size or the time.
+    fn stamp(path: &Path) -> Option<(u64, u64, i64, i64)> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        Some((m.ino(), m.size(), m.mtime(), m.mtime_nsec()))
+    }
+
+    fn changed(&self) -> bool {
+        Self::stamp(&self.path) != self.before
+    }
 }
 
 /// The watchdog: when it expires, the kernel is asked what the trial's processes are doing.

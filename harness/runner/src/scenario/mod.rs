@@ -14,6 +14,9 @@ use std::sync::Arc;
 use crate::program::CommandRoles;
 pub use crate::results::{COMMAND_FAMILY, Expectation};
 
+/// Versions a document program writer writes when the scenario does not say.
+pub const PROGRAM_VERSIONS: u32 = 20;
+
 /// Makes the error for a span of the file: its line and column, and the message.
 pub type At<'a> = &'a dyn Fn(Range<usize>, String) -> ScenarioError;
 
@@ -174,6 +177,11 @@ pub struct Scenario {
     pub reads_per_reader: u32,
     /// Replaces each writer makes at most (it also stops when the readers are done).
     pub writes_per_writer: u32,
+    /// Versions each document program writer writes while readers read: `[workload]
+    /// writes_per_writer` if given, else [`PROGRAM_VERSIONS`]. Readers of program writers read
+    /// until the writers are done, so reads and writes overlap however slowly the programs
+    /// start.
+    pub program_versions: u32,
     /// Pause between reads.
     pub read_pause_us: u64,
     /// Pause between writes.

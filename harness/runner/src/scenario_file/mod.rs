@@ -107,6 +107,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         document_bytes,
         reads_per_reader: workload.reads_per_reader.unwrap_or(100),
         writes_per_writer: workload.writes_per_writer.unwrap_or(10_000),
+        program_versions: workload
+            .writes_per_writer
+            .unwrap_or(crate::scenario::PROGRAM_VERSIONS),
         read_pause_us: workload.read_pause_us.unwrap_or(0),
         write_pause_us: workload.write_pause_us.unwrap_or(0),
         kill: faults.kill,

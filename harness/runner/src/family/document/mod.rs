@@ -234,7 +234,10 @@ impl Roles for DocumentRoles<'_> {
                     threads: s.threads,
                     path: trial.file.to_path_buf(),
                     size: s.document_bytes,
-                    max_writes: s.writes_per_writer,
+                    max_writes: match self.writes {
+                        Writes::Program(_) if s.readers > 0 => s.program_versions,
+                        _ => s.writes_per_writer,
+                    },
                     pause_us: s.write_pause_us,
                     crash: worker.crash.clone(),
                 };
@@ -251,6 +254,7 @@ impl Roles for DocumentRoles<'_> {
                     path: trial.file.to_path_buf(),
                     size: s.document_bytes,
                     reads: s.reads_per_reader,
+                    until_stopped: matches!(self.writes, Writes::Program(_)),
                     pause_us: s.read_pause_us,
                     check_regression: s.writers == 1 && s.checks.contains(&Check::StaleRegression),
                     program: match self.writes {
@@ -268,11 +272,21 @@ impl Roles for DocumentRoles<'_> {
         }
     }
 
+    /// Bundled writers replace until the readers are done; readers of programs read until
+    /// the programs have written their versions, so the two overlap however slowly the
+    /// programs start.
     fn stop(&self) -> Stop {
-        Stop::WritersAfterReaders
+        match self.writes {
+            Writes::Program(_) => Stop::ReadersAfterWriters,
+            _ => Stop::WritersAfterReaders,
+        }
     }
 
     fn runs_programs(&self) -> bool {
+        matches!(self.writes, Writes::Program(_))
+    }
+
+    fn clock_starts_at_first_write(&self) -> bool {
         matches!(self.writes, Writes::Program(_))
     }
 

@@ -44,8 +44,10 @@ pub struct ReaderPlan<'s> {
     pub path: PathBuf,
     /// Document size.
     pub size: usize,
-    /// How many reads.
+    /// How many reads; with `until_stopped`, read on until told to stop instead.
     pub reads: u32,
+    /// Read until the runner says stop (once the writers are done), not for `reads`.
+    pub until_stopped: bool,
     /// Pause between reads.
     pub pause_us: u64,
     /// Only one writer: versions must never go backwards for this reader.
@@ -208,7 +210,17 @@ pub fn reader(plan: &ReaderPlan<'_>, pipes: &Pipes<'_>) -> i32 {
     let mut failures: BTreeMap<FailureKind, u64> = BTreeMap::new();
     let mut first = None;
     let mut newest: Option<Version> = None;
-    for _ in 0..plan.reads {
+    let mut reads = 0u64;
+    loop {
+        let done = if plan.until_stopped {
+            told_to_stop(pipes)
+        } else {
+            reads >= u64::from(plan.reads)
+        };
+        if done {
+            break;
+        }
+        reads += 1;
         let read = match plan.program {
             Some(c) => read_with(c, plan),
             None => read_file(&fs, &plan.path),
@@ -255,7 +267,7 @@ pub fn reader(plan: &ReaderPlan<'_>, pipes: &Pipes<'_>) -> i32 {
         pipes,
         &Report::Reader {
             id: plan.id,
-            reads: u64::from(plan.reads),
+            reads,
             failures,
             first,
         },
