@@ -338,8 +338,8 @@ fn new_result(scenario: &Scenario, target: Target<'_>) -> VariantResult {
 /// The process detector: the variant's trials in real processes, each folded into `r`.
 ///
 /// A variant that must fail and has not shown every kind it must by the end of its trials
-/// runs more, numbered on, until it has or [`RunOptions::catch_budget`] (since its first trial)
-/// is spent: on a slow machine a race may need more tries, never a different verdict. Only
+/// runs more, numbered on, until it has or [`RunOptions::catch_budget`] (counted from the end
+/// of its own trials) is spent: on a slow machine a race may need more tries, never a different verdict. Only
 /// when the trials are the scenario's own (no `--trials`, `--trial`, `--duration` or
 /// `--shard`).
 fn process_trials(
@@ -398,8 +398,10 @@ fn process_trials(
         .and_then(|e| e.must_fail.clone())
         .unwrap_or_default();
     let caught = |r: &VariantResult| must_fail.iter().all(|k| r.failures_by_kind.contains_key(k));
+    // The budget runs from the end of the scenario's own trials.
+    let extra_from = Instant::now();
     let mut trial = planned;
-    while own_trials && !must_fail.is_empty() && !caught(r) && start.elapsed() < options.catch_budget() {
+    while own_trials && !must_fail.is_empty() && !caught(r) && extra_from.elapsed() < options.catch_budget() {
         runner.run(r, &mut *roles, trial)?;
         trial += 1;
         progress(r.trials);
