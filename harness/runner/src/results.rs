@@ -23,8 +23,11 @@ pub struct Expectation {
 pub struct Faults {
     /// Random kill: the writer and the offset.
     pub kill: Option<(u32, u64)>,
-    /// Crash-point kill: the writer and the plan.
+    /// Crash-point kill: the worker and the plan.
     pub crash: Option<(u32, CrashPlan)>,
+    /// The crash point is one readers pass, and the plan is armed in every reader.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub every_reader: bool,
     /// SIGSTOP: the writer, the offset and the length.
     pub pause: Option<(u32, u64, u64)>,
     /// The scenario's race window was held open in this trial.

@@ -149,11 +149,15 @@ pub fn choose_faults(plan: &TrialPlan<'_>, roles: &dyn Roles) -> Faults {
     if crash_turn {
         let turn = if both { plan.trial / 2 } else { plan.trial };
         let cp = &s.crash_points[(turn % s.crash_points.len() as u64) as usize];
-        let worker = if s.readers > 0 && roles.readers_pass(cp.point) {
+        let readers_pass = s.readers > 0 && roles.readers_pass(cp.point);
+        let worker = if readers_pass {
             s.writers + 1 + (pick(0, u64::from(s.readers) - 1) as u32)
         } else {
             writer
         };
+        // A point readers pass is armed in every reader: whichever gets there dies, so the
+        // kill does not hang on which reader the scheduler happened to feed.
+        faults.every_reader = readers_pass;
         faults.crash = Some((
             worker,
             CrashPlan {
@@ -237,7 +241,7 @@ impl Crew {
                 None => faults
                     .crash
                     .as_ref()
-                    .filter(|(w, _)| *w == number)
+                    .filter(|(w, _)| *w == number || (faults.every_reader && number > s.writers))
                     .map(|(_, c)| c.clone()),
             }
         };

@@ -410,7 +410,7 @@ impl Roles for QueueRoles<'_> {
         // Consumers pass the points of delivery, processing and the cursor.
         !matches!(
             point,
-            "queue.after_header" | "queue.after_write" | "queue.after_sync"
+            "queue.after_header" | "queue.between_chunks" | "queue.after_write" | "queue.after_sync"
         )
     }
 
