@@ -438,19 +438,7 @@ fn watch(
             w.reap();
         }
         window.advance(&crew.group);
-        if !stop_sent {
-            stop_sent = match stop {
-                Stop::WritersAfterReaders if !crew.readers.is_empty() && crew.all_ended(&crew.readers) => {
-                    pipes.stop(s.writers as usize);
-                    true
-                }
-                Stop::ReadersAfterWriters if !crew.readers.is_empty() && crew.all_ended(&crew.writers) => {
-                    pipes.stop(crew.readers.len());
-                    true
-                }
-                _ => false,
-            };
-        }
+        stop_sent = stop_sent || send_stop(stop, crew, pipes, s);
         drain(&workspace.results_r, &mut buffer, reports);
         if crew.group.workers.iter().all(|w| w.ended.is_some()) {
             break;
@@ -465,23 +453,11 @@ fn watch(
             first_write = None;
         }
         let clock_running = first_write.is_none();
-        let mut killed = None;
-        while clock_running
-            && let Some((at, _, _)) = events.first()
-            && *at <= now
-        {
-            let (_, index, signal) = events.remove(0);
-            // A holder killed inside held the lock until the signal; the time is taken
-            // before it, so nobody can have entered after its death but "before" it.
-            let sent_at = now_ns();
-            crew.group.workers[index].signal(signal);
-            if signal == Signal::SIGKILL {
-                killed = Some(index);
-                if let Some(id) = crew.holders.get(&index) {
-                    killed_at.insert(*id, sent_at);
-                }
-            }
-        }
+        let killed = if clock_running {
+            fire_due(&mut events, crew, now, &mut killed_at)
+        } else {
+            None
+        };
         if let Some(index) = killed {
             // A SIGKILLed worker is gone within tens of microseconds. Waiting for it without
             // going to sleep saves every kill a context switch and a wake-up.
@@ -519,6 +495,48 @@ fn watch(
         killed_at,
         end_ns,
     })
+}
+
+/// Tells the workers the family's rule says to stop, once the others are done; whether it did.
+fn send_stop(stop: Stop, crew: &Crew, pipes: &TrialPipes, s: &Scenario) -> bool {
+    match stop {
+        Stop::WritersAfterReaders if !crew.readers.is_empty() && crew.all_ended(&crew.readers) => {
+            pipes.stop(s.writers as usize);
+            true
+        }
+        Stop::ReadersAfterWriters if !crew.readers.is_empty() && crew.all_ended(&crew.writers) => {
+            pipes.stop(crew.readers.len());
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Sends the signals of `events` that are due at `now`; the last worker SIGKILLed, if any.
+/// A holder's kill time is noted in `killed_at`.
+fn fire_due(
+    events: &mut Vec<Event>,
+    crew: &Crew,
+    now: Instant,
+    killed_at: &mut BTreeMap<u32, u64>,
+) -> Option<usize> {
+    let mut killed = None;
+    while let Some((at, _, _)) = events.first()
+        && *at <= now
+    {
+        let (_, index, signal) = events.remove(0);
+        // A holder killed inside held the lock until the signal; the time is taken before
+        // it, so nobody can have entered after its death but "before" it.
+        let sent_at = now_ns();
+        crew.group.workers[index].signal(signal);
+        if signal == Signal::SIGKILL {
+            killed = Some(index);
+            if let Some(id) = crew.holders.get(&index) {
+                killed_at.insert(*id, sent_at);
+            }
+        }
+    }
+    killed
 }
 
 /// The trial's file as it was at the release, to see when a program first changes it.
