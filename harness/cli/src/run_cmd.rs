@@ -150,6 +150,13 @@ fn figures(out: &mut String, r: &VariantResult) {
     if let Some(most) = r.max_shared_holders {
         let _ = writeln!(out, "  {:<22} most shared holders inside at once: {most}", "");
     }
+    if let faultline_runner::results::Verdict::NotCaught { .. } = r.verdict {
+        let _ = writeln!(
+            out,
+            "  {:<22} not caught in {} trials, {:.0} s (its own trials and the catch budget)",
+            "", r.trials, r.elapsed_s
+        );
+    }
     if r.inconclusive > 0 {
         let _ = writeln!(
             out,
