@@ -40,12 +40,12 @@ pub fn arm(plan: Option<CrashPlan>) {
 
 /// Passes crash point `name`: a no-op unless the armed plan names it and this is its hit.
 pub fn pass(name: &'static str) {
+    // Only a pass of the armed point clones the plan (to reach it outside the lock).
     let plan = match ARMED.lock() {
-        Ok(armed) => armed.clone(),
+        Ok(armed) => armed.as_ref().filter(|p| p.point == name).cloned(),
         Err(_) => None,
     };
     if let Some(plan) = plan
-        && plan.point == name
         && HITS.fetch_add(1, Ordering::SeqCst) + 1 == plan.hit
     {
         plan.reach();
