@@ -134,11 +134,8 @@ pub fn choose_faults(plan: &TrialPlan<'_>, roles: &dyn Roles) -> Faults {
     let mut pick = |lo: u64, hi: u64| lo + rng.next_u64() % (hi - lo + 1);
     let mut faults = Faults::default();
     let writer = 1 + (pick(0, u64::from(s.writers) - 1) as u32);
-    // With both random kills and crash points, even trials kill at random and odd trials
-    // cycle through the crash points.
-    let both = s.kill.is_some() && !s.crash_points.is_empty();
-    let crash_turn = !s.crash_points.is_empty() && (!both || plan.trial % 2 == 1);
-    if let Some(k) = s.kill.filter(|_| !crash_turn) {
+    let turns = s.turns(plan.trial);
+    if let Some(k) = s.kill.filter(|_| turns.kill) {
         let victim = if roles.kills_any_worker() {
             1 + (pick(0, u64::from(s.writers + s.readers) - 1) as u32)
         } else {
@@ -146,8 +143,7 @@ pub fn choose_faults(plan: &TrialPlan<'_>, roles: &dyn Roles) -> Faults {
         };
         faults.kill = Some((victim, pick(k.offset_ms_min, k.offset_ms_max)));
     }
-    if crash_turn {
-        let turn = if both { plan.trial / 2 } else { plan.trial };
+    if let Some(turn) = turns.crash {
         let cp = &s.crash_points[(turn % s.crash_points.len() as u64) as usize];
         let readers_pass = s.readers > 0 && roles.readers_pass(cp.point);
         let worker = if readers_pass {
@@ -170,8 +166,7 @@ pub fn choose_faults(plan: &TrialPlan<'_>, roles: &dyn Roles) -> Faults {
     if let Some(p) = s.pause {
         faults.pause = Some((writer, pick(p.after_ms_min, p.after_ms_max), p.for_ms));
     }
-    // The race window in even trials; odd ones keep random timing.
-    faults.window = !s.window.is_empty() && plan.trial % 2 == 0;
+    faults.window = turns.window;
     faults
 }
 
@@ -236,7 +231,7 @@ impl Crew {
                 Some(w) => Some(CrashPlan {
                     point: w.point.to_string(),
                     hit: w.hit,
-                    stop: true,
+                    stop: !w.kill,
                 }),
                 None => faults
                     .crash

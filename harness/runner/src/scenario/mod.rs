@@ -128,7 +128,7 @@ pub struct CrashPointKill {
 }
 
 /// One step of a race window held open on purpose: the worker stops itself at the `hit`-th
-/// pass of `point` (see [`Scenario::window`]).
+/// pass of `point`, or dies there with `kill` (see [`Scenario::window`]).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct WindowStep {
     /// The worker: writers from 1, then readers.
@@ -137,6 +137,9 @@ pub struct WindowStep {
     pub point: &'static str,
     /// Which pass stops it (from 1).
     pub hit: u64,
+    /// The worker dies at its point (as a crash-point kill) instead of stopping there: the
+    /// next step goes once it is gone. A window that needs a holder dead inside opens this way.
+    pub kill: bool,
 }
 
 /// Stop a writer with SIGSTOP for a while, then SIGCONT.
@@ -192,8 +195,8 @@ pub struct Scenario {
     pub crash_points: Vec<CrashPointKill>,
     /// SIGSTOP pause of a writer.
     pub pause: Option<Pause>,
-    /// A race window held open on purpose, in even trials (odd ones keep random timing):
-    /// step 1's worker stops itself at its crash point; each next step's worker is held
+    /// A race window held open on purpose, in the trials [`Scenario::turns`] gives it (others keep
+    /// random timing): step 1's worker stops itself at its crash point (or dies there); each next step's worker is held
     /// (stopped by the runner) until the one before has stopped or ended, then runs to its
     /// own point; once every step's worker has stopped or ended, they go on one at a time, in
     /// order. A bug that lives between two points is then met in the first trial, on a fast
@@ -221,10 +224,49 @@ pub struct Scenario {
     pub explore: Option<CommandExplore>,
 }
 
+/// Which of the scenario's faults one trial uses ([`Scenario::turns`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Turns {
+    /// The random kill.
+    pub kill: bool,
+    /// The crash point to use, as an index into the cycle of crash points.
+    pub crash: Option<u64>,
+    /// The race window.
+    pub window: bool,
+}
+
 impl Scenario {
     /// The family's section as the family's type `T`, if it has one of that type.
     pub fn plan<T: Plan>(&self) -> Option<&T> {
         self.plan.as_deref().and_then(|p| p.as_any().downcast_ref::<T>())
+    }
+
+    /// Which faults trial `trial` uses. With both random kills and crash points, even trials
+    /// kill at random and odd ones cycle through the crash points. The race window takes
+    /// every other trial of those that would kill at random, and kills there only as its
+    /// steps say, so a worker it needs alive is never killed by a timer first; with no random
+    /// kill it takes the even trials. The pause, if any, is in every trial.
+    pub fn turns(&self, trial: u64) -> Turns {
+        let has_kill = self.kill.is_some();
+        let has_crash = !self.crash_points.is_empty();
+        let (kill, crash, kill_index) = match (has_kill, has_crash) {
+            (true, true) if trial % 2 == 0 => (true, None, trial / 2),
+            (true, true) => (false, Some(trial / 2), 0),
+            (true, false) => (true, None, trial),
+            (false, true) => (false, Some(trial), 0),
+            (false, false) => (false, None, 0),
+        };
+        let window = !self.window.is_empty()
+            && if has_kill {
+                kill && kill_index % 2 == 0
+            } else {
+                trial % 2 == 0
+            };
+        Turns {
+            kill: kill && !window,
+            crash,
+            window,
+        }
     }
 }
 

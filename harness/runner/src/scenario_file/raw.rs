@@ -63,6 +63,8 @@ pub(super) struct RawWindowStep {
     pub(super) point: Spanned<String>,
     #[serde(default = "one")]
     pub(super) hit: u64,
+    #[serde(default)]
+    pub(super) kill: bool,
 }
 
 #[derive(Debug, Deserialize)]

@@ -238,6 +238,7 @@ fn window(
             worker: s.worker,
             point,
             hit: s.hit,
+            kill: s.kill,
         });
     }
     Ok(steps)

@@ -125,6 +125,105 @@ pause = { after_ms = [0, 1000], for_ms = 5 }
 }
 
 #[test]
+fn a_window_takes_turns_with_random_kills_and_crash_points() {
+    let s = parse(
+        r#"
+family = "lock"
+variants = ["flock"]
+[roles]
+writers = 1
+readers = 2
+[faults]
+kill = { offset_ms = [1, 2] }
+crash_points = [{ point = "lock.held", hit = 5 }]
+window = [
+  { worker = 1, point = "lock.held", hit = 3, kill = true },
+  { worker = 2, point = "lock.held" },
+]
+"#,
+    );
+    assert!(s.window[0].kill && !s.window[1].kill);
+    let turns: Vec<(bool, bool, bool)> = (0..8)
+        .map(|t| {
+            let turn = s.turns(t);
+            (turn.window, turn.kill, turn.crash.is_some())
+        })
+        .collect();
+    // Window, crash point, random kill, crash point, and again: a window trial kills at random
+    // never, so no timer kills a worker the window needs.
+    let one_round = [
+        (true, false, false),
+        (false, false, true),
+        (false, true, false),
+        (false, false, true),
+    ];
+    assert_eq!(turns[..4], one_round);
+    assert_eq!(turns[4..], one_round);
+    let roles = Target::BuiltIn(faultline_targets::lock::Variant::Flock.info())
+        .roles(&s)
+        .expect("a process workload");
+    let faults = |t| {
+        choose_faults(
+            &TrialPlan {
+                scenario: &s,
+                trial: t,
+            },
+            &*roles,
+        )
+    };
+    assert!(faults(0).window && faults(0).kill.is_none() && faults(0).crash.is_none());
+    assert!(!faults(2).window && faults(2).kill.is_some());
+    // Without random kills the window takes the even trials, crash points or not.
+    let no_kill = parse(&s_text_without_kill());
+    assert!(no_kill.turns(0).window && no_kill.turns(0).crash.is_some());
+    assert!(!no_kill.turns(1).window && no_kill.turns(2).window);
+}
+
+fn s_text_without_kill() -> String {
+    r#"
+family = "lock"
+variants = ["flock"]
+[roles]
+writers = 1
+readers = 1
+[faults]
+crash_points = [{ point = "lock.held", hit = 5 }]
+window = [
+  { worker = 1, point = "lock.held" },
+  { worker = 2, point = "lock.held" },
+]
+"#
+    .to_string()
+}
+
+#[test]
+fn stale_locks_window_catches_the_pid_file_race_in_its_first_trial_and_passes_the_reference() {
+    use faultline_targets::lock::Variant as Lock;
+    let temp = tempfile::tempdir().expect("temp");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/stale-lock.toml");
+    let s = scenario_file::load(&path).expect("the bundled scenario loads");
+    assert!(s.turns(0).window, "trial 0 holds the window");
+    let run = |variant: Lock| {
+        let plan = TrialPlan {
+            scenario: &s,
+            trial: 0,
+        };
+        let mut roles = Target::BuiltIn(variant.info())
+            .roles(&s)
+            .expect("a process workload");
+        let mut workspace = Workspace::new(Some(temp.path())).expect("workspace");
+        run_trial(&plan, &mut *roles, &mut workspace, &AtomicBool::new(false), false).expect("the trial runs")
+    };
+    let raced = run(Lock::PidFileStaleRace);
+    assert!(
+        raced.failures_by_kind.contains_key(&FailureKind::TwoHolders),
+        "{raced:?}"
+    );
+    let reference = run(Lock::Flock);
+    assert!(!reference.failed(), "{reference:?}");
+}
+
+#[test]
 fn a_failing_trial_is_kept_when_asked() {
     let temp = tempfile::tempdir().expect("temp");
     let s = parse(&CRASH_AT.replace("POINT", "atomic_write.after_create"));

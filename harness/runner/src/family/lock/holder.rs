@@ -301,9 +301,11 @@ impl Inside<'_> {
 }
 
 /// Starts `sleep` with no stdio, as a holder running a hook would, and does not wait for it.
-/// It inherits every descriptor not marked close-on-exec.
+/// It inherits every descriptor not marked close-on-exec. It sleeps ten lock timeouts, so a
+/// lock it inherited outlasts holders giving up on it one after another (as a race window's
+/// do); it is in the trial's process group, and the runner kills it when the trial ends.
 fn spawn_helper(timeout_ms: u64) {
-    let seconds = (timeout_ms / 1000).max(1) * 3;
+    let seconds = (timeout_ms * 10).div_ceil(1000).max(1);
     let _ = std::process::Command::new("sleep")
         .arg(seconds.to_string())
         .stdin(std::process::Stdio::null())
