@@ -50,6 +50,12 @@ pub fn record(args: &RecordArgs) -> anyhow::Result<u8> {
     for w in &trace.warnings {
         eprintln!("warning: {w}");
     }
+    for u in &trace.unsupported {
+        eprintln!(
+            "unsupported: strace line {}: {}: {}; crash states after entry {} will not be judged",
+            u.line, u.syscall, u.why, u.moment
+        );
+    }
     Ok(exit::OK)
 }
 
@@ -162,6 +168,8 @@ pub fn explore(args: &ExploreArgs) -> anyhow::Result<u8> {
     }
     Ok(if report.failed() {
         exit::REFERENCE_FAILED
+    } else if report.unsupported() {
+        exit::UNSUPPORTED
     } else {
         exit::OK
     })

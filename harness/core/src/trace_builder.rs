@@ -215,7 +215,8 @@ impl TraceBuilder {
         let Some(ino) = self.live.entry(from_dir, from_name) else {
             return;
         };
-        if from_dir == to_dir && from_name == to_name {
+        // Two names of one file: rename succeeds and does nothing (POSIX), both names stay.
+        if (from_dir == to_dir && from_name == to_name) || self.live.entry(to_dir, to_name) == Some(ino) {
             return;
         }
         self.push(

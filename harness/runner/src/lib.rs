@@ -45,3 +45,4 @@ pub mod results;
 pub mod run;
 pub mod scenario;
 pub mod scenario_file;
+pub mod text;

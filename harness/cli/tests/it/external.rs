@@ -51,6 +51,19 @@ fn record(variant: &str, dir: &Path) -> String {
     trace
 }
 
+/// `faultline explore --trace TRACE --checker CHECKER --model MODEL`.
+fn explore_trace(trace: &str, checker: &str, model: &str) -> std::process::Output {
+    faultline(&[
+        "explore",
+        "--trace",
+        trace,
+        "--checker",
+        checker,
+        "--model",
+        model,
+    ])
+}
+
 #[test]
 fn aw1_to_aw4_as_external_programs_get_the_builtin_variants_verdicts() {
     let dir = tempfile::tempdir().expect("temp");
@@ -66,15 +79,7 @@ fn aw1_to_aw4_as_external_programs_get_the_builtin_variants_verdicts() {
     for (variant, crash, power) in expected {
         let trace = record(variant, dir.path());
         for (model, expect) in [("process-crash", crash), ("power-loss", power)] {
-            let o = faultline(&[
-                "explore",
-                "--trace",
-                &trace,
-                "--checker",
-                &checker,
-                "--model",
-                model,
-            ]);
+            let o = explore_trace(&trace, &checker, model);
             let code = o.status.code();
             assert!(matches!(code, Some(0 | 1)), "{variant} {model}: {}", stderr(&o));
             let external = code == Some(1);
@@ -92,6 +97,69 @@ fn aw1_to_aw4_as_external_programs_get_the_builtin_variants_verdicts() {
             );
         }
     }
+}
+
+#[test]
+fn durable_savers_that_copy_with_cp_or_shutil_pass_under_both_models() {
+    // Before the recorder followed copy_file_range and sendfile, the copied bytes vanished
+    // from the trace and both savers failed every crash state after the copy.
+    let dir = tempfile::tempdir().expect("temp");
+    let checker = format!("python3 {PROGRAMS}/aw_check.py f {{stdout}}");
+    for variant in ["cp_sync_mv", "shutil_copy"] {
+        let trace = record(variant, dir.path());
+        let text = std::fs::read_to_string(&trace).expect("the trace");
+        let copy = if variant == "cp_sync_mv" {
+            "copy_file_range("
+        } else {
+            "sendfile("
+        };
+        assert!(text.contains(copy), "{variant} copies with {copy}");
+        for model in ["process-crash", "power-loss"] {
+            let o = explore_trace(&trace, &checker, model);
+            assert_eq!(
+                o.status.code(),
+                Some(0),
+                "{variant} under {model}: {}{}",
+                String::from_utf8_lossy(&o.stdout),
+                stderr(&o)
+            );
+        }
+    }
+}
+
+#[test]
+fn a_trace_with_a_call_that_cannot_be_modelled_is_unsupported_not_passed() {
+    let dir = tempfile::tempdir().expect("temp");
+    let work = dir.path().join("w");
+    std::fs::create_dir(&work).expect("dir");
+    let trace = dir.path().join("fifo.trace.json").display().to_string();
+    let o = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args([
+            "record",
+            "--out",
+            &trace,
+            "--",
+            "sh",
+            "-c",
+            "echo a > a && mkfifo p && echo b > b",
+        ])
+        .current_dir(&work)
+        .output()
+        .expect("faultline runs");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("unsupported: strace line"), "{}", stderr(&o));
+    let o = faultline(&[
+        "explore",
+        "--trace",
+        &trace,
+        "--checker",
+        "true",
+        "--model",
+        "power-loss",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(5), "{out}{}", stderr(&o));
+    assert!(out.contains("**UNSUPPORTED**") && out.contains("mknod"), "{out}");
 }
 
 #[test]

@@ -20,7 +20,7 @@ use faultline_core::persistence::Pending;
 use faultline_core::stats::FailureCount;
 use faultline_core::{FsImage, PersistenceModel};
 
-use super::trace_file::TraceFile;
+use super::trace_file::{TraceFile, Unsupported};
 use crate::crash::{list_files, materialise};
 
 /// The placeholders a checker's words may use.
@@ -131,8 +131,13 @@ pub struct TraceExploreResult {
     pub max_choices_per_moment: u64,
     /// Entries in the trace.
     pub trace_len: usize,
-    /// What the recording could not represent.
+    /// What the recording noted (extended attributes, strings strace cut short, ...).
     pub warnings: Vec<String>,
+    /// Calls the recording could not model.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unsupported: Vec<Unsupported>,
+    /// Distinct states after the first unsupported call: not judged.
+    pub unsupported_states: u64,
     /// What the enumeration covered.
     pub enumeration: EnumerationStats,
     /// Failed states out of distinct states checked.
@@ -185,6 +190,8 @@ struct Checker<'a> {
     running: VecDeque<Running>,
     checked: u64,
     failed: u64,
+    /// States after the first call the recording could not model: not judged.
+    unsupported: u64,
     causes: BTreeMap<Option<(usize, bool)>, Cause>,
 }
 
@@ -200,6 +207,7 @@ impl<'a> Checker<'a> {
             running: VecDeque::new(),
             checked: 0,
             failed: 0,
+            unsupported: 0,
             causes: BTreeMap::new(),
         })
     }
@@ -213,6 +221,16 @@ impl<'a> Checker<'a> {
     }
 
     fn start(&mut self, id: CrashStateId, image: FsImage, pending: &[Pending]) -> std::io::Result<()> {
+        if self
+            .trace
+            .supported_until()
+            .is_some_and(|until| id.moment > until)
+        {
+            // After a call the trace could not hold: the state may not be one the program
+            // could leave, so it is neither a pass nor a failure.
+            self.unsupported += 1;
+            return Ok(());
+        }
         if self.free.is_empty() {
             self.finish_oldest()?;
         }
@@ -288,15 +306,7 @@ impl<'a> Checker<'a> {
         };
         let end = wait_with_timeout(&mut r.child, r.started + self.request.timeout)?;
         let output = std::fs::read(self.side_file(r.slot, "output")).unwrap_or_default();
-        let mut output = String::from_utf8_lossy(&output).into_owned();
-        if output.len() > 600 {
-            let mut cut = 600;
-            while !output.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            output.truncate(cut);
-            output.push_str("...");
-        }
+        let output = crate::text::shortened(&String::from_utf8_lossy(&output), 600);
         self.tally(r.id, end, output, r.lost, r.torn, r.persisted, &r.image);
         self.free.push(r.slot);
         Ok(())
@@ -515,6 +525,8 @@ pub fn explore_trace(
         max_choices_per_moment: request.config.max_choices_per_moment,
         trace_len: len,
         warnings: trace.warnings.clone(),
+        unsupported: trace.unsupported.clone(),
+        unsupported_states: checker.unsupported,
         enumeration: stats,
         failed_states: FailureCount::new(checker.failed, checker.checked),
         causes,
@@ -550,6 +562,11 @@ impl TraceReport {
     /// Whether any state failed its checker.
     pub fn failed(&self) -> bool {
         self.results.iter().any(|r| r.failed_states.failures > 0)
+    }
+
+    /// Whether states went unjudged after a call the recording could not model.
+    pub fn unsupported(&self) -> bool {
+        self.results.iter().any(|r| r.unsupported_states > 0)
     }
 
     /// The JSON text.
@@ -589,18 +606,34 @@ fn result_markdown(r: &TraceExploreResult) -> String {
         r.enumeration.distinct_states, r.enumeration.moments, r.enumeration.choices, r.block_size_bytes
     );
     // The states are the whole set the model allows (not a sample), so no interval.
+    let verdict = if r.failed_states.failures > 0 {
+        "FAIL"
+    } else if r.unsupported_states > 0 {
+        "UNSUPPORTED"
+    } else {
+        "PASS"
+    };
     let _ = writeln!(
         out,
-        "- **{}**: {} of {} states failed the checker, in {} cause(s)",
-        if r.failed_states.failures > 0 {
-            "FAIL"
-        } else {
-            "PASS"
-        },
+        "- **{verdict}**: {} of {} states failed the checker, in {} cause(s)",
         r.failed_states.failures,
         r.failed_states.trials,
         r.causes.len()
     );
+    if r.unsupported_states > 0 {
+        let _ = writeln!(
+            out,
+            "- **unsupported**: {} state(s) after a call faultline cannot model were not judged",
+            r.unsupported_states
+        );
+    }
+    for u in &r.unsupported {
+        let _ = writeln!(
+            out,
+            "- unsupported after entry {}: {} (strace line {}: {})",
+            u.moment, u.why, u.line, u.syscall
+        );
+    }
     for w in &r.warnings {
         let _ = writeln!(out, "- warning: {w}");
     }

@@ -32,6 +32,21 @@ pub struct Source {
     pub syscall: String,
 }
 
+/// A call the recording could not model, though it touched (or may have touched) the recorded
+/// directory: every crash state after it may be wrong, so none is judged.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unsupported {
+    /// Trace entries before the call: crash states at this moment or earlier are unaffected.
+    pub moment: usize,
+    /// The line of strace's output.
+    pub line: usize,
+    /// The call as strace printed it, shortened.
+    pub syscall: String,
+    /// What the recording could not model.
+    pub why: String,
+}
+
 /// A recorded or simulated trace, ready to explore.
 #[derive(Clone, Debug)]
 pub struct TraceFile {
@@ -49,11 +64,19 @@ pub struct TraceFile {
     pub sources: Vec<Source>,
     /// For each entry, what it printed on the program's standard output (usually nothing).
     pub output: Vec<Vec<u8>>,
-    /// What the recording could not represent (shared writable mappings, and so on).
+    /// What the recording noted but does not change a verdict (extended attributes, a string
+    /// strace cut short, ...).
     pub warnings: Vec<String>,
+    /// Calls the recording could not model: states after the first are not judged.
+    pub unsupported: Vec<Unsupported>,
 }
 
 impl TraceFile {
+    /// The moment after which crash states are not judged: the first unsupported call's.
+    pub fn supported_until(&self) -> Option<usize> {
+        self.unsupported.iter().map(|u| u.moment).min()
+    }
+
     /// The standard output printed before moment `moment` (after `moment` entries).
     pub fn output_before(&self, moment: usize) -> Vec<u8> {
         self.output[..moment.min(self.output.len())].concat()
@@ -84,6 +107,7 @@ impl TraceFile {
                 })
                 .collect(),
             warnings: self.warnings.clone(),
+            unsupported: self.unsupported.clone(),
         };
         let mut text = serde_json::to_string_pretty(&file).expect("trace files serialise infallibly");
         text.push('\n');
@@ -155,6 +179,7 @@ impl TraceFile {
             sources,
             output,
             warnings: raw.warnings,
+            unsupported: raw.unsupported,
         })
     }
 }
@@ -171,6 +196,8 @@ struct RawFile {
     entries: Vec<RawEntry>,
     #[serde(default)]
     warnings: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    unsupported: Vec<Unsupported>,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]

@@ -105,14 +105,7 @@ pub(crate) fn send(pipes: &Pipes<'_>, report: &Report) {
 }
 
 pub(crate) fn short(text: String) -> String {
-    if text.len() <= 300 {
-        return text;
-    }
-    let mut cut = 300;
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("{}...", &text[..cut])
+    crate::text::shortened(&text, 300)
 }
 
 pub(crate) fn told_to_stop(pipes: &Pipes<'_>) -> bool {

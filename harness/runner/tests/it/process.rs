@@ -90,6 +90,15 @@ watchdog_ms = 100
     assert_eq!(std::fs::read_dir(temp.path()).expect("readable").count(), 0);
 }
 
+/// The faults `choose_faults` gives trial `trial` of `s`.
+fn faults_of(
+    s: &Scenario,
+    roles: &dyn faultline_runner::process::roles::Roles,
+    trial: u64,
+) -> faultline_runner::results::Faults {
+    choose_faults(&TrialPlan { scenario: s, trial }, roles)
+}
+
 #[test]
 fn faults_are_a_function_of_the_seed_and_trial() {
     let s = parse(
@@ -107,15 +116,7 @@ pause = { after_ms = [0, 1000], for_ms = 5 }
     let roles = Target::BuiltIn(Variant::Durable.info())
         .roles(&s)
         .expect("a process workload");
-    let faults = |t| {
-        choose_faults(
-            &TrialPlan {
-                scenario: &s,
-                trial: t,
-            },
-            &*roles,
-        )
-    };
+    let faults = |t| faults_of(&s, &*roles, t);
     assert_eq!(faults(3), faults(3));
     let distinct: std::collections::BTreeSet<String> = (0..20).map(|t| format!("{:?}", faults(t))).collect();
     assert!(
@@ -162,15 +163,7 @@ window = [
     let roles = Target::BuiltIn(faultline_targets::lock::Variant::Flock.info())
         .roles(&s)
         .expect("a process workload");
-    let faults = |t| {
-        choose_faults(
-            &TrialPlan {
-                scenario: &s,
-                trial: t,
-            },
-            &*roles,
-        )
-    };
+    let faults = |t| faults_of(&s, &*roles, t);
     assert!(faults(0).window && faults(0).kill.is_none() && faults(0).crash.is_none());
     assert!(!faults(2).window && faults(2).kill.is_some());
     // Without random kills the window takes the even trials, crash points or not.

@@ -95,12 +95,9 @@ fn a_recorded_trace_replays_to_exactly_the_directory_the_program_left() {
     let trace = trace.expect("strace and python3 must be installed (.ci/run installs them)");
     assert_eq!(trace.exit_code, Some(0));
     assert!(
-        trace
-            .warnings
-            .iter()
-            .any(|w| w.contains("mapped.bin") && w.contains("unsupported")),
-        "the shared writable mapping is reported: {:?}",
-        trace.warnings
+        trace.unsupported.iter().any(|u| u.why.contains("mapped.bin")),
+        "the shared writable mapping is reported as unsupported: {:?}",
+        trace.unsupported
     );
     assert_eq!(String::from_utf8_lossy(&trace.output.concat()), "done\n");
     let after = snapshot(&dir).expect("snapshot");
@@ -132,4 +129,195 @@ fn a_recorded_trace_replays_to_exactly_the_directory_the_program_left() {
     for name in ["/sub/child.txt", "/sub/moved.txt", "/sub/rel.txt", "/sub/cwd.txt"] {
         assert!(after.read(Path::new(name)).is_ok(), "{name} was made");
     }
+}
+
+/// Every path, mode and byte of an image, one line each, for a readable difference.
+fn listing(image: &FsImage) -> Vec<String> {
+    image
+        .walk()
+        .into_iter()
+        .map(|(p, n)| match n {
+            faultline_core::Node::File { data, mode } => {
+                let digest = data
+                    .iter()
+                    .fold(0u64, |h, b| h.wrapping_mul(1_099_511_628_211) ^ u64::from(*b));
+                format!("{p} {mode:o} {} bytes, digest {digest:x}", data.len())
+            }
+            faultline_core::Node::Dir { mode, .. } => format!("{p}/ {mode:o}"),
+        })
+        .collect()
+}
+
+/// Records `python3 SCRIPT ARGS` in a fresh directory; the trace and the directory it left.
+fn record_python(
+    script: &str,
+    args: &[String],
+) -> (faultline_runner::external::trace_file::TraceFile, FsImage) {
+    let work = tempfile::tempdir().expect("temp");
+    let dir = work.path().join("data");
+    let scratch = work.path().join("scratch");
+    std::fs::create_dir(&dir).expect("dir");
+    std::fs::create_dir(&scratch).expect("dir");
+    let mut command = vec![
+        "python3".to_string(),
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/it/record")
+            .join(script)
+            .display()
+            .to_string(),
+    ];
+    command.extend_from_slice(args);
+    let trace = record(&RecordRequest {
+        command,
+        dir: dir.clone(),
+        strace: "strace".into(),
+        scratch,
+        cwd: Some(dir.clone()),
+        echo: false,
+    })
+    .expect("strace and python3 must be installed (.ci/run installs them)");
+    let after = snapshot(&dir).expect("snapshot");
+    (trace, after)
+}
+
+#[test]
+fn every_copying_call_is_recorded_and_replays_to_the_directory_left() {
+    let (trace, after) = record_python("calls.py", &[]);
+    assert_eq!(trace.exit_code, Some(0));
+    assert_eq!(String::from_utf8_lossy(&trace.output.concat()), "done\n");
+    assert!(trace.unsupported.is_empty(), "{:?}", trace.unsupported);
+    let replay = replayed(&trace.base, &trace.entries);
+    assert_eq!(listing(&replay), listing(&after));
+    assert_eq!(replay.digest(), after.digest());
+    let src: Vec<u8> = (0..=255u8).cycle().take(16384).collect();
+    let read = |name: &str| after.read(Path::new(name)).expect(name).to_vec();
+    for copy in ["/cp.bin", "/cat.bin", "/shutil.bin"] {
+        assert_eq!(read(copy), src, "{copy} is a whole copy");
+    }
+    let mut cfr = src[100..1100].to_vec();
+    cfr.resize(3000, 0);
+    cfr.extend_from_slice(&src[7..507]);
+    cfr[1000..1005].copy_from_slice(b"after");
+    assert_eq!(read("/cfr.bin"), cfr);
+    let calls: Vec<&str> = trace.sources.iter().map(|s| s.syscall.as_str()).collect();
+    assert_eq!(read("/sedded.txt"), b"after\n");
+    let sedded = after.lookup(Path::new("/sedded.txt")).expect("sedded.txt");
+    assert_eq!(
+        after.node(sedded).map(faultline_core::Node::mode),
+        Some(0o664),
+        "sed kept the mode"
+    );
+    for name in ["copy_file_range(", "sendfile(", "splice(", "mknod"] {
+        assert!(
+            calls.iter().any(|c| c.starts_with(name)),
+            "{name} is in the trace: {calls:?}"
+        );
+    }
+}
+
+#[test]
+fn generated_programs_leave_exactly_the_directory_their_trace_replays_to() {
+    // Each recorded run holds 50 programs in directories of their own; runs x 50 programs.
+    let runs: u64 = std::env::var("FAULTLINE_RECORDER_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(40);
+    let mut calls = std::collections::BTreeSet::new();
+    for seed in 0..runs {
+        let (trace, after) = record_python("generated.py", &[seed.to_string(), "50".to_string()]);
+        assert_eq!(trace.exit_code, Some(0), "seed {seed}");
+        assert!(
+            trace.unsupported.is_empty(),
+            "seed {seed}: {:?}",
+            trace.unsupported
+        );
+        let replay = replayed(&trace.base, &trace.entries);
+        if replay.digest() != after.digest() {
+            let (want, got) = (listing(&after), listing(&replay));
+            let differ: Vec<_> = want
+                .iter()
+                .filter(|l| !got.contains(l))
+                .map(|l| format!("left by the program: {l}"))
+                .chain(
+                    got.iter()
+                        .filter(|l| !want.contains(l))
+                        .map(|l| format!("replayed: {l}")),
+                )
+                .collect();
+            let first_difference = after.walk().into_iter().find_map(|(path, node)| {
+                let faultline_core::Node::File { data, .. } = node else {
+                    return None;
+                };
+                let other = replay.read(Path::new(&path)).ok()?;
+                let at = data.iter().zip(other.iter()).position(|(a, b)| a != b)?;
+                Some(format!("{path} first differs at byte {at}"))
+            });
+            panic!(
+                "seed {seed}: the trace replays to another directory; {first_difference:?} \
+                 (python3 harness/runner/tests/it/record/generated.py {seed} 50):\n{}",
+                differ.join("\n")
+            );
+        }
+        calls.extend(
+            trace
+                .sources
+                .iter()
+                .filter_map(|s| s.syscall.split('(').next().map(str::to_string)),
+        );
+    }
+    let exercised = [
+        "copy_file_range",
+        "sendfile",
+        "splice",
+        "fallocate",
+        "setxattr",
+        "rename",
+        "link",
+        "symlink",
+        "unlink",
+        "mkdir",
+        "rmdir",
+        "chmod",
+        "ftruncate",
+        "pwrite64",
+        "writev",
+    ];
+    for call in exercised {
+        assert!(
+            calls.contains(call),
+            "the generated programs made a {call} that changed something: {calls:?}"
+        );
+    }
+}
+
+#[test]
+fn a_call_that_cannot_be_modelled_is_reported_and_never_judged() {
+    let work = tempfile::tempdir().expect("temp");
+    let script = work.path().join("fifo.py");
+    let program = "import os\n\
+                   open('a', 'w').write('a' * 10000)\n\
+                   fd = os.open('a', os.O_RDWR)\n\
+                   os.lseek(fd, 100, os.SEEK_SET)\n\
+                   os.sendfile(fd, fd, 0, 5000)\n\
+                   os.mkfifo('pipe')\n";
+    std::fs::write(&script, program).expect("write");
+    let (trace, _) = record_python(&script.display().to_string(), &[]);
+    let [onto_itself, fifo] = &trace.unsupported[..] else {
+        panic!("two calls are unsupported: {:?}", trace.unsupported);
+    };
+    assert!(
+        onto_itself.syscall.starts_with("sendfile") && onto_itself.why.contains("overlapping range of /a"),
+        "{onto_itself:?}"
+    );
+    assert!(
+        fifo.why.contains("/pipe") && fifo.syscall.starts_with("mknod"),
+        "{fifo:?}"
+    );
+    assert_eq!(trace.supported_until(), Some(onto_itself.moment));
+    // A scenario's recorded program is refused outright.
+    let refused = faultline_runner::external::record::record_in_fresh_dir(|dir| {
+        Ok(format!("cd '{}' && mkfifo pipe", dir.display()))
+    });
+    let error = refused.expect_err("a FIFO cannot be judged");
+    assert!(error.contains("cannot model"), "{error}");
 }

@@ -17,16 +17,21 @@ use std::process::{Command, Stdio};
 use std::rc::Rc;
 use std::sync::Arc;
 
+use faultline_core::trace::{Effect, Mutation};
 use faultline_core::trace_builder::{SYMLINK_MODE, TraceBuilder};
 use faultline_core::{FsImage, Ino, Node};
 
 use super::strace::{Call, Joiner, decode_iovec};
-use super::trace_file::{Source, TraceFile};
+use super::trace_file::{Source, TraceFile, Unsupported};
 
-/// The calls strace is asked to trace.
+mod copy;
+
+/// The calls strace is asked to trace. A name with `?` is one an older strace may not know
+/// (it is then skipped, not refused).
 pub const TRACED: &[&str] = &[
     "open",
     "openat",
+    "openat2",
     "creat",
     "close",
     "read",
@@ -40,6 +45,19 @@ pub const TRACED: &[&str] = &[
     "truncate",
     "ftruncate",
     "fallocate",
+    "copy_file_range",
+    "sendfile",
+    "splice",
+    "tee",
+    "pipe",
+    "pipe2",
+    "ioctl",
+    "setxattr",
+    "lsetxattr",
+    "fsetxattr",
+    "mknod",
+    "mknodat",
+    "io_uring_setup",
     "fsync",
     "fdatasync",
     "sync",
@@ -67,6 +85,7 @@ pub const TRACED: &[&str] = &[
     "chmod",
     "fchmod",
     "fchmodat",
+    "?fchmodat2",
     "umask",
     "clone",
     "clone3",
@@ -130,6 +149,7 @@ pub fn record(request: &RecordRequest) -> Result<TraceFile, RecordError> {
         message: format!("cannot open the directory to record in ({e}); create it first"),
     })?;
     let base = snapshot(&dir)?;
+    let started = std::time::SystemTime::now();
     let log = request.scratch.join("strace.log");
     let cwd = match &request.cwd {
         Some(c) => c.clone(),
@@ -163,7 +183,7 @@ pub fn record(request: &RecordRequest) -> Result<TraceFile, RecordError> {
             .map(|l| l.map_err(|e| RecordError::Strace(format!("reading strace's output: {e}")))))
     };
     let cwd = std::fs::canonicalize(&cwd).unwrap_or(cwd);
-    let mut recorder = Recorder::new(dir.clone(), base, cwd);
+    let mut recorder = Recorder::new(dir.clone(), base, cwd, started);
     // A child's first calls can be printed before the clone that made it (`-z` prints a call
     // when it returns), so every child's parent is found first, in a pass of its own.
     let mut joiner = Joiner::default();
@@ -248,7 +268,9 @@ enum Target {
     Inside(Ino),
     /// The program's standard output as it was started.
     Stdout,
-    /// Anything else: files elsewhere, pipes, sockets, the terminal.
+    /// A pipe the program made: what was written to it and not yet read.
+    Pipe(Rc<RefCell<copy::PipeBytes>>),
+    /// Anything else: files elsewhere, sockets, the terminal, pipes made before the program.
     Outside,
 }
 
@@ -288,6 +310,9 @@ const O_TRUNC: i64 = libc::O_TRUNC as i64;
 const O_APPEND: i64 = libc::O_APPEND as i64;
 const O_CLOEXEC: i64 = libc::O_CLOEXEC as i64;
 const O_TMPFILE: i64 = libc::O_TMPFILE as i64;
+const O_NOFOLLOW: i64 = libc::O_NOFOLLOW as i64;
+const AT_SYMLINK_NOFOLLOW: i64 = libc::AT_SYMLINK_NOFOLLOW as i64;
+const AT_SYMLINK_FOLLOW: i64 = libc::AT_SYMLINK_FOLLOW as i64;
 const AT_FDCWD: i64 = libc::AT_FDCWD as i64;
 const AT_EMPTY_PATH: i64 = libc::AT_EMPTY_PATH as i64;
 const AT_REMOVEDIR: i64 = libc::AT_REMOVEDIR as i64;
@@ -295,6 +320,8 @@ const RENAME_EXCHANGE: i64 = libc::RENAME_EXCHANGE as i64;
 const FALLOC_FL_KEEP_SIZE: i64 = libc::FALLOC_FL_KEEP_SIZE as i64;
 const FALLOC_FL_PUNCH_HOLE: i64 = libc::FALLOC_FL_PUNCH_HOLE as i64;
 const FALLOC_FL_ZERO_RANGE: i64 = libc::FALLOC_FL_ZERO_RANGE as i64;
+const FALLOC_FL_COLLAPSE_RANGE: i64 = libc::FALLOC_FL_COLLAPSE_RANGE as i64;
+const FALLOC_FL_INSERT_RANGE: i64 = libc::FALLOC_FL_INSERT_RANGE as i64;
 const F_DUPFD: i64 = libc::F_DUPFD as i64;
 const F_DUPFD_CLOEXEC: i64 = libc::F_DUPFD_CLOEXEC as i64;
 const F_SETFD: i64 = libc::F_SETFD as i64;
@@ -314,14 +341,17 @@ struct Recorder {
     sources: Vec<Source>,
     output: Vec<Vec<u8>>,
     warnings: Vec<String>,
+    unsupported: Vec<Unsupported>,
     initial_cwd: PathBuf,
     joiner: Joiner,
     /// The file-mode creation mask (one for all processes: programs rarely change it).
     umask: u32,
+    /// When the recording began: a file outside the directory changed after it is not read.
+    started: std::time::SystemTime,
 }
 
 impl Recorder {
-    fn new(dir: PathBuf, base: FsImage, cwd: PathBuf) -> Self {
+    fn new(dir: PathBuf, base: FsImage, cwd: PathBuf, started: std::time::SystemTime) -> Self {
         Recorder {
             dir,
             builder: TraceBuilder::new(base),
@@ -331,9 +361,11 @@ impl Recorder {
             sources: Vec::new(),
             output: Vec::new(),
             warnings: Vec::new(),
+            unsupported: Vec::new(),
             initial_cwd: cwd,
             joiner: Joiner::default(),
             umask: current_umask(),
+            started,
         }
     }
 
@@ -348,6 +380,7 @@ impl Recorder {
             sources: self.sources,
             output: self.output,
             warnings: self.warnings,
+            unsupported: self.unsupported,
         }
     }
 
@@ -453,6 +486,28 @@ impl Recorder {
         Some(Path::new("/").join(rest))
     }
 
+    /// `image` with the symlinks its last component names followed, as open, truncate and
+    /// chmod follow them; `None` when a link leads outside the directory or links loop.
+    fn follow(&self, mut image: PathBuf) -> Option<PathBuf> {
+        for _ in 0..40 {
+            let live = self.builder.live();
+            let target = match self.builder.lookup(&image).and_then(|ino| live.node(ino)) {
+                Some(Node::File { data, mode }) if *mode == SYMLINK_MODE => {
+                    String::from_utf8_lossy(data).into_owned()
+                }
+                _ => return Some(image),
+            };
+            let host = if Path::new(&target).is_absolute() {
+                PathBuf::from(&target)
+            } else {
+                let parent = image.strip_prefix("/").ok()?.parent()?;
+                self.dir.join(parent).join(&target)
+            };
+            image = self.image_path(&normalise(&host))?;
+        }
+        None
+    }
+
     fn resolve(&mut self, pid: i32, dirfd: i64, path: &str) -> (Option<PathBuf>, Option<PathBuf>) {
         let host = self.host_path(pid, dirfd, path);
         let image = host.as_deref().and_then(|h| self.image_path(h));
@@ -462,19 +517,10 @@ impl Recorder {
     /// Gives every entry `call` added its source; `output` goes with the last of them.
     fn push_source(&mut self, call: &Call, output: Option<Vec<u8>>) {
         while self.sources.len() < self.builder.entries().len() {
-            let mut syscall = format!("{}({})", call.name, call.args.join(", "));
-            if syscall.len() > 200 {
-                let mut cut = 200;
-                while !syscall.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                syscall.truncate(cut);
-                syscall.push_str("...");
-            }
             self.sources.push(Source {
                 pid: call.pid,
                 line: call.line,
-                syscall,
+                syscall: shown(call),
             });
             self.output.push(Vec::new());
         }
@@ -518,9 +564,11 @@ impl Recorder {
         let target = slot.desc.borrow().target.clone();
         match target {
             Target::Inside(ino) => {
+                // With O_APPEND every write goes to the end, pwrite's too (Linux ignores its
+                // offset there).
                 let offset = match at {
+                    _ if slot.desc.borrow().append => self.builder.len(ino),
                     Some(o) => o,
-                    None if slot.desc.borrow().append => self.builder.len(ino),
                     None => slot.desc.borrow().offset,
                 };
                 if at.is_none() {
@@ -541,6 +589,7 @@ impl Recorder {
                     .note(format!("[{}] stdout {:?}", call.pid, shown.trim_end()));
                 self.push_source(call, Some(data.to_vec()));
             }
+            Target::Pipe(pipe) => pipe.borrow_mut().put(data),
             Target::Outside => {}
         }
     }
@@ -561,7 +610,7 @@ impl Recorder {
             ));
         }
         match call.name.as_str() {
-            "open" | "openat" | "creat" => self.on_open(call),
+            "open" | "openat" | "openat2" | "creat" => self.on_open(call),
             "close" => self.on_close(call),
             "dup" | "dup2" | "dup3" | "fcntl" => self.on_dup(call),
             "read" | "readv" => self.on_advance(call),
@@ -572,6 +621,17 @@ impl Recorder {
             "ftruncate" => self.on_ftruncate(call),
             "truncate" => self.on_truncate(call),
             "fallocate" => self.on_fallocate(call),
+            "copy_file_range" | "sendfile" | "splice" | "tee" => self.on_copy(call),
+            "pipe" | "pipe2" => self.on_pipe(call),
+            "ioctl" => self.on_ioctl(call),
+            "setxattr" | "lsetxattr" | "fsetxattr" => self.on_setxattr(call),
+            "mknod" | "mknodat" => self.on_mknod(call),
+            "io_uring_setup" => self.unsupported(
+                call,
+                "io_uring: reads and writes submitted through its rings are no system calls strace \
+                 sees"
+                    .into(),
+            ),
             "fsync" | "fdatasync" => self.on_fsync(call),
             "sync" | "syncfs" => self.on_sync_all(call),
             "sync_file_range" => self.on_sync_file_range(call),
@@ -580,7 +640,7 @@ impl Recorder {
             "symlink" | "symlinkat" => self.on_symlink(call),
             "unlink" | "unlinkat" | "rmdir" => self.on_unlink(call),
             "mkdir" | "mkdirat" => self.on_mkdir(call),
-            "chmod" | "fchmodat" | "fchmod" => self.on_chmod(call),
+            "chmod" | "fchmodat" | "fchmodat2" | "fchmod" => self.on_chmod(call),
             "mmap" => self.on_mmap(call),
             "chdir" => self.on_chdir(call),
             "fchdir" => self.on_fchdir(call),
@@ -596,6 +656,12 @@ impl Recorder {
         let ret = call.ret_int().unwrap_or(0);
         let (dirfd, path_at, flags, mode) = match call.name.as_str() {
             "openat" => (call.int(0).unwrap_or(AT_FDCWD), 1, call.int(2), call.octal(3)),
+            "openat2" => {
+                let how = call.args.get(2).map_or("", String::as_str);
+                let flags = copy::field(how, "flags").and_then(super::strace::parse_int);
+                let mode = copy::field(how, "mode").and_then(|m| u32::from_str_radix(m, 8).ok());
+                (call.int(0).unwrap_or(AT_FDCWD), 1, flags, mode)
+            }
             "open" => (AT_FDCWD, 0, call.int(1), call.octal(2)),
             _ => (AT_FDCWD, 0, Some(O_CREAT | O_WRONLY | O_TRUNC), call.octal(1)),
         };
@@ -603,6 +669,10 @@ impl Recorder {
         let mode = mode.unwrap_or(0o666) & !self.umask;
         let Some(path) = call.path(path_at) else { return };
         let (host, image) = self.resolve(pid, dirfd, &path);
+        let image = match image {
+            Some(image) if flags & O_NOFOLLOW == 0 => self.follow(image),
+            image => image,
+        };
         let target = match &image {
             Some(image) => {
                 let text = format!("[{pid}] {} {} {}", call.name, image.display(), open_flags(flags));
@@ -677,9 +747,16 @@ impl Recorder {
 
     fn on_advance(&mut self, call: &Call) {
         let pid = call.pid;
-        let ret = call.ret_int().unwrap_or(0);
+        let ret = call.ret_int().unwrap_or(0).max(0) as u64;
         if let Some(slot) = self.slot(pid, call.int(0).unwrap_or(-1)) {
-            slot.desc.borrow_mut().offset += ret.max(0) as u64;
+            let pipe = match &slot.desc.borrow().target {
+                Target::Pipe(pipe) => Some(Rc::clone(pipe)),
+                _ => None,
+            };
+            match pipe {
+                Some(pipe) => drop(pipe.borrow_mut().take(ret, self.builder.live())),
+                None => slot.desc.borrow_mut().offset += ret,
+            }
         }
     }
 
@@ -729,6 +806,7 @@ impl Recorder {
         let pid = call.pid;
         let Some(path) = call.path(0) else { return };
         if let (_, Some(image)) = self.resolve(pid, AT_FDCWD, &path)
+            && let Some(image) = self.follow(image)
             && let Some(ino) = self.builder.lookup(&image)
         {
             let len = call.int(1).unwrap_or(0).max(0) as u64;
@@ -750,7 +828,37 @@ impl Recorder {
             "[{pid}] fallocate {} mode {mode:#x} {offset}+{len}",
             self.name_of(ino)
         );
-        if mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE) != 0 {
+        let tail = |from: u64| match self.builder.live().node(ino) {
+            Some(Node::File { data, .. }) => data
+                .get(usize::try_from(from).unwrap_or(usize::MAX)..)
+                .map(<[u8]>::to_vec),
+            _ => None,
+        };
+        if mode & FALLOC_FL_COLLAPSE_RANGE != 0 {
+            // The range is cut out and what follows moves down.
+            let Some(rest) = tail(offset.saturating_add(len)) else {
+                return;
+            };
+            let mut effects = Vec::new();
+            if !rest.is_empty() {
+                effects.push(Effect::Mutation(Mutation::Write {
+                    ino,
+                    offset,
+                    data: Arc::from(rest),
+                }));
+            }
+            effects.push(Effect::Mutation(Mutation::Truncate {
+                ino,
+                len: size.saturating_sub(len),
+            }));
+            self.builder.push(text, effects);
+        } else if mode & FALLOC_FL_INSERT_RANGE != 0 {
+            // A hole of zeros opens at the offset and what follows moves up.
+            let Some(rest) = tail(offset) else { return };
+            let mut data = vec![0u8; usize::try_from(len).unwrap_or(0)];
+            data.extend(rest);
+            self.builder.write(text, ino, offset, &data);
+        } else if mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE) != 0 {
             let end = if mode & FALLOC_FL_KEEP_SIZE != 0 {
                 (offset + len).min(size)
             } else {
@@ -861,6 +969,11 @@ impl Recorder {
             self.inside(pid, fd).map(|(ino, _)| ino)
         } else {
             let (_, image) = self.resolve(pid, from_dir, &from);
+            let image = if flags & AT_SYMLINK_FOLLOW != 0 {
+                image.and_then(|i| self.follow(i))
+            } else {
+                image
+            };
             image.and_then(|i| self.builder.lookup(&i))
         };
         let (_, to_image) = self.resolve(pid, to_dir, &to);
@@ -945,6 +1058,12 @@ impl Recorder {
                 };
                 let Some(path) = call.path(at) else { return };
                 let (_, image) = self.resolve(pid, dirfd, &path);
+                let nofollow = name != "chmod" && call.int(3).unwrap_or(0) & AT_SYMLINK_NOFOLLOW != 0;
+                let image = if nofollow {
+                    image
+                } else {
+                    image.and_then(|i| self.follow(i))
+                };
                 (image.and_then(|i| self.builder.lookup(&i)), call.octal(at + 1))
             }
         };
@@ -965,13 +1084,13 @@ impl Recorder {
             && let Some((ino, _)) = self.inside(pid, fd)
         {
             let name = self.name_of(ino);
-            self.warnings.push(format!(
-                "line {}: unsupported: {name} is mapped shared and writable (mmap); writes through \
-                 the mapping are not in the trace, so its crash states are incomplete",
-                call.line
-            ));
-            self.builder
-                .note(format!("[{pid}] mmap {name} shared writable (unsupported)"));
+            self.unsupported(
+                call,
+                format!(
+                    "{name} is mapped shared and writable (mmap): stores through the mapping are no \
+                     system calls, so the trace does not hold them"
+                ),
+            );
         }
     }
 
@@ -1019,6 +1138,33 @@ impl Recorder {
         let p = self.process(pid);
         p.fds.borrow_mut().retain(|_, slot| !slot.cloexec);
     }
+}
+
+/// A call as strace printed it, its strings decoded (the first 64 bytes of each), shortened to
+/// 200 bytes.
+fn shown(call: &Call) -> String {
+    let args: Vec<String> = call
+        .args
+        .iter()
+        .map(|arg| match arg.trim().strip_prefix('"') {
+            Some(hex) => {
+                // Each byte is printed as four characters (`\xNN`).
+                let end = hex.find('"').unwrap_or(hex.len());
+                let cut = end.min(4 * 64);
+                let bytes =
+                    super::strace::decode_string(&format!("\"{}\"", hex.get(..cut).unwrap_or_default()))
+                        .unwrap_or_default();
+                let more = if cut < end || hex[end..].contains("...") {
+                    "..."
+                } else {
+                    ""
+                };
+                format!("{:?}{more}", String::from_utf8_lossy(&bytes))
+            }
+            None => arg.clone(),
+        })
+        .collect();
+    crate::text::shortened(&format!("{}({})", call.name, args.join(", ")), 200)
 }
 
 /// This process's umask, which the recorded program inherits (from /proc; 022 if unknown).
@@ -1123,7 +1269,15 @@ pub fn record_in_fresh_dir(
         cwd: None,
         echo: false,
     };
-    record(&request).map_err(|e| e.to_string())
+    let trace = record(&request).map_err(|e| e.to_string())?;
+    match trace.unsupported.first() {
+        Some(u) => Err(format!(
+            "the program made a call faultline cannot model, so its crash states cannot be judged: \
+             strace line {}: {}: {}",
+            u.line, u.syscall, u.why
+        )),
+        None => Ok(trace),
+    }
 }
 
 #[cfg(test)]
@@ -1131,7 +1285,8 @@ mod tests {
     use super::*;
 
     fn recorder(lines: &[&str]) -> Recorder {
-        let mut r = Recorder::new(PathBuf::from("/w"), FsImage::new(), PathBuf::from("/w"));
+        let started = std::time::SystemTime::now();
+        let mut r = Recorder::new(PathBuf::from("/w"), FsImage::new(), PathBuf::from("/w"), started);
         let mut joiner = Joiner::default();
         for (i, l) in lines.iter().enumerate() {
             if let Some(call) = joiner.line(i + 1, l) {
