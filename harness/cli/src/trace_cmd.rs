@@ -81,6 +81,8 @@ pub fn explore(args: &ExploreArgs) -> anyhow::Result<u8> {
     if checker.is_empty() {
         return Err(UsageError::Checker("it is empty".into()).into());
     }
+    let here = std::env::current_dir().context("cannot read the working directory")?;
+    let checker = explore::resolve_checker(checker, &here, &trace);
     let models = match &args.model {
         Some(name) => vec![name.parse::<PersistenceModel>().map_err(UsageError::Model)?],
         None => PersistenceModel::ALL.to_vec(),

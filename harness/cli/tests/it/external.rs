@@ -163,6 +163,53 @@ fn a_trace_with_a_call_that_cannot_be_modelled_is_unsupported_not_passed() {
 }
 
 #[test]
+fn a_checker_is_written_the_way_users_write_it_and_checked_before_it_judges() {
+    let dir = tempfile::tempdir().expect("temp");
+    let trace = record("durable", dir.path());
+    // Run from the checker's own directory: `aw_check.py` is found there, and `f` stays the
+    // state's file, as the trace names it.
+    let explore_from_programs = |checker: &str| {
+        Command::new(env!("CARGO_BIN_EXE_faultline"))
+            .args([
+                "explore",
+                "--trace",
+                &trace,
+                "--checker",
+                checker,
+                "--model",
+                "power-loss",
+            ])
+            .current_dir(PROGRAMS)
+            .output()
+            .expect("faultline runs")
+    };
+    let o = explore_from_programs("python3 aw_check.py f {stdout}");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        stderr(&o)
+    );
+    // A checker that fails the untouched directory is wrong, and nothing is judged with it.
+    let o = explore_from_programs("python3 aw_check.py missing.txt {stdout}");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the checker fails the directory before the program ran (exit 1: missing:"),
+        "{}",
+        stderr(&o)
+    );
+    // One that fails only the finished program's directory is caught too.
+    let o = explore_from_programs("sh -c 'test {finished} = 0'");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the directory the program left"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn a_failed_state_names_the_lost_rename_and_its_syscall_and_replays_alone() {
     let dir = tempfile::tempdir().expect("temp");
     let trace = record("no_dir_fsync", dir.path());

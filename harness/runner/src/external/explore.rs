@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::ControlFlow;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -167,6 +167,21 @@ pub enum TraceExploreError {
     /// Ctrl-C.
     #[error("interrupted")]
     Cancelled,
+    /// The checker failed a state that must pass: it is wrong, not the program.
+    #[error(
+        "the checker fails {what} ({end}{}): fix the checker first. It runs inside each state's \
+         directory; a relative path that names a file where explore was started, and no file of \
+         the trace, is made absolute",
+        if output.is_empty() { String::new() } else { format!(": {output}") }
+    )]
+    BadChecker {
+        /// Which state.
+        what: &'static str,
+        /// How the checker ended.
+        end: String,
+        /// What it printed.
+        output: String,
+    },
 }
 
 /// A state waiting for its checker.
@@ -235,28 +250,7 @@ impl<'a> Checker<'a> {
             self.finish_oldest()?;
         }
         let slot = self.free.pop().expect("finishing the oldest frees a slot");
-        let dir = self.slot_dir(slot);
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir)?;
-        }
-        materialise(&image, &dir)?;
-        let stdout = self.side_file(slot, "stdout");
-        std::fs::write(&stdout, self.trace.output_before(id.moment))?;
-        let finished = id.moment == self.trace.entries.len();
-        let words: Vec<String> = self
-            .request
-            .checker
-            .iter()
-            .map(|w| {
-                w.replace("{dir}", &dir.display().to_string())
-                    .replace("{stdout}", &stdout.display().to_string())
-                    .replace("{finished}", if finished { "1" } else { "0" })
-                    .replace("{moment}", &id.moment.to_string())
-                    .replace("{state}", &id.to_string())
-            })
-            .collect();
-        let out = std::fs::File::create(self.side_file(slot, "output"))?;
-        let err = out.try_clone()?;
+        let mut command = self.prepare(slot, &image, id.moment, &id.to_string())?;
         let block = self.request.config.block_size.bytes();
         let (mut lost, mut torn, mut persisted) = (Vec::new(), Vec::new(), Vec::new());
         for (p, fate) in crate::crash::fates(pending, &id, block) {
@@ -266,18 +260,7 @@ impl<'a> Checker<'a> {
                 crate::crash::Fate::Torn { .. } => torn.push(p.trace_index),
             }
         }
-        let spawned = Command::new(&words[0])
-            .args(&words[1..])
-            .current_dir(&dir)
-            .env("FAULTLINE_STATE_DIR", &dir)
-            .env("FAULTLINE_STDOUT", &stdout)
-            .env("FAULTLINE_FINISHED", if finished { "1" } else { "0" })
-            .env("FAULTLINE_MOMENT", id.moment.to_string())
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn();
-        match spawned {
+        match command.spawn() {
             Ok(child) => {
                 self.running.push_back(Running {
                     child,
@@ -293,11 +276,102 @@ impl<'a> Checker<'a> {
             }
             Err(e) => {
                 self.free.push(slot);
-                let end = CheckerEnd::NotStarted(format!("{}: {e}", words[0]));
+                let end = CheckerEnd::NotStarted(format!("{}: {e}", self.request.checker[0]));
                 self.tally(id, end, String::new(), lost, torn, persisted, &image);
                 Ok(())
             }
         }
+    }
+
+    /// Writes `image` into slot `slot` as the state at `moment` (named `state`), with the
+    /// program's output so far beside it, and gives the checker's command for it.
+    fn prepare(&self, slot: usize, image: &FsImage, moment: usize, state: &str) -> std::io::Result<Command> {
+        let dir = self.slot_dir(slot);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        materialise(image, &dir)?;
+        let stdout = self.side_file(slot, "stdout");
+        std::fs::write(&stdout, self.trace.output_before(moment))?;
+        let finished = if moment == self.trace.entries.len() {
+            "1"
+        } else {
+            "0"
+        };
+        let words: Vec<String> = self
+            .request
+            .checker
+            .iter()
+            .map(|w| {
+                w.replace("{dir}", &dir.display().to_string())
+                    .replace("{stdout}", &stdout.display().to_string())
+                    .replace("{finished}", finished)
+                    .replace("{moment}", &moment.to_string())
+                    .replace("{state}", state)
+            })
+            .collect();
+        let out = std::fs::File::create(self.side_file(slot, "output"))?;
+        let err = out.try_clone()?;
+        let mut command = Command::new(&words[0]);
+        command
+            .args(&words[1..])
+            .current_dir(&dir)
+            .env("FAULTLINE_STATE_DIR", &dir)
+            .env("FAULTLINE_STDOUT", &stdout)
+            .env("FAULTLINE_FINISHED", finished)
+            .env("FAULTLINE_MOMENT", moment.to_string())
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err);
+        Ok(command)
+    }
+
+    /// Runs the checker alone on `image` as the state at `moment`: how it ended and what it
+    /// printed.
+    fn check_alone(
+        &mut self,
+        image: &FsImage,
+        moment: usize,
+        state: &str,
+    ) -> std::io::Result<(CheckerEnd, String)> {
+        let slot = self.free.pop().expect("no checker runs yet");
+        let mut command = self.prepare(slot, image, moment, state)?;
+        let end = match command.spawn() {
+            Ok(mut child) => wait_with_timeout(&mut child, Instant::now() + self.request.timeout)?,
+            Err(e) => CheckerEnd::NotStarted(format!("{}: {e}", self.request.checker[0])),
+        };
+        let output = std::fs::read(self.side_file(slot, "output")).unwrap_or_default();
+        self.free.push(slot);
+        Ok((
+            end,
+            crate::text::shortened(&String::from_utf8_lossy(&output), 600),
+        ))
+    }
+
+    /// The checker must pass the directory before the program ran and the one it left with
+    /// everything persisted: a checker that fails either is wrong, not the program.
+    fn check_the_checker(&mut self) -> Result<(), TraceExploreError> {
+        let mut states = vec![(self.trace.base.clone(), 0, "the directory before the program ran")];
+        // After an unsupported call the final state is not one the trace can give.
+        if self.trace.unsupported.is_empty() {
+            let len = self.trace.entries.len();
+            states.push((
+                final_image(self.trace),
+                len,
+                "the directory the program left, with everything persisted",
+            ));
+        }
+        for (image, moment, what) in states {
+            let (end, output) = self.check_alone(&image, moment, "check")?;
+            if end != CheckerEnd::Exit(0) {
+                return Err(TraceExploreError::BadChecker {
+                    what,
+                    end: describe_end(&end),
+                    output: output.trim().to_string(),
+                });
+            }
+        }
+        Ok(())
     }
 
     fn finish_oldest(&mut self) -> std::io::Result<()> {
@@ -401,6 +475,53 @@ impl<'a> Checker<'a> {
     }
 }
 
+/// How a checker ended, in words.
+fn describe_end(end: &CheckerEnd) -> String {
+    match end {
+        CheckerEnd::Exit(code) => format!("exit {code}"),
+        CheckerEnd::Signal(s) => format!("killed by signal {s}"),
+        CheckerEnd::Timeout => "timed out".to_string(),
+        CheckerEnd::NotStarted(why) => format!("could not start: {why}"),
+    }
+}
+
+/// The trace's last state with every change persisted.
+fn final_image(trace: &TraceFile) -> FsImage {
+    let mut image = trace.base.clone();
+    for effect in trace.entries.iter().flat_map(|e| &e.effects) {
+        if let faultline_core::trace::Effect::Mutation(m) = effect {
+            m.apply(&mut image, u64::MAX, faultline_core::BlockSize::DEFAULT.bytes());
+        }
+    }
+    image
+}
+
+/// The checker's words with relative paths made absolute where they name a file from `from`
+/// (where explore was started) and no file of the trace: the checker runs inside each state's
+/// directory, where `check.py` would not be found, while `config.json` means the state's.
+pub fn resolve_checker(words: Vec<String>, from: &Path, trace: &TraceFile) -> Vec<String> {
+    let last = final_image(trace);
+    words
+        .into_iter()
+        .map(|word| {
+            let path = Path::new(&word);
+            let in_state = |image: &FsImage| image.lookup(&Path::new("/").join(path)).is_ok();
+            let resolve = !word.is_empty()
+                && path.is_relative()
+                && !word.starts_with('-')
+                && !word.contains('{')
+                && !in_state(&trace.base)
+                && !in_state(&last)
+                && from.join(path).exists();
+            if resolve {
+                from.join(path).display().to_string()
+            } else {
+                word
+            }
+        })
+        .collect()
+}
+
 fn wait_with_timeout(child: &mut Child, deadline: Instant) -> std::io::Result<CheckerEnd> {
     use std::os::unix::process::ExitStatusExt;
     let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("a child has a positive pid");
@@ -477,6 +598,9 @@ pub fn explore_trace(
     // States before and after the program printed something, or before and after its end,
     // are judged apart even when their files are equal.
     let class = |moment: usize| printed[moment] << 1 | u64::from(moment == len);
+    if request.only.is_none() {
+        checker.check_the_checker()?;
+    }
     let started = Instant::now();
     let mut failure: Option<TraceExploreError> = None;
     let stats = if let Some(id) = &request.only {
@@ -654,12 +778,7 @@ fn result_markdown(r: &TraceExploreResult) -> String {
         for p in &e.persisted {
             let _ = writeln!(out, "- persisted: {p}");
         }
-        let checker = match &e.checker {
-            CheckerEnd::Exit(code) => format!("exit {code}"),
-            CheckerEnd::Signal(s) => format!("killed by signal {s}"),
-            CheckerEnd::Timeout => "timed out".to_string(),
-            CheckerEnd::NotStarted(why) => format!("could not start: {why}"),
-        };
+        let checker = describe_end(&e.checker);
         let _ = writeln!(out, "- checker: {checker}: {}", e.checker_output.trim());
         let _ = writeln!(out, "- files: {}", e.files.join("; "));
         if let Some(kept) = &e.kept {
