@@ -47,6 +47,10 @@ pub const PLACEHOLDERS: &[(&str, &str)] = &[
     ("{count}", "queues: how many items the consumer delivers at most"),
     ("{lock}", "locks: the lock file every holder locks (absolute)"),
     (
+        "{acked}",
+        "a checker of crash states ([explore]): the newest version acknowledged before the crash (0 elsewhere)",
+    ),
+    (
         "{critical}",
         "locks: a whole word that becomes the command a holder runs while it holds the lock",
     ),
@@ -123,6 +127,8 @@ pub struct Vars<'a> {
     pub count: u64,
     /// The words `{critical}` becomes.
     pub critical: &'a [String],
+    /// `{acked}`.
+    pub acked: u64,
 }
 
 impl<'a> Vars<'a> {
@@ -138,6 +144,7 @@ impl<'a> Vars<'a> {
             item: "",
             count: 0,
             critical: &[],
+            acked: 0,
         }
     }
 }
@@ -162,6 +169,7 @@ impl CommandRoles {
                         .replace("{version}", &vars.version.to_string())
                         .replace("{size}", &vars.size.to_string())
                         .replace("{count}", &vars.count.to_string())
+                        .replace("{acked}", &vars.acked.to_string())
                         .replace("{scenario_dir}", &self.scenario_dir.display().to_string())
                         .replace("{faultline}", &faultline_binary())
                         .replace("{document}", vars.document)
@@ -230,11 +238,16 @@ pub fn run(words: &[String], dir: &Path) -> std::io::Result<Output> {
     command.output()
 }
 
-/// One line on how a command failed: its exit and the start of its stderr.
+/// One line on how a command failed: its exit and the start of its stderr (of its stdout when
+/// it printed nothing on stderr, as checkers often do).
 pub fn failure_detail(words: &[String], output: &Output) -> String {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let stderr = stderr.trim();
-    let shown: String = stderr.chars().take(160).collect();
+    let said = if output.stderr.iter().all(u8::is_ascii_whitespace) {
+        &output.stdout
+    } else {
+        &output.stderr
+    };
+    let said = String::from_utf8_lossy(said);
+    let shown: String = said.trim().chars().take(160).collect();
     format!(
         "`{}` {}{}",
         words.first().map_or("", String::as_str),

@@ -334,8 +334,23 @@ fn the_example_scenarios_fail_the_unsafe_savers_and_pass_the_durable_ones() {
         "python-power-loss.toml",
         "peers-readers-kill.toml",
         "peers-power-loss.toml",
+        "own-format-power-loss.toml",
+        "own-format-readers.toml",
     ]);
     let result = |scenario: &str, variant: &str| result_of(&report, scenario, variant);
+    // A format of its own, judged by its own checker in every crash state: the durable save
+    // passes (faultline's format would have failed it), the in-place one does not.
+    assert!(kinds(&result("own-format-power-loss", "own_format_durable")).is_empty());
+    assert_eq!(
+        kinds(&result("own-format-power-loss", "own_format_inplace")),
+        ["CheckerFailed"]
+    );
+    // Its reader speaks the format too, judged by its exit code alone.
+    assert!(kinds(&result("own-format-readers", "own_format_durable")).is_empty());
+    assert_eq!(
+        kinds(&result("own-format-readers", "own_format_inplace")),
+        ["TornRead"]
+    );
     // Concurrent readers: the in-place json.dump is read half-written.
     assert!(kinds(&result("python-readers", "inplace_json_dump")).contains(&"TornRead".to_string()));
     // Kills: it is left torn.

@@ -369,9 +369,17 @@ fn old_or_new(writes: Writes<'_>, path: &Path, size: usize, when: &str) -> Optio
             FailureKind::UnexpectedError,
             format!("reading the file {when} failed: {e}: {}", e.errno),
         )),
-        Ok(bytes) => match writes.classify(&bytes, size) {
-            Read::Complete(_) => None,
-            Read::Bad { detail, .. } => Some((FailureKind::TornFile, format!("{when}: {detail}"))),
+        Ok(bytes) => match writes {
+            // A program whose checker or reader speaks its own format is judged by them: the
+            // checker after every trial (CheckerFailed), else the reader's exit code.
+            Writes::Program(p) if p.checker.is_some() => None,
+            Writes::Program(p) if let Some(reader) = p.reader => {
+                checker_refused(p, reader, path, size, when).map(|d| (FailureKind::TornFile, d))
+            }
+            _ => match writes.classify(&bytes, size) {
+                Read::Complete(_) => None,
+                Read::Bad { detail, .. } => Some((FailureKind::TornFile, format!("{when}: {detail}"))),
+            },
         },
     }
 }
@@ -394,7 +402,7 @@ fn newest_kept(path: &Path, writer: u32, newest: u64, size: usize) -> Option<Str
     ))
 }
 
-/// Runs a document program's checker on the file: why it refused, if it did.
+/// Runs a document program's checker (or reader) on the file: why it refused, if it did.
 fn checker_refused(
     p: DocumentProgram<'_>,
     checker: &[String],

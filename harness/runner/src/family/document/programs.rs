@@ -44,6 +44,7 @@ pub fn explore(
         }
     }
     let class = |m: usize| acked_by_moment[m];
+    let checker = target.roles.programs.command("checker");
     Ok(crate::crash::sweep_infallible(
         &trace.base,
         &trace.entries,
@@ -51,16 +52,20 @@ pub fn explore(
         class,
         select,
         |state| {
-            judge(&state.image, acked_by_moment[state.id.moment], size)
-                .map(|(kind, detail)| Failure {
-                    kind,
-                    detail: format!(
-                        "state {} (after {} of {len} calls): {detail}",
-                        state.id, state.id.moment
-                    ),
-                })
-                .into_iter()
-                .collect()
+            let acked = acked_by_moment[state.id.moment];
+            match checker {
+                Some(words) => judge_with_checker(target, words, &state.image, acked, size),
+                None => judge(&state.image, acked, size),
+            }
+            .map(|(kind, detail)| Failure {
+                kind,
+                detail: format!(
+                    "state {} (after {} of {len} calls): {detail}",
+                    state.id, state.id.moment
+                ),
+            })
+            .into_iter()
+            .collect()
         },
     ))
 }
@@ -89,6 +94,65 @@ fn judge(image: &FsImage, acked: u64, size: usize) -> Option<(FailureKind, Strin
             ),
         )),
         Read::Complete(_) => None,
+    }
+}
+
+/// Judges a crash state with the scenario's checker, which runs in a directory holding the
+/// state (`{path}` its file, `{acked}` the newest version acknowledged before the crash): a
+/// non-zero exit is `CheckerFailed`. A file the checker passes that is in faultline's own
+/// format (integer `writer` and `seq`) is still held to what was acknowledged.
+fn judge_with_checker(
+    target: Program<'_>,
+    checker: &[String],
+    image: &FsImage,
+    acked: u64,
+    size: usize,
+) -> Option<(FailureKind, String)> {
+    let dir = match tempfile::Builder::new().prefix("faultline-state-").tempdir() {
+        Ok(dir) => dir,
+        Err(e) => {
+            return Some((
+                FailureKind::UnexpectedError,
+                format!("a directory for the state: {e}"),
+            ));
+        }
+    };
+    if let Err(e) = crate::crash::materialise(image, dir.path()) {
+        return Some((
+            FailureKind::UnexpectedError,
+            format!("writing the state out: {e}"),
+        ));
+    }
+    let path = dir.path().join(FILE_NAME);
+    let words = target.roles.expand(
+        checker,
+        &crate::program::Vars {
+            acked,
+            ..crate::program::Vars::new(&path, size)
+        },
+    );
+    match crate::program::run(&words, dir.path()) {
+        Ok(out) if out.status.success() => match image.read(&PathBuf::from("/").join(FILE_NAME)) {
+            Ok(bytes) => match crate::program::classify_json(bytes, size) {
+                Read::Complete(v) if v.seq < acked => Some((
+                    FailureKind::LostAcknowledgedWrite,
+                    format!(
+                        "{FILE_NAME} holds version {} but version {acked} was acknowledged",
+                        v.seq
+                    ),
+                )),
+                _ => None,
+            },
+            Err(_) => None,
+        },
+        Ok(out) => Some((
+            FailureKind::CheckerFailed,
+            crate::program::failure_detail(&words, &out),
+        )),
+        Err(e) => Some((
+            FailureKind::CheckerFailed,
+            format!("`{}` could not run: {e}", words[0]),
+        )),
     }
 }
 

@@ -221,34 +221,23 @@ pub fn reader(plan: &ReaderPlan<'_>, pipes: &Pipes<'_>) -> i32 {
             break;
         }
         reads += 1;
-        let read = match plan.program {
-            Some(c) => read_with(c, plan),
-            None => read_file(&fs, &plan.path),
-        };
-        let classify = |bytes: &[u8], size| match plan.program {
-            Some(_) => program::classify_json(bytes, size),
-            None => classify(bytes, size),
+        let read = match plan.program.and_then(|p| p.reader.map(|r| (p, r))) {
+            Some((p, reader)) => program_read(p, reader, plan),
+            None => read_itself(&fs, plan),
         };
         let failure = match read {
-            Err(e) if e.errno == Errno::NOENT => {
-                Some((FailureKind::MissingFile, "the file did not exist".to_string()))
-            }
-            Err(e) => Some((
-                FailureKind::UnexpectedError,
-                format!("read failed: {e}: {}", e.errno),
-            )),
-            Ok(bytes) => match classify(&bytes, plan.size) {
-                Read::Bad { kind, detail } => Some((kind, detail)),
-                Read::Complete(v) => match newest {
-                    Some(n) if plan.check_regression && v.seq < n.seq => Some((
-                        FailureKind::StaleRegression,
-                        format!("read seq {} after seq {} had been read", v.seq, n.seq),
-                    )),
-                    _ => {
-                        newest = Some(newest.map_or(v, |n| n.max(v)));
-                        None
-                    }
-                },
+            Err(failure) => Some(failure),
+            // A reader program's exit 0 vouches for a read in a format of its own.
+            Ok(None) => None,
+            Ok(Some(v)) => match newest {
+                Some(n) if plan.check_regression && v.seq < n.seq => Some((
+                    FailureKind::StaleRegression,
+                    format!("read seq {} after seq {} had been read", v.seq, n.seq),
+                )),
+                _ => {
+                    newest = Some(newest.map_or(v, |n| n.max(v)));
+                    None
+                }
             },
         };
         if let Some((kind, detail)) = failure {
@@ -275,23 +264,62 @@ pub fn reader(plan: &ReaderPlan<'_>, pipes: &Pipes<'_>) -> i32 {
     0
 }
 
-/// One read through document programs: their reader program's output, or the file itself.
-fn read_with(p: DocumentProgram<'_>, plan: &ReaderPlan<'_>) -> faultline_core::FsResult<Vec<u8>> {
-    let Some(reader) = p.reader else {
-        return read_file(&RealFs::new(), &plan.path);
+/// One read of the file by faultline itself: the version read, or why it is no version.
+fn read_itself(fs: &RealFs, plan: &ReaderPlan<'_>) -> Result<Option<Version>, (FailureKind, String)> {
+    let bytes = match read_file(fs, &plan.path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.errno == Errno::NOENT => {
+            return Err((FailureKind::MissingFile, "the file did not exist".to_string()));
+        }
+        Err(e) => {
+            return Err((
+                FailureKind::UnexpectedError,
+                format!("read failed: {e}: {}", e.errno),
+            ));
+        }
     };
+    // Program writers write JSON their own way; bundled ones the exact document.
+    let read = match plan.program {
+        Some(_) => program::classify_json(&bytes, plan.size),
+        None => classify(&bytes, plan.size),
+    };
+    match read {
+        Read::Complete(v) => Ok(Some(v)),
+        Read::Bad { kind, detail } => Err((kind, detail)),
+    }
+}
+
+/// One read by the scenario's reader program, judged by its exit code: 0 is a complete read.
+/// What it printed gives the version when it is faultline's own format, and cut-off JSON (a
+/// reader that prints the file, as `cat` does) is still a torn read; other output is the
+/// reader's own format, and its exit 0 vouches for it (the version is then unknown).
+fn program_read(
+    p: DocumentProgram<'_>,
+    reader: &[String],
+    plan: &ReaderPlan<'_>,
+) -> Result<Option<Version>, (FailureKind, String)> {
     let words = p.roles.expand(reader, &Vars::new(&plan.path, plan.size));
-    let err = |errno| {
-        Err(faultline_core::FsError::at(
-            faultline_core::FsCall::Open,
-            &plan.path,
-            errno,
-        ))
-    };
-    match program::run(&words, faultline_core::fs::parent_dir(&plan.path)) {
-        Ok(out) if out.status.success() => Ok(out.stdout),
-        // A reader that could not open the file says so on stderr; count it as missing.
-        Ok(_) => err(Errno::NOENT),
-        Err(_) => err(Errno::NOEXEC),
+    let out = program::run(&words, faultline_core::fs::parent_dir(&plan.path)).map_err(|e| {
+        (
+            FailureKind::UnexpectedError,
+            format!("the reader could not run: {e}"),
+        )
+    })?;
+    if !out.status.success() {
+        let detail = program::failure_detail(&words, &out);
+        return Err((
+            FailureKind::TornRead,
+            format!("the reader said the read failed: {detail}"),
+        ));
+    }
+    let json = out
+        .stdout
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| matches!(b, b'{' | b'['));
+    match program::classify_json(&out.stdout, plan.size) {
+        Read::Complete(v) => Ok(Some(v)),
+        Read::Bad { kind, detail } if json && kind == FailureKind::TornRead => Err((kind, detail)),
+        Read::Bad { .. } => Ok(None),
     }
 }
