@@ -65,6 +65,10 @@ pub enum Command {
     /// the lock at PATH and runs ARGS (a command) while it holds it. Exits 0 once the call
     /// returned Ok, 3 if a queue reported corruption.
     Adapter(AdapterArgs),
+    /// Acknowledge, from a program under `faultline record`: writes the words as one line to
+    /// the descriptor named by FAULTLINE_ACK_FD (unbuffered, so each acknowledgement counts
+    /// from the moment it was made), or to stdout outside a recording.
+    Ack(AckArgs),
     /// Used by lock scenarios' `{critical}`: log entering a critical section, stay, log
     /// leaving. Dies with the holder program that runs it.
     #[command(hide = true)]
@@ -104,6 +108,13 @@ pub enum AdapterName {
     FaultlineFlock,
     /// The standard library's `std::fs::File::lock` (exclusive).
     StdFileLock,
+}
+
+#[derive(Args, Debug)]
+pub struct AckArgs {
+    /// What was acknowledged: `saved 3`.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub words: Vec<String>,
 }
 
 #[derive(Args, Debug)]

@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => replay_cmd::replay(&args),
         Command::Record(args) => trace_cmd::record(&args),
         Command::Adapter(args) => adapter_cmd::run(&args),
+        Command::Ack(args) => trace_cmd::ack(&args),
         Command::CriticalSection(args) => adapter_cmd::critical_section(&args),
     };
     match outcome {

@@ -59,6 +59,29 @@ pub fn record(args: &RecordArgs) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
+/// `faultline ack WORDS`: one line, in one write, to the acknowledgement descriptor of a
+/// recording (`FAULTLINE_ACK_FD`), or to stdout outside one.
+pub fn ack(args: &crate::args::AckArgs) -> anyhow::Result<u8> {
+    use std::io::Write as _;
+    let line = format!("{}\n", args.words.join(" "));
+    let fd = std::env::var(record::ACK_FD_VAR)
+        .ok()
+        .filter(|fd| fd.parse::<u32>().is_ok());
+    let written = match fd {
+        // The descriptor opened anew through /proc: the recorder knows it as the same channel.
+        Some(fd) => std::fs::OpenOptions::new()
+            .append(true)
+            .open(format!("/proc/self/fd/{fd}"))
+            .and_then(|mut f| f.write_all(line.as_bytes())),
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(line.as_bytes()).and_then(|()| out.flush())
+        }
+    };
+    written.context("failed to write the acknowledgement")?;
+    Ok(exit::OK)
+}
+
 /// The directory and file name of `out`.
 fn split_out(out: &std::path::Path) -> anyhow::Result<(std::path::PathBuf, String)> {
     let name = out

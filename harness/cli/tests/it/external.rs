@@ -414,3 +414,45 @@ fn peer_queues_and_locks_get_their_verdicts_beside_the_references() {
         ["TwoHolders"]
     );
 }
+
+#[test]
+fn faultline_ack_acknowledges_on_the_recordings_own_descriptor() {
+    let dir = tempfile::tempdir().expect("temp");
+    let work = dir.path().join("w");
+    std::fs::create_dir(&work).expect("dir");
+    let trace = dir.path().join("ack.trace.json");
+    let bin = env!("CARGO_BIN_EXE_faultline");
+    let script = format!("echo a > a && '{bin}' ack saved a && echo b > b");
+    let o = Command::new(bin)
+        .args([
+            "record",
+            "--out",
+            trace.to_str().expect("utf-8"),
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .current_dir(&work)
+        .output()
+        .expect("faultline runs");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&trace).expect("written")).expect("json");
+    let entries = report["entries"].as_array().expect("entries");
+    let acked = entries
+        .iter()
+        .position(|e| e.get("output").is_some())
+        .expect("the acknowledgement is in the trace");
+    let calls: Vec<&str> = entries.iter().filter_map(|e| e["call"].as_str()).collect();
+    let made = |name: &str| calls.iter().position(|c| c.contains("open") && c.contains(name));
+    assert!(made("/a").is_some_and(|a| a < acked), "{calls:?}");
+    assert!(made("/b").is_some_and(|b| b > acked), "{calls:?}");
+    // Outside a recording it prints the line.
+    let o = Command::new(bin)
+        .args(["ack", "saved", "3"])
+        .env_remove("FAULTLINE_ACK_FD")
+        .output()
+        .expect("runs");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "saved 3\n");
+}

@@ -321,3 +321,68 @@ fn a_call_that_cannot_be_modelled_is_reported_and_never_judged() {
     let error = refused.expect_err("a FIFO cannot be judged");
     assert!(error.contains("cannot model"), "{error}");
 }
+
+#[test]
+fn acknowledgements_on_their_own_descriptor_arrive_when_made_and_buffered_ones_are_warned_of() {
+    let work = tempfile::tempdir().expect("temp");
+    let dir = work.path().join("data");
+    let scratch = work.path().join("scratch");
+    std::fs::create_dir(&dir).expect("dir");
+    std::fs::create_dir(&scratch).expect("dir");
+    let run = |script: &str| {
+        record(&RecordRequest {
+            command: vec!["sh".into(), "-c".into(), script.into()],
+            dir: dir.clone(),
+            strace: "strace".into(),
+            scratch: scratch.clone(),
+            cwd: Some(dir.clone()),
+            echo: false,
+        })
+        .expect("strace must be installed (.ci/run installs it)")
+    };
+    // Shell and Python write to $FAULTLINE_ACK_FD (Python through /proc/self/fd too): each
+    // acknowledgement is output right after the save it follows.
+    let python = "import os; open('c', 'w').write('c'); \
+                  os.write(int(os.environ['FAULTLINE_ACK_FD']), b'saved c\\n'); \
+                  f = open('/proc/self/fd/' + os.environ['FAULTLINE_ACK_FD'], 'w', buffering=1); \
+                  open('d', 'w').write('d'); f.write('saved d\\n')";
+    let trace = run(&format!(
+        "echo a > a && echo saved a >&\"$FAULTLINE_ACK_FD\" && echo b > b && \
+         echo saved b >&\"$FAULTLINE_ACK_FD\" && python3 -c \"{python}\""
+    ));
+    let outputs: Vec<(usize, String)> = trace
+        .output
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| !o.is_empty())
+        .map(|(i, o)| (i, String::from_utf8_lossy(o).into_owned()))
+        .collect();
+    let said: Vec<&str> = outputs.iter().map(|(_, o)| o.as_str()).collect();
+    assert_eq!(said, ["saved a\n", "saved b\n", "saved c\n", "saved d\n"]);
+    // Each comes after the write of its own file and before the next file is made.
+    let names = ["/a", "/b", "/c", "/d"];
+    for (k, (i, _)) in outputs.iter().enumerate() {
+        let then = replayed(&trace.base, &trace.entries[..=*i]);
+        assert!(
+            then.read(Path::new(names[k])).is_ok(),
+            "{} exists when it is acknowledged",
+            names[k]
+        );
+        if let Some(next) = names.get(k + 1) {
+            assert!(then.read(Path::new(next)).is_err(), "{next} is not made yet");
+        }
+    }
+    assert!(trace.warnings.is_empty(), "{:?}", trace.warnings);
+    // print() to a pipe block-buffers: every line arrives at exit, and the recording says so.
+    let buffered = run(
+        "env -u PYTHONUNBUFFERED python3 -c \"\nfor n in 'xyz':\n    open(n, 'w').write(n)\n    print('saved', n)\"",
+    );
+    assert!(
+        buffered
+            .warnings
+            .iter()
+            .any(|w| w.contains("arrived in one write") && w.contains("FAULTLINE_ACK_FD")),
+        "{:?}",
+        buffered.warnings
+    );
+}

@@ -158,8 +158,20 @@ pub fn record(request: &RecordRequest) -> Result<TraceFile, RecordError> {
             message: e.to_string(),
         })?,
     };
-    let status = Command::new(&request.strace)
+    // The acknowledgement channel: a descriptor the program inherits (open on /dev/null;
+    // strace shows what is written to it), named in FAULTLINE_ACK_FD.
+    let ack = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .map_err(|e| RecordError::Dir {
+            path: PathBuf::from("/dev/null"),
+            message: e.to_string(),
+        })?;
+    let ack_fd = std::os::fd::AsRawFd::as_raw_fd(&ack);
+    let mut command = Command::new(&request.strace);
+    command
         .current_dir(&cwd)
+        .env(ACK_FD_VAR, ack_fd.to_string())
         .args(["-f", "-qq", "-z", "-s", "16777216", "-xx", "-X", "raw", "-o"])
         .arg(&log)
         .arg("-e")
@@ -167,9 +179,19 @@ pub fn record(request: &RecordRequest) -> Result<TraceFile, RecordError> {
         .arg("--")
         .args(&request.command)
         .stdin(Stdio::inherit())
-        .stderr(Stdio::piped())
-        .output()
-        .map_err(RecordError::NoStrace)?;
+        .stderr(Stdio::piped());
+    #[expect(unsafe_code, reason = "pre_exec runs between fork and exec in the child")]
+    // SAFETY: the closure makes one system call (fcntl), which is async-signal-safe; it
+    // allocates nothing and touches no lock. It clears close-on-exec in the child only.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+            let fd = std::os::fd::BorrowedFd::borrow_raw(ack_fd);
+            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
+            Ok(())
+        });
+    }
+    let status = command.output().map_err(RecordError::NoStrace)?;
+    drop(ack);
     let stderr = String::from_utf8_lossy(&status.stderr).into_owned();
     if request.echo {
         eprint!("{stderr}");
@@ -184,6 +206,7 @@ pub fn record(request: &RecordRequest) -> Result<TraceFile, RecordError> {
     };
     let cwd = std::fs::canonicalize(&cwd).unwrap_or(cwd);
     let mut recorder = Recorder::new(dir.clone(), base, cwd, started);
+    recorder.ack_fd = Some(i64::from(ack_fd));
     // A child's first calls can be printed before the clone that made it (`-z` prints a call
     // when it returns), so every child's parent is found first, in a pass of its own.
     let mut joiner = Joiner::default();
@@ -199,6 +222,9 @@ pub fn record(request: &RecordRequest) -> Result<TraceFile, RecordError> {
         return Err(RecordError::Strace(stderr.trim().to_string()));
     }
     let mut trace = recorder.finish();
+    if let Some(warning) = buffered_acknowledgements(&trace) {
+        trace.warnings.push(warning);
+    }
     trace.command = request.command.clone();
     trace.exit_code = status.status.code();
     if !request.echo && !status.status.success() {
@@ -348,6 +374,8 @@ struct Recorder {
     umask: u32,
     /// When the recording began: a file outside the directory changed after it is not read.
     started: std::time::SystemTime,
+    /// The acknowledgement descriptor the program inherited (`FAULTLINE_ACK_FD`).
+    ack_fd: Option<i64>,
 }
 
 impl Recorder {
@@ -366,6 +394,7 @@ impl Recorder {
             joiner: Joiner::default(),
             umask: current_umask(),
             started,
+            ack_fd: None,
         }
     }
 
@@ -384,10 +413,15 @@ impl Recorder {
         }
     }
 
-    /// The first process: stdin, stdout and stderr as inherited.
+    /// The first process: stdin, stdout and stderr as inherited, and the acknowledgement
+    /// descriptor, whose writes are output as stdout's are.
     fn first_process(&self) -> Process {
         let mut fds = HashMap::new();
-        for (fd, target) in [(0, Target::Outside), (1, Target::Stdout), (2, Target::Outside)] {
+        let ack = self.ack_fd.map(|fd| (fd, Target::Stdout));
+        for (fd, target) in [(0, Target::Outside), (1, Target::Stdout), (2, Target::Outside)]
+            .into_iter()
+            .chain(ack)
+        {
             fds.insert(
                 fd,
                 Slot {
@@ -668,6 +702,15 @@ impl Recorder {
         let flags = flags.unwrap_or(0);
         let mode = mode.unwrap_or(0o666) & !self.umask;
         let Some(path) = call.path(path_at) else { return };
+        if let Some(fd) = proc_fd(&path)
+            && self
+                .slot(pid, fd)
+                .is_some_and(|s| matches!(s.desc.borrow().target, Target::Stdout))
+        {
+            // `/proc/self/fd/$FAULTLINE_ACK_FD` (or stdout's) opened anew: the same channel.
+            self.open_desc(pid, ret, Target::Stdout, None, flags);
+            return;
+        }
         let (host, image) = self.resolve(pid, dirfd, &path);
         let image = match image {
             Some(image) if flags & O_NOFOLLOW == 0 => self.follow(image),
@@ -1138,6 +1181,32 @@ impl Recorder {
         let p = self.process(pid);
         p.fds.borrow_mut().retain(|_, slot| !slot.cloexec);
     }
+}
+
+/// The environment variable that names the acknowledgement descriptor of a recorded program.
+pub const ACK_FD_VAR: &str = "FAULTLINE_ACK_FD";
+
+/// A warning when every acknowledgement arrived in one write after the program's last change:
+/// the sign of output block-buffered into a pipe, which makes no crash state count anything
+/// as acknowledged.
+fn buffered_acknowledgements(trace: &TraceFile) -> Option<String> {
+    let mut written = trace.output.iter().enumerate().filter(|(_, o)| !o.is_empty());
+    let (at, output) = written.next()?;
+    let lines = output.iter().filter(|b| **b == b'\n').count();
+    let changed_after = trace.entries[at + 1..].iter().any(|e| !e.effects.is_empty());
+    let changed_before = trace.entries[..at]
+        .iter()
+        .filter(|e| !e.effects.is_empty())
+        .count();
+    (written.next().is_none() && lines >= 2 && !changed_after && changed_before >= 2).then(|| {
+        format!(
+            "all {lines} lines of output arrived in one write after the program's last change: \
+             if they are acknowledgements, they were buffered (Python's print and sqlite3's \
+             .print block-buffer into a pipe), and no crash state counts them. Flush after each \
+             one, or write them to the descriptor ${ACK_FD_VAR} (`echo saved >&\"${ACK_FD_VAR}\"`, \
+             `faultline ack saved`)"
+        )
+    })
 }
 
 /// A call as strace printed it, its strings decoded (the first 64 bytes of each), shortened to
