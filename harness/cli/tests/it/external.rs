@@ -456,3 +456,32 @@ fn faultline_ack_acknowledges_on_the_recordings_own_descriptor() {
         .expect("runs");
     assert_eq!(String::from_utf8_lossy(&o.stdout), "saved 3\n");
 }
+
+#[test]
+fn the_recorded_examples_get_the_verdicts_the_readme_gives() {
+    // (example, exit under process-crash, exit under power-loss): README's table.
+    let expected = [
+        ("cp-sync-mv", 0, 0),
+        ("shutil-copy", 0, 0),
+        ("sed", 0, 1),
+        ("sqlite-full", 0, 1),
+        ("sqlite-extra", 0, 0),
+        ("git", 0, 1),
+    ];
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/recorded/explore.sh");
+    for (example, crash, power) in expected {
+        for (model, code) in [("process-crash", crash), ("power-loss", power)] {
+            let o = Command::new("sh")
+                .args([script, example, model, env!("CARGO_BIN_EXE_faultline")])
+                .output()
+                .expect("sh runs");
+            assert_eq!(
+                o.status.code(),
+                Some(code),
+                "{example} under {model} (sqlite3 and git must be installed; .ci/run installs them):\n{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                stderr(&o)
+            );
+        }
+    }
+}

@@ -1,0 +1,1 @@
+printf 'value=1\n' > config.txt

@@ -1,0 +1,1 @@
+sqlite3 db.sqlite "CREATE TABLE t(x);" "INSERT INTO t VALUES(1);"
