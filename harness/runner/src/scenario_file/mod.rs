@@ -90,6 +90,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     {
         return Err(at(raw.family.span(), message.into()));
     }
+    if explore.is_some() && !programs.is_empty() {
+        sections::unused_under_explore(text, &at)?;
+    }
     let (expect, trials_per_variant) = sections::expectations(&raw.expect, &variants, &at)?;
     Ok(Scenario {
         path: path.to_path_buf(),

@@ -441,3 +441,88 @@ pub(super) fn expectations(
 
     Ok((expect, trials_per_variant))
 }
+
+/// Keys that do nothing when programs are judged under `[explore]` (no processes run: the
+/// writer's run is recorded and its crash states judged): the first one given is refused
+/// where it stands.
+pub(super) fn unused_under_explore(text: &str, at: At<'_>) -> Result<(), ScenarioError> {
+    let table: toml::Table = toml::from_str(text).map_err(|e| crate::scenario::toml_error(&e, at))?;
+    let value = |section: &str, key: &str| table.get(section).and_then(|s| s.get(key));
+    let refuse = |section: &str, key: &str, why: &str| {
+        Err(at(
+            key_span(text, section, key),
+            format!(
+                "{key} does nothing with [explore]: no processes run, the writer's run is recorded \
+                 and its crash states judged{why}; remove it, or the [explore] table"
+            ),
+        ))
+    };
+    const UNUSED: [(&str, &str); 7] = [
+        ("roles", "readers"),
+        ("roles", "threads"),
+        ("workload", "reads_per_reader"),
+        ("workload", "writes_per_writer"),
+        ("workload", "read_pause_us"),
+        ("workload", "write_pause_us"),
+        ("run", "watchdog_ms"),
+    ];
+    for (section, key) in UNUSED {
+        if value(section, key).is_some() {
+            let why = if key == "writes_per_writer" {
+                " ([explore] versions sets how many it writes)"
+            } else {
+                ""
+            };
+            return refuse(section, key, why);
+        }
+    }
+    if value("roles", "writers").and_then(toml::Value::as_integer) != Some(1) {
+        return Err(at(
+            key_span(text, "roles", "writers"),
+            "[explore] records one writer's run: `writers = 1`".into(),
+        ));
+    }
+    if let Some(faults) = table.get("faults").and_then(toml::Value::as_table)
+        && let Some(key) = faults.keys().next()
+    {
+        return refuse("faults", key, " (the crash states are the faults)");
+    }
+    let commands = table.get("commands").and_then(toml::Value::as_table);
+    for (name, roles) in commands.into_iter().flatten() {
+        if roles.get("reader").is_some() {
+            return refuse(
+                &format!("commands.{name}"),
+                "reader",
+                " (nothing reads while it writes)",
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Where `key` of table `[section]` stands in `text` (its header when the key is not found on
+/// a line of its own).
+fn key_span(text: &str, section: &str, key: &str) -> std::ops::Range<usize> {
+    let header = format!("[{section}]");
+    let mut offset = 0;
+    let mut inside = false;
+    let mut header_span = 0..0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            inside = trimmed == header;
+            if inside {
+                let start = offset + (line.len() - line.trim_start().len());
+                header_span = start..start + header.len();
+            }
+        } else if inside
+            && let Some(rest) = trimmed.strip_prefix(key)
+            && rest.trim_start().starts_with('=')
+        {
+            let start = offset + (line.len() - line.trim_start().len());
+            return start..start + key.len();
+        }
+        offset += line.len();
+    }
+    header_span
+}

@@ -276,6 +276,27 @@ fn command_programs_are_one_kind_each_with_what_that_kind_needs() {
             7,
             "`checker` does not go with a queue's programs",
         ),
+        // Under [explore] no processes run: what only processes use is refused where it stands.
+        (
+            QUEUE_PROGRAMS.replace("writers = 1", "writers = 1\nreaders = 2"),
+            6,
+            "readers does nothing with [explore]",
+        ),
+        (
+            format!("{QUEUE_PROGRAMS}[run]\nwatchdog_ms = 500\n"),
+            12,
+            "watchdog_ms does nothing with [explore]",
+        ),
+        (
+            format!("{QUEUE_PROGRAMS}[faults]\nkill = {{ offset_ms = [1, 2] }}\n"),
+            12,
+            "kill does nothing with [explore]",
+        ),
+        (
+            QUEUE_PROGRAMS.replace("writers = 1", "writers = 2"),
+            5,
+            "[explore] records one writer's run",
+        ),
     ];
     for (text, line, needle) in cases {
         let (l, _, message) = error(text);
