@@ -92,6 +92,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     }
     if explore.is_some() && !programs.is_empty() {
         sections::unused_under_explore(text, &at)?;
+    } else if bundled.is_none() && !programs.is_empty() {
+        sections::unused_with_programs(text, &at)?;
     }
     let (expect, trials_per_variant) = sections::expectations(&raw.expect, &variants, &at)?;
     Ok(Scenario {

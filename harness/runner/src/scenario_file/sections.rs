@@ -526,3 +526,22 @@ fn key_span(text: &str, section: &str, key: &str) -> std::ops::Range<usize> {
     }
     header_span
 }
+
+/// `reads_per_reader` when every variant is programs: their readers read until every writer is
+/// done, so it would do nothing; refused where it stands.
+pub(super) fn unused_with_programs(text: &str, at: At<'_>) -> Result<(), ScenarioError> {
+    let table: toml::Table = toml::from_str(text).map_err(|e| crate::scenario::toml_error(&e, at))?;
+    if table
+        .get("workload")
+        .and_then(|w| w.get("reads_per_reader"))
+        .is_some()
+    {
+        return Err(at(
+            key_span(text, "workload", "reads_per_reader"),
+            "reads_per_reader does nothing when every variant is programs: their readers read until \
+             every writer is done (writes_per_writer sets how many versions each writes); remove it"
+                .into(),
+        ));
+    }
+    Ok(())
+}

@@ -297,6 +297,13 @@ fn command_programs_are_one_kind_each_with_what_that_kind_needs() {
             5,
             "[explore] records one writer's run",
         ),
+        (
+            "\nfamily = \"atomic-write\"\nvariants = [\"w\"]\n[roles]\nwriters = 1\nreaders = 1\n\
+             [workload]\nreads_per_reader = 5\n[commands.w]\nwriter = [\"true\"]\n"
+                .to_string(),
+            8,
+            "reads_per_reader does nothing when every variant is programs",
+        ),
     ];
     for (text, line, needle) in cases {
         let (l, _, message) = error(text);
