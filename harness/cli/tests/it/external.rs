@@ -336,6 +336,7 @@ fn the_example_scenarios_fail_the_unsafe_savers_and_pass_the_durable_ones() {
         "peers-power-loss.toml",
         "own-format-power-loss.toml",
         "own-format-readers.toml",
+        "own-format-cat-readers.toml",
     ]);
     let result = |scenario: &str, variant: &str| result_of(&report, scenario, variant);
     // A format of its own, judged by its own checker in every crash state: the durable save
@@ -349,6 +350,12 @@ fn the_example_scenarios_fail_the_unsafe_savers_and_pass_the_durable_ones() {
     assert!(kinds(&result("own-format-readers", "own_format_durable")).is_empty());
     assert_eq!(
         kinds(&result("own-format-readers", "own_format_inplace")),
+        ["TornRead"]
+    );
+    // Readers that print the file: every read must be a version the writer left.
+    assert!(kinds(&result("own-format-cat-readers", "own_format_durable")).is_empty());
+    assert_eq!(
+        kinds(&result("own-format-cat-readers", "own_format_inplace")),
         ["TornRead"]
     );
     // Concurrent readers: the in-place json.dump is read half-written.

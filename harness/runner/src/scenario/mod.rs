@@ -49,6 +49,9 @@ pub enum Check {
     TornRead,
     /// With one writer, no reader sees an older version after a newer one (`StaleRegression`).
     StaleRegression,
+    /// Programs: every read a reader program printed is, byte for byte, a version the writers
+    /// left (compared by hash), whatever the format (`TornRead`).
+    ReadsAreVersions,
     /// After a kill, the file is one complete version (`TornFile`, `MissingFile`).
     OldOrNew,
     /// After a kill and recovery, no temps remain (`LeakedTemp`).
@@ -75,9 +78,10 @@ pub enum Check {
 
 impl Check {
     /// Every check, in report order.
-    pub const ALL: [Check; 12] = [
+    pub const ALL: [Check; 13] = [
         Check::TornRead,
         Check::StaleRegression,
+        Check::ReadsAreVersions,
         Check::OldOrNew,
         Check::NoLeakedTemps,
         Check::NoWriterErrors,
@@ -95,6 +99,7 @@ impl Check {
         match self {
             Check::TornRead => "torn-read",
             Check::StaleRegression => "stale-regression",
+            Check::ReadsAreVersions => "reads-are-versions",
             Check::OldOrNew => "old-or-new",
             Check::NoLeakedTemps => "no-leaked-temps",
             Check::NoWriterErrors => "no-writer-errors",

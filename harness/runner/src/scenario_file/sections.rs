@@ -315,6 +315,7 @@ pub(super) fn checks(
     raw: Option<RawOracle>,
     family: &dyn crate::family::Family,
     programs: bool,
+    program_readers: bool,
     at: At<'_>,
 ) -> Result<Vec<Check>, ScenarioError> {
     let checks = match raw {
@@ -336,6 +337,14 @@ pub(super) fn checks(
                             ),
                         )
                     })?;
+                if check == Check::ReadsAreVersions && !program_readers {
+                    return Err(at(
+                        c.span(),
+                        "reads-are-versions judges what reader programs print: give a variant's \
+                         [commands] a reader that prints the file it read (`cat {path}`)"
+                            .into(),
+                    ));
+                }
                 checks.push(check);
             }
             checks

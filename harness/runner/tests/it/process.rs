@@ -311,3 +311,56 @@ watchdog_ms = {watchdog_ms}
     assert_eq!(resumed.faults.pause, Some((1, 5, 100)));
     assert_eq!(std::fs::read_dir(temp.path()).expect("readable").count(), 0);
 }
+
+#[test]
+fn reads_are_versions_compares_what_a_reader_printed_with_the_versions_left() {
+    // Plain text, not JSON: only the comparison by hash can tell a torn read. The shell's
+    // redirection truncates the file and printf writes it a line at a time.
+    let temp = tempfile::tempdir().expect("temp");
+    let lines = "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do printf 'line %s of version {version}\\n' $i; done";
+    let s = parse(&format!(
+        r#"
+family = "atomic-write"
+variants = ["in_place", "renamed"]
+[roles]
+writers = 1
+readers = 2
+[workload]
+writes_per_writer = 200
+[commands.in_place]
+writer = ["sh", "-c", "{lines} > {{path}}"]
+reader = ["cat", "{{path}}"]
+[commands.renamed]
+writer = ["sh", "-c", "{lines} > {{path}}.tmp && mv {{path}}.tmp {{path}}"]
+reader = ["cat", "{{path}}"]
+[oracle]
+checks = ["reads-are-versions"]
+[run]
+trials = 2
+[expect.in_place]
+must_fail = ["TornRead"]
+[expect.renamed]
+max_failures = 0
+"#
+    ));
+    let options = RunOptions {
+        temp_dir: Some(temp.path().to_path_buf()),
+        ..RunOptions::default()
+    };
+    let results = run_scenario(&s, &options, &AtomicBool::new(false), |_, _| {}).expect("runs");
+    let [in_place, renamed] = &results[..] else {
+        panic!("two results")
+    };
+    assert_eq!(renamed.verdict, Verdict::Held, "{renamed:?}");
+    assert!(
+        renamed.reads.trials > 0 && renamed.reads.failures == 0,
+        "{:?}",
+        renamed.reads
+    );
+    assert_eq!(in_place.verdict, Verdict::Held, "{in_place:?}");
+    let first = in_place
+        .first_by_kind
+        .get(&FailureKind::TornRead)
+        .expect("a torn read");
+    assert!(first.detail.contains("none of the"), "{}", first.detail);
+}

@@ -304,6 +304,13 @@ fn command_programs_are_one_kind_each_with_what_that_kind_needs() {
             8,
             "reads_per_reader does nothing when every variant is programs",
         ),
+        (
+            "\nfamily = \"atomic-write\"\nvariants = [\"w\"]\n[roles]\nwriters = 1\nreaders = 1\n\
+             [commands.w]\nwriter = [\"true\"]\n[oracle]\nchecks = [\"reads-are-versions\"]\n"
+                .to_string(),
+            10,
+            "reads-are-versions judges what reader programs print",
+        ),
     ];
     for (text, line, needle) in cases {
         let (l, _, message) = error(text);

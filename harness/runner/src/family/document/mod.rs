@@ -9,7 +9,7 @@ pub mod simulated;
 pub mod worker;
 pub mod workload;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use faultline_core::{Errno, Failure, FailureKind, Fs, RealFs};
 use faultline_targets::registry::FamilyInfo;
@@ -201,18 +201,115 @@ impl Writes<'_> {
 pub struct DocumentRoles<'s> {
     scenario: &'s Scenario,
     writes: Writes<'s>,
+    /// With `reads-are-versions`: where writers log the hash of each version they left and
+    /// readers the hash of each read (outside the trial's directory, which programs see).
+    hashes: Option<tempfile::TempDir>,
 }
 
 impl<'s> DocumentRoles<'s> {
     /// The roles of `writes` in trials of `scenario`.
     pub fn new(scenario: &'s Scenario, writes: Writes<'s>) -> Self {
-        DocumentRoles { scenario, writes }
+        let hashes = match writes {
+            Writes::Program(p)
+                if p.reader.is_some() && scenario.checks.contains(&Check::ReadsAreVersions) =>
+            {
+                tempfile::Builder::new()
+                    .prefix("faultline-hashes-")
+                    .tempdir()
+                    .ok()
+            }
+            _ => None,
+        };
+        DocumentRoles {
+            scenario,
+            writes,
+            hashes,
+        }
+    }
+
+    /// The log of version hashes (`None`) or of reader `reader`'s reads, with the check on.
+    fn hash_log(&self, reader: Option<u32>) -> Option<PathBuf> {
+        let dir = self.hashes.as_ref()?.path();
+        Some(match reader {
+            None => dir.join("versions"),
+            Some(id) => dir.join(format!("reads.{id}")),
+        })
+    }
+}
+
+/// The hash by which `reads-are-versions` compares a read with the versions written.
+pub(crate) fn content_hash(bytes: &[u8]) -> u64 {
+    use std::hash::Hasher as _;
+    let mut h = std::hash::DefaultHasher::new();
+    h.write(bytes);
+    h.finish()
+}
+
+/// Appends `hash` to the log at `path` (one 8-byte write, atomic with O_APPEND).
+pub(crate) fn log_hash(path: &Path, hash: u64) {
+    use std::io::Write as _;
+    let _ = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(&hash.to_le_bytes()));
+}
+
+/// The hashes in the log at `path`.
+fn logged_hashes(path: &Path) -> Vec<u64> {
+    std::fs::read(path)
+        .unwrap_or_default()
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().expect("chunks of 8")))
+        .collect()
+}
+
+/// `reads-are-versions`: reads whose hash is none of the versions': counted as failed reads.
+fn reads_are_versions(roles: &DocumentRoles<'_>, outcome: &mut TrialOutcome, file: &Path, at_s: f64) {
+    let Some(versions_log) = roles.hash_log(None) else {
+        return;
+    };
+    let mut versions: std::collections::BTreeSet<u64> = logged_hashes(&versions_log).into_iter().collect();
+    // A writer killed after its program returned logged nothing for the version it left.
+    if let Ok(bytes) = std::fs::read(file) {
+        versions.insert(content_hash(&bytes));
+    }
+    for reader in 1..=roles.scenario.readers {
+        let Some(log) = roles.hash_log(Some(reader)) else {
+            continue;
+        };
+        let reads = logged_hashes(&log);
+        let strange = reads.iter().filter(|h| !versions.contains(h)).count() as u64;
+        if strange == 0 {
+            continue;
+        }
+        outcome.failed_reads += strange;
+        let kind = FailureKind::TornRead;
+        *outcome.failures_by_kind.entry(kind).or_default() += strange;
+        outcome.first_by_kind.entry(kind).or_insert(FirstFailure {
+            kind,
+            detail: format!(
+                "reader {reader}: {strange} of its {} complete reads printed bytes that are none of \
+                 the {} versions the writers left (compared by hash)",
+                reads.len(),
+                versions.len()
+            ),
+            at_s,
+        });
     }
 }
 
 impl Roles for DocumentRoles<'_> {
     fn setup(&mut self, trial: &Trial<'_>) -> Result<(), TrialError> {
         let initial = document(Version { writer: 0, seq: 0 }, self.scenario.document_bytes);
+        if let Some(dir) = &self.hashes {
+            for entry in std::fs::read_dir(dir.path()).into_iter().flatten().flatten() {
+                let _ = std::fs::remove_file(entry.path());
+            }
+            if let Some(versions) = self.hash_log(None) {
+                log_hash(&versions, content_hash(&initial));
+            }
+        }
         // Process runs keep the kernel alive, so version 0 needs no fsync to be there for
         // every reader and after every kill: a plain create and write is enough.
         std::fs::write(trial.file, &initial).map_err(|e| TrialError::Setup(format!("initial version: {e}")))
@@ -240,6 +337,7 @@ impl Roles for DocumentRoles<'_> {
                     },
                     pause_us: s.write_pause_us,
                     crash: worker.crash.clone(),
+                    versions_log: self.hash_log(None),
                 };
                 let index = group.spawn(|| worker::writer(&plan, pipes))?;
                 Ok(Started {
@@ -261,6 +359,7 @@ impl Roles for DocumentRoles<'_> {
                         Writes::Program(p) => Some(p),
                         _ => None,
                     },
+                    reads_log: self.hash_log(Some(worker.index)),
                 };
                 let index = group.spawn(|| worker::reader(&plan, pipes))?;
                 Ok(Started {
@@ -296,6 +395,7 @@ impl Roles for DocumentRoles<'_> {
         trial: &Trial<'_>,
         ended: &Ended,
     ) -> Result<Option<Vec<String>>, TrialError> {
+        reads_are_versions(self, outcome, trial.file, ended.at_s);
         Ok(after_checks(
             outcome,
             self.writes,

@@ -33,6 +33,8 @@ pub struct WriterPlan<'s> {
     pub pause_us: u64,
     /// Kill itself at this crash point.
     pub crash: Option<CrashPlan>,
+    /// With `reads-are-versions`: where to log the hash of each version a program left.
+    pub versions_log: Option<PathBuf>,
 }
 
 /// A reader's instructions.
@@ -55,6 +57,8 @@ pub struct ReaderPlan<'s> {
     /// Document programs: their reader program (if any) reads, and JSON that a program
     /// wrote its own way counts as complete.
     pub program: Option<DocumentProgram<'s>>,
+    /// With `reads-are-versions`: where to log the hash of each complete read.
+    pub reads_log: Option<PathBuf>,
 }
 
 /// A writer's body; returns its exit code.
@@ -117,7 +121,16 @@ pub fn writer(plan: &WriterPlan<'_>, pipes: &Pipes<'_>) -> i32 {
                 };
                 let words = p.roles.expand(p.writer, &vars);
                 match program::run(&words, dir) {
-                    Ok(out) if out.status.success() => tally.ok(),
+                    Ok(out) if out.status.success() => {
+                        tally.ok();
+                        // The version it left, for `reads-are-versions` (with two writers,
+                        // possibly the other's write in progress: the check only weakens).
+                        if let Some(log) = &plan.versions_log
+                            && let Ok(bytes) = std::fs::read(&plan.path)
+                        {
+                            super::log_hash(log, super::content_hash(&bytes));
+                        }
+                    }
                     Ok(out) => tally.fail(program::failure_detail(&words, &out), plan, seq, start),
                     Err(e) => tally.fail(format!("cannot run `{}`: {e}", words[0]), plan, seq, start),
                 }
@@ -311,6 +324,10 @@ fn program_read(
             FailureKind::TornRead,
             format!("the reader said the read failed: {detail}"),
         ));
+    }
+    // Judged against the versions written once the trial is over (`reads-are-versions`).
+    if let Some(log) = &plan.reads_log {
+        super::log_hash(log, super::content_hash(&out.stdout));
     }
     let json = out
         .stdout
