@@ -491,6 +491,14 @@ pub(super) fn unused_under_explore(text: &str, at: At<'_>) -> Result<(), Scenari
             "[explore] records one writer's run: `writers = 1`".into(),
         ));
     }
+    if table.contains_key("oracle") {
+        return Err(at(
+            key_span(text, "oracle", "checks"),
+            "[oracle] checks do nothing with [explore]: each crash state is judged by the family's \
+             oracles, or by the checker program if the variant gives one; remove it"
+                .into(),
+        ));
+    }
     if let Some(faults) = table.get("faults").and_then(toml::Value::as_table)
         && let Some(key) = faults.keys().next()
     {

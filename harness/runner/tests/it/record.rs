@@ -201,6 +201,7 @@ fn every_copying_call_is_recorded_and_replays_to_the_directory_left() {
     assert_eq!(read("/cfr.bin"), cfr);
     let calls: Vec<&str> = trace.sources.iter().map(|s| s.syscall.as_str()).collect();
     assert_eq!(read("/sedded.txt"), b"after\n");
+    assert_eq!(read("/rwf.txt"), b"start\nappended\n");
     let sedded = after.lookup(Path::new("/sedded.txt")).expect("sedded.txt");
     assert_eq!(
         after.node(sedded).map(faultline_core::Node::mode),

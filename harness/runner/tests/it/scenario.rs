@@ -298,6 +298,11 @@ fn command_programs_are_one_kind_each_with_what_that_kind_needs() {
             "[explore] records one writer's run",
         ),
         (
+            format!("{QUEUE_PROGRAMS}[oracle]\nchecks = [\"exactly-once\"]\n"),
+            12,
+            "[oracle] checks do nothing with [explore]",
+        ),
+        (
             "\nfamily = \"atomic-write\"\nvariants = [\"w\"]\n[roles]\nwriters = 1\nreaders = 1\n\
              [workload]\nreads_per_reader = 5\n[commands.w]\nwriter = [\"true\"]\n"
                 .to_string(),

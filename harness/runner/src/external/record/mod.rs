@@ -830,10 +830,18 @@ impl Recorder {
         let ret = call.ret_int().unwrap_or(0);
         let data = decode_iovec(call.args.get(1).map_or("", String::as_str));
         let n = (ret.max(0) as usize).min(data.len());
+        let fd = call.int(0).unwrap_or(-1);
         let at = (call.name != "writev")
             .then(|| call.int(3).unwrap_or(0))
-            .filter(|o| *o >= 0);
-        self.write_to(call, call.int(0).unwrap_or(-1), &data[..n], at.map(|o| o as u64));
+            .filter(|o| *o >= 0)
+            .map(|o| o as u64);
+        // pwritev2 with RWF_APPEND writes at the end, whatever the offset.
+        let append = call.name == "pwritev2" && call.int(4).unwrap_or(0) & i64::from(libc::RWF_APPEND) != 0;
+        let at = match self.inside(call.pid, fd) {
+            Some((ino, _)) if append => Some(self.builder.len(ino)),
+            _ => at,
+        };
+        self.write_to(call, fd, &data[..n], at);
     }
 
     fn on_ftruncate(&mut self, call: &Call) {

@@ -2,7 +2,7 @@
 # copy_file_range (descriptor offsets and explicit ones), sendfile, splice both ways through
 # a pipe, tee, cp and cat (copy_file_range), shutil.copyfile (sendfile), fallocate's collapse
 # and insert, an access ACL (which sets the mode), a user extended attribute (a warning),
-# mknod of a regular file, openat2, and sed -i (which gives its new file the old one's mode with
+# mknod of a regular file, openat2, pwritev2 with RWF_APPEND (at the end whatever the offset), and sed -i (which gives its new file the old one's mode with
 # fsetxattr(system.posix_acl_access) where the file system has ACLs).
 import ctypes, os, shutil, struct, subprocess
 
@@ -58,6 +58,11 @@ for name, value in (("system.posix_acl_access", acl), ("user.note", b"x")):
         pass
 
 os.mknod("node.txt", 0o640 | 0o100000)
+
+ap = os.open("rwf.txt", os.O_RDWR | os.O_CREAT, 0o644)
+os.write(ap, b"start\n")
+os.pwritev(ap, [b"appended\n"], 0, os.RWF_APPEND)
+os.close(ap)
 
 with open("sedded.txt", "w") as f:
     f.write("before\n")
