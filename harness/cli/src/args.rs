@@ -324,7 +324,7 @@ pub struct ExploreArgs {
     #[arg(long, requires = "trace", help_heading = "Recorded programs")]
     pub checker: Option<String>,
     /// Checkers run at once. Default: one per core.
-    #[arg(long, help_heading = "Recorded programs")]
+    #[arg(long, value_parser = jobs_arg, help_heading = "Recorded programs")]
     pub jobs: Option<usize>,
     /// A checker that runs longer than this fails its state: 10s, 500ms.
     #[arg(long, default_value = "10s", value_parser = duration_arg, help_heading = "Recorded programs")]
@@ -350,7 +350,7 @@ pub struct RunArgs {
     #[arg(long, help_heading = "What to run")]
     pub variant: Option<String>,
     /// Trials per variant, instead of the scenario's.
-    #[arg(long, conflicts_with = "duration", help_heading = "How long")]
+    #[arg(long, conflicts_with = "duration", value_parser = trials_arg, help_heading = "How long")]
     pub trials: Option<u64>,
     /// Run each variant this long instead: 30s, 2m, 500ms, 1h 30m.
     #[arg(long, value_parser = duration_arg, help_heading = "How long")]
@@ -446,6 +446,22 @@ pub enum UsageError {
         "--from reads a report; give no scenario files, --trials, --duration, --seed, --variant or --trial with it"
     )]
     FromWithRunArgs,
+}
+
+/// A number of trials: at least 1 (a run of none is no evidence).
+pub fn trials_arg(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("give a whole number of trials, at least 1: a run of none is no evidence".into()),
+    }
+}
+
+/// A number of checkers at once: 1 to 1024.
+pub fn jobs_arg(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=1024).contains(&n) => Ok(n),
+        _ => Err("give a whole number of checkers from 1 to 1024".into()),
+    }
 }
 
 /// The longest duration accepted: a run or a timeout beyond it is a typo.

@@ -24,7 +24,16 @@ use args::{Cli, Command, ExploreArgs, Format, ListArgs, RunArgs, UsageError};
 use faultline_runner::exit;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // A value refused by its parser: its one line says what to give instead.
+        Err(e) if e.kind() == clap::error::ErrorKind::ValueValidation => {
+            let text = e.render().to_string();
+            eprintln!("{}", text.lines().next().unwrap_or_default());
+            return ExitCode::from(exit::USAGE);
+        }
+        Err(e) => e.exit(),
+    };
     let outcome = match cli.command {
         Command::List(args) => list(&args),
         Command::Explore(args) => run_explore(&args),

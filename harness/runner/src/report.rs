@@ -264,6 +264,21 @@ pub fn results_from_text(path: &Path, text: String, kinds: &[&str]) -> Result<Ru
     let kind = check_envelope(path, &text, kinds)?;
     let results: Results =
         serde_json::from_str(&text).map_err(|e| parse_error(path, &kinds.join(" or "), &e))?;
+    let bad = |message: String| ReadError::Parse {
+        path: path.to_path_buf(),
+        line: 1,
+        column: 1,
+        expected: kinds.join(" or "),
+        message,
+    };
+    if results.results.is_empty() {
+        return Err(bad(
+            "the report holds no results: nothing was run, so nothing can pass".into(),
+        ));
+    }
+    for r in &results.results {
+        r.check_counts().map_err(bad)?;
+    }
     for r in &results.results {
         r.check_names().map_err(|message| ReadError::Parse {
             path: path.to_path_buf(),

@@ -191,6 +191,30 @@ impl VariantResult {
         self.program || self.family == COMMAND_FAMILY
     }
 
+    /// Whether its counts are evidence: at least one trial, and no more failures than
+    /// trials or reads.
+    pub fn check_counts(&self) -> Result<(), String> {
+        let who = format!("{} / {}", self.scenario, self.variant);
+        if self.trials == 0 {
+            return Err(format!("{who} ran no trials: a result of nothing is no evidence"));
+        }
+        let counts = [
+            (
+                "failed trials",
+                self.failed_trials.failures,
+                self.failed_trials.trials,
+            ),
+            ("failed reads", self.reads.failures, self.reads.trials),
+            ("trials with failures", self.trials_with_failures, self.trials),
+        ];
+        for (what, failures, of) in counts {
+            if failures > of {
+                return Err(format!("{who}: {failures} {what} out of {of}"));
+            }
+        }
+        Ok(())
+    }
+
     /// Whether the family is known, and a built-in family has the variant with this
     /// catalogue ID (programs have none).
     pub fn check_names(&self) -> Result<(), String> {

@@ -34,9 +34,19 @@ static STATE: Mutex<State> = Mutex::new(State {
 /// `FAULTLINE_LOCKDEP`.
 pub fn enable(dir: &Path) -> std::io::Result<()> {
     FROM_ENV.call_once(|| {});
+    record_into(dir)
+}
+
+/// Opens this process's log in `dir` (its own, 0600, never through a planted symlink) and
+/// turns recording on. Called from inside `FROM_ENV.call_once` too, so it must not touch
+/// `FROM_ENV`: a `Once` waited on from inside its own call never completes.
+fn record_into(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(dir.join(format!("lockdep.{}.jsonl", std::process::id())))?;
     let mut state = STATE.lock().unwrap_or_else(|p| p.into_inner());
     state.sink = Some(file);
@@ -50,7 +60,7 @@ fn enabled() -> bool {
         if let Some(dir) = std::env::var_os("FAULTLINE_LOCKDEP")
             && !dir.is_empty()
         {
-            let _ = enable(Path::new(&dir));
+            let _ = record_into(Path::new(&dir));
         }
     });
     ENABLED.load(Ordering::Acquire)

@@ -313,3 +313,58 @@ fn closing_another_descriptor_drops_a_posix_lock_but_not_an_ofd_lock() {
         "L4's lock was released by the close"
     );
 }
+
+/// The child side of the test below: takes a lock with `FAULTLINE_LOCKDEP` set, as a worker
+/// of a program would, and writes "done".
+#[test]
+fn lockdep_from_the_environment_child() {
+    let Some(dir) = std::env::var_os("FAULTLINE_LOCKDEP_TEST_CHILD") else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    let l = Variant::Flock.open(&dir.join("e.lock")).expect("open");
+    drop(l.lock(Mode::Exclusive, SHORT).expect("free"));
+    std::fs::write(dir.join("done"), "done").expect("write");
+}
+
+#[test]
+fn lockdep_enabled_by_the_environment_records_and_does_not_hang() {
+    // FAULTLINE_LOCKDEP is read once per process: run this test binary again as the child.
+    let dir = tempfile::tempdir().expect("temp");
+    let mut child = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+        .args([
+            "--exact",
+            "lock::lockdep_from_the_environment_child",
+            "--test-threads",
+            "1",
+        ])
+        .env("FAULTLINE_LOCKDEP", dir.path())
+        .env("FAULTLINE_LOCKDEP_TEST_CHILD", dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // It used to wait forever on its own initialisation: say where it is stuck if it does.
+    let mut looked = 0;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        looked += 1;
+        if looked == 600 {
+            let wchan = std::fs::read_to_string(format!("/proc/{}/wchan", child.id())).unwrap_or_default();
+            let _ = child.kill();
+            panic!("the child still waits, in {wchan:?}, after 600 looks");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success());
+    assert!(dir.path().join("done").exists());
+    let logs: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("lockdep."))
+        .collect();
+    assert_eq!(logs.len(), 1, "one log, of the child");
+    let text = std::fs::read_to_string(logs[0].path()).expect("log");
+    assert!(text.contains(r#""class":"e.lock""#), "{text}");
+}

@@ -455,6 +455,20 @@ fn faultline_ack_acknowledges_on_the_recordings_own_descriptor() {
     let made = |name: &str| calls.iter().position(|c| c.contains("open") && c.contains(name));
     assert!(made("/a").is_some_and(|a| a < acked), "{calls:?}");
     assert!(made("/b").is_some_and(|b| b > acked), "{calls:?}");
+    // A program that cannot start is an error, not an empty trace that passes anything.
+    let o = Command::new(bin)
+        .args([
+            "record",
+            "--out",
+            trace.to_str().expect("utf-8"),
+            "--",
+            "/nonexistent/prog",
+        ])
+        .current_dir(&work)
+        .output()
+        .expect("faultline runs");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("the program did not start"), "{}", stderr(&o));
     // Outside a recording it prints the line.
     let o = Command::new(bin)
         .args(["ack", "saved", "3"])

@@ -211,6 +211,21 @@ fn a_rate_worse_than_the_baseline_beyond_the_intervals_exits_4() {
     );
     // The ratchet refuses it too.
     assert_exit(&suite.run("baseline", &["--from", from]), 4, "--allow-worse");
+    // A report of nothing, or of more failures than trials, is no evidence: exit 2.
+    let mut empty = run.clone();
+    empty["results"] = serde_json::json!([]);
+    let mut impossible = run.clone();
+    impossible["results"][0]["failed_trials"]["failures"] = (states + 1).into();
+    for (name, report, needle) in [
+        ("empty.json", empty, "holds no results"),
+        ("impossible.json", impossible, "failed trials out of"),
+    ] {
+        let path = suite.path(name);
+        std::fs::write(&path, report.to_string()).expect("write");
+        let from = path.to_str().expect("utf-8");
+        assert_exit(&suite.run("gate", &["--from", from]), 2, needle);
+        assert_exit(&suite.run("baseline", &["--from", from]), 2, needle);
+    }
 
     // The fixed variant failing more often than the baseline under a rate limit: exit 4 (and
     // not 1, since the limit still holds).

@@ -82,6 +82,26 @@ fn bad_input_gets_one_line_naming_the_valid_choices_and_exit_code_2() {
             ],
             "malformed state id",
         ),
+        // Nothing runs on no evidence, and no count or duration can overflow.
+        (&["run", "--trials", "0"], "a run of none is no evidence"),
+        (&["gate", "--trials", "0"], "a run of none is no evidence"),
+        (&["run", "--duration", "1e20s"], "give a number with a unit"),
+        (
+            &["explore", "--trace", "t.json", "--checker", "true", "--jobs", "0"],
+            "from 1 to 1024",
+        ),
+        (
+            &[
+                "explore",
+                "--trace",
+                "t.json",
+                "--checker",
+                "true",
+                "--checker-timeout",
+                "1e300",
+            ],
+            "give a number with a unit",
+        ),
     ];
     for (args, needle) in cases {
         let o = faultline(args);

@@ -131,7 +131,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         trials: sections::trials(&raw.run, &at)?,
         trials_per_variant,
         duration_s: raw.run.duration_s.map(|d| *d.get_ref()),
-        watchdog_ms: raw.run.watchdog_ms.unwrap_or(10_000),
+        watchdog_ms: raw.run.watchdog_ms.map_or(10_000, |w| *w.get_ref()),
         expect,
         plan: match family.section() {
             Some(_) => Some(family.plan(text, &at)?),

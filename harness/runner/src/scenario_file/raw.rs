@@ -114,7 +114,7 @@ pub(super) struct RawOracle {
 pub(super) struct RawRun {
     pub(super) trials: Option<Spanned<u64>>,
     pub(super) duration_s: Option<Spanned<f64>>,
-    pub(super) watchdog_ms: Option<u64>,
+    pub(super) watchdog_ms: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -365,12 +365,21 @@ pub(super) fn trials(run: &RawRun, at: At<'_>) -> Result<u64, ScenarioError> {
         Some(t) => *t.get_ref(),
         None => 10,
     };
+    // Bounded here, so no duration built from them can overflow: 1 ms to 30 days.
     if let Some(d) = &run.duration_s
-        && !(*d.get_ref() > 0.0 && d.get_ref().is_finite())
+        && !(0.001..=2_592_000.0).contains(d.get_ref())
     {
         return Err(at(
             d.span(),
-            "duration_s must be a positive number of seconds".into(),
+            "duration_s must be a number of seconds from 0.001 to 2592000 (30 days)".into(),
+        ));
+    }
+    if let Some(w) = &run.watchdog_ms
+        && !(10..=3_600_000).contains(w.get_ref())
+    {
+        return Err(at(
+            w.span(),
+            "watchdog_ms must be from 10 to 3600000 (an hour): how often a running trial is looked at".into(),
         ));
     }
     Ok(trials)

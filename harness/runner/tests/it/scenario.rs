@@ -140,6 +140,22 @@ fn every_problem_is_reported_at_its_line_and_column() {
             (13, 11),
             "unknown check 'vibes'; valid checks: torn-read",
         ),
+        // Extreme values are refused where they stand, before any duration is built.
+        (
+            &GOOD.replace("trials = 3", "watchdog_ms = 0"),
+            (9, 15),
+            "watchdog_ms must be from 10 to 3600000",
+        ),
+        (
+            &GOOD.replace("trials = 3", "duration_s = 1e300"),
+            (9, 14),
+            "duration_s must be a number of seconds from 0.001 to 2592000",
+        ),
+        (
+            &GOOD.replace("trials = 3", "duration_s = 1e-12"),
+            (9, 14),
+            "duration_s must be a number of seconds from 0.001",
+        ),
     ];
     // Positions checked by hand against GOOD's layout (its line 1 is empty).
     for (text, (line, column), needle) in cases {

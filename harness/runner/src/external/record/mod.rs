@@ -221,6 +221,14 @@ pub fn record(request: &RecordRequest) -> Result<TraceFile, RecordError> {
     if status.status.code().is_none() && recorder.builder.entries().is_empty() {
         return Err(RecordError::Strace(stderr.trim().to_string()));
     }
+    // No execve succeeded: the program never ran (not found, not executable), and an empty
+    // trace of it would pass anything.
+    if recorder.execs == 0 {
+        return Err(RecordError::Strace(format!(
+            "the program did not start: {}",
+            stderr.trim()
+        )));
+    }
     let mut trace = recorder.finish();
     if let Some(warning) = buffered_acknowledgements(&trace) {
         trace.warnings.push(warning);
@@ -376,6 +384,8 @@ struct Recorder {
     started: std::time::SystemTime,
     /// The acknowledgement descriptor the program inherited (`FAULTLINE_ACK_FD`).
     ack_fd: Option<i64>,
+    /// Successful execve calls: none means the program never started.
+    execs: usize,
 }
 
 impl Recorder {
@@ -395,6 +405,7 @@ impl Recorder {
             umask: current_umask(),
             started,
             ack_fd: None,
+            execs: 0,
         }
     }
 
@@ -1186,6 +1197,7 @@ impl Recorder {
 
     fn on_execve(&mut self, call: &Call) {
         let pid = call.pid;
+        self.execs += 1;
         let p = self.process(pid);
         p.fds.borrow_mut().retain(|_, slot| !slot.cloexec);
     }
