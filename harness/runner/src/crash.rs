@@ -249,7 +249,14 @@ pub fn materialise(image: &FsImage, dir: &Path) -> std::io::Result<()> {
                 std::os::unix::fs::symlink(String::from_utf8_lossy(data).as_ref(), &host)?;
             }
             Node::File { data, mode } => {
-                std::fs::write(&host, data.as_slice())?;
+                // A new file or nothing: never through a name that is already there (a
+                // symlink a crafted image planted, say).
+                use std::io::Write as _;
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&host)?
+                    .write_all(data.as_slice())?;
                 std::fs::set_permissions(
                     &host,
                     <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(*mode),

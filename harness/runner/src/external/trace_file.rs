@@ -170,6 +170,7 @@ impl TraceFile {
                 None => Vec::new(),
             });
         }
+        validate(&base, &entries).map_err(|m| bad(1, 1, m))?;
         Ok(TraceFile {
             command: raw.command,
             dir: raw.dir,
@@ -300,9 +301,21 @@ fn raw_nodes(image: &FsImage) -> Vec<RawNode> {
 fn image_of(nodes: &[RawNode]) -> Result<FsImage, String> {
     let mut image = FsImage::new();
     let mut has_root = false;
+    let mut seen = std::collections::BTreeSet::new();
     for n in nodes {
         if n.ino == 0 || n.ino > 1 << 32 {
             return Err(format!("inode number {} is out of range", n.ino));
+        }
+        if !seen.insert(n.ino) {
+            return Err(format!("inode {} is given twice", n.ino));
+        }
+        if let Some(bad) = n
+            .entries
+            .iter()
+            .flat_map(BTreeMap::keys)
+            .find(|k| !is_file_name(k))
+        {
+            return Err(format!("inode {}: '{bad}' is not a file name", n.ino));
         }
         has_root |= n.ino == faultline_core::image::ROOT_INO && n.entries.is_some();
         let node = match (&n.data, &n.entries) {
@@ -375,9 +388,133 @@ fn raw_effect(effect: &Effect) -> RawEffect {
     }
 }
 
+/// One path component: not empty, not `.` or `..`, no `/` and no NUL.
+fn is_file_name(n: &str) -> bool {
+    !(n.is_empty() || n.contains(['/', '\0']) || n == "." || n == "..")
+}
+
+/// The whole trace, checked before anything is materialised: the base image is a tree (every
+/// name leads to an inode it holds, every directory has one name, none is its own ancestor),
+/// and every effect, replayed in order, refers to inodes that exist and are of the right kind,
+/// names what is there, and never makes a directory its own ancestor.
+fn validate(base: &FsImage, entries: &[TraceEntry]) -> Result<(), String> {
+    use faultline_core::image::ROOT_INO;
+    // Each directory's parent, from the base image; a second parent or a cycle is refused.
+    let mut parent: BTreeMap<Ino, Ino> = BTreeMap::new();
+    let mut stack = vec![ROOT_INO];
+    let mut reached = std::collections::BTreeSet::from([ROOT_INO]);
+    while let Some(dir) = stack.pop() {
+        let Some(Node::Dir { entries, .. }) = base.node(dir) else {
+            continue;
+        };
+        for (name, child) in entries.iter() {
+            let node = base.node(*child).ok_or_else(|| {
+                format!("the name '{name}' leads to inode {child}, which the image does not hold")
+            })?;
+            if matches!(node, Node::Dir { .. }) {
+                if *child == ROOT_INO || parent.insert(*child, dir).is_some() || !reached.insert(*child) {
+                    return Err(format!(
+                        "directory inode {child} has more than one name, or contains itself"
+                    ));
+                }
+                stack.push(*child);
+            }
+            reached.insert(*child);
+        }
+    }
+    let mut image = base.clone();
+    let is_dir = |image: &FsImage, ino: Ino| matches!(image.node(ino), Some(Node::Dir { .. }));
+    for (i, entry) in entries.iter().enumerate() {
+        for effect in &entry.effects {
+            let bad = |m: String| format!("entry {i}: {m}");
+            let exists = |image: &FsImage, ino: Ino| {
+                image
+                    .node(ino)
+                    .map(|_| ())
+                    .ok_or_else(|| bad(format!("inode {ino} does not exist")))
+            };
+            match effect {
+                Effect::Barrier(Barrier::File(ino) | Barrier::FileData(ino) | Barrier::Dir(ino)) => {
+                    exists(&image, *ino)?;
+                    continue;
+                }
+                Effect::Mutation(m) => {
+                    match m {
+                        Mutation::NewFile { ino, .. } | Mutation::NewDir { ino, .. } => {
+                            if image.node(*ino).is_some() || *ino == 0 || *ino > 1 << 32 {
+                                return Err(bad(format!("inode {ino} is made again, or out of range")));
+                            }
+                        }
+                        Mutation::Write { ino, .. } | Mutation::Truncate { ino, .. } => {
+                            exists(&image, *ino)?;
+                            if is_dir(&image, *ino) {
+                                return Err(bad(format!("inode {ino} is a directory, and is written to")));
+                            }
+                        }
+                        Mutation::SetMode { ino, .. } => exists(&image, *ino)?,
+                        Mutation::Link { dir, name, ino } => {
+                            exists(&image, *ino)?;
+                            if !is_dir(&image, *dir) || image.entry(*dir, name).is_some() {
+                                return Err(bad(format!(
+                                    "'{name}' is linked into inode {dir}, no free name of a directory"
+                                )));
+                            }
+                            if is_dir(&image, *ino)
+                                && (*ino == ROOT_INO || parent.insert(*ino, *dir).is_some())
+                            {
+                                return Err(bad(format!("directory inode {ino} gets a second name")));
+                            }
+                        }
+                        Mutation::Unlink { dir, name, ino } => {
+                            if image.entry(*dir, name) != Some(*ino) {
+                                return Err(bad(format!("'{name}' in inode {dir} is not inode {ino}")));
+                            }
+                            parent.remove(ino);
+                        }
+                        Mutation::Rename {
+                            from_dir,
+                            from_name,
+                            to_dir,
+                            to_name,
+                            ino,
+                        } => {
+                            if image.entry(*from_dir, from_name) != Some(*ino) || !is_dir(&image, *to_dir) {
+                                return Err(bad(format!(
+                                    "'{from_name}' in inode {from_dir} is not inode {ino}, or its new directory is none"
+                                )));
+                            }
+                            if is_dir(&image, *ino) {
+                                // The new directory must not be the moved one or inside it.
+                                let mut at = Some(*to_dir);
+                                while let Some(a) = at {
+                                    if a == *ino {
+                                        return Err(bad(format!(
+                                            "directory inode {ino} is moved into itself"
+                                        )));
+                                    }
+                                    at = parent.get(&a).copied();
+                                }
+                                let over = image.entry(*to_dir, to_name).and_then(|t| image.node(t));
+                                if matches!(over, Some(Node::Dir { entries, .. }) if !entries.is_empty()) {
+                                    return Err(bad(format!(
+                                        "directory inode {ino} is renamed over a full directory"
+                                    )));
+                                }
+                                parent.insert(*ino, *to_dir);
+                            }
+                        }
+                    }
+                    m.apply(&mut image, u64::MAX, faultline_core::BlockSize::DEFAULT.bytes());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 fn effect_of(raw: RawEffect) -> Result<Effect, String> {
     let name = |n: String| -> Result<Arc<str>, String> {
-        if n.is_empty() || n.contains('/') || n == "." || n == ".." {
+        if !is_file_name(&n) {
             return Err(format!("'{n}' is not a file name"));
         }
         Ok(Arc::from(n))

@@ -3,6 +3,7 @@
 
 mod explore;
 mod fuzz_corpus;
+mod hostile;
 mod interleave;
 mod layers;
 mod locks;

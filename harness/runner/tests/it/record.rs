@@ -232,6 +232,9 @@ fn generated_programs_leave_exactly_the_directory_their_trace_replays_to() {
             "seed {seed}: {:?}",
             trace.unsupported
         );
+        // What the recorder writes passes the checks every trace file gets when it is read.
+        faultline_runner::external::trace_file::TraceFile::from_text(Path::new("t.json"), &trace.to_json())
+            .unwrap_or_else(|e| panic!("seed {seed}: the recorded trace is refused: {e}"));
         let replay = replayed(&trace.base, &trace.entries);
         if replay.digest() != after.digest() {
             let (want, got) = (listing(&after), listing(&replay));
