@@ -518,11 +518,13 @@ fn record_states(r: &mut VariantResult, scenario: &Scenario, sweep: Sweep) {
     }
 }
 
-/// The command that runs exactly this trial again.
+/// The command that runs exactly this trial again, its words quoted for a shell: a crafted
+/// file or variant name pastes as itself, never as another command.
 pub fn reproduce_command(scenario: &Scenario, variant: &str, trial: u64) -> String {
     format!(
-        "faultline run {} --variant {variant} --seed {:#x} --trial {trial}",
-        scenario.path.display(),
+        "faultline run {} --variant {} --seed {:#x} --trial {trial}",
+        shell_words::quote(&scenario.path.display().to_string()),
+        shell_words::quote(variant),
         scenario.seed
     )
 }

@@ -364,3 +364,20 @@ max_failures = 0
         .expect("a torn read");
     assert!(first.detail.contains("none of the"), "{}", first.detail);
 }
+
+#[test]
+fn a_reproduce_command_pastes_as_itself_whatever_the_file_is_called() {
+    let mut s = parse("family = \"atomic-write\"\nvariants = [\"durable\"]\n[roles]\nwriters = 1\n");
+    s.path = "/tmp/a b;rm -rf ~;'x'.toml".into();
+    let command = faultline_runner::run::reproduce_command(&s, "durable", 3);
+    let words = shell_words::split(&command).expect("one shell command");
+    assert_eq!(
+        words[..3],
+        ["faultline", "run", "/tmp/a b;rm -rf ~;'x'.toml"],
+        "{command}"
+    );
+    assert_eq!(
+        words[3..],
+        ["--variant", "durable", "--seed", "0x0", "--trial", "3"]
+    );
+}
