@@ -356,7 +356,7 @@ impl<'a> Checker<'a> {
         if self.trace.unsupported.is_empty() {
             let len = self.trace.entries.len();
             states.push((
-                final_image(self.trace),
+                self.trace.final_image(),
                 len,
                 "the directory the program left, with everything persisted",
             ));
@@ -485,22 +485,11 @@ fn describe_end(end: &CheckerEnd) -> String {
     }
 }
 
-/// The trace's last state with every change persisted.
-fn final_image(trace: &TraceFile) -> FsImage {
-    let mut image = trace.base.clone();
-    for effect in trace.entries.iter().flat_map(|e| &e.effects) {
-        if let faultline_core::trace::Effect::Mutation(m) = effect {
-            m.apply(&mut image, u64::MAX, faultline_core::BlockSize::DEFAULT.bytes());
-        }
-    }
-    image
-}
-
 /// The checker's words with relative paths made absolute where they name a file from `from`
 /// (where explore was started) and no file of the trace: the checker runs inside each state's
 /// directory, where `check.py` would not be found, while `config.json` means the state's.
 pub fn resolve_checker(words: Vec<String>, from: &Path, trace: &TraceFile) -> Vec<String> {
-    let last = final_image(trace);
+    let last = trace.final_image();
     words
         .into_iter()
         .map(|word| {

@@ -72,6 +72,17 @@ pub struct TraceFile {
 }
 
 impl TraceFile {
+    /// The last state, with every change persisted.
+    pub fn final_image(&self) -> FsImage {
+        let mut image = self.base.clone();
+        for effect in self.entries.iter().flat_map(|e| &e.effects) {
+            if let Effect::Mutation(m) = effect {
+                m.apply(&mut image, u64::MAX, faultline_core::BlockSize::DEFAULT.bytes());
+            }
+        }
+        image
+    }
+
     /// The moment after which crash states are not judged: the first unsupported call's.
     pub fn supported_until(&self) -> Option<usize> {
         self.unsupported.iter().map(|u| u.moment).min()
