@@ -204,26 +204,28 @@ pub struct DocumentRoles<'s> {
     /// With `reads-are-versions`: where writers log the hash of each version they left and
     /// readers the hash of each read (outside the trial's directory, which programs see).
     hashes: Option<tempfile::TempDir>,
+    /// The check is on, so a missing `hashes` is an error, not a check skipped.
+    wants_hashes: bool,
 }
 
 impl<'s> DocumentRoles<'s> {
     /// The roles of `writes` in trials of `scenario`.
     pub fn new(scenario: &'s Scenario, writes: Writes<'s>) -> Self {
-        let hashes = match writes {
-            Writes::Program(p)
-                if p.reader.is_some() && scenario.checks.contains(&Check::ReadsAreVersions) =>
-            {
+        let wants_hashes = matches!(writes, Writes::Program(p) if p.reader.is_some())
+            && scenario.checks.contains(&Check::ReadsAreVersions);
+        let hashes = wants_hashes
+            .then(|| {
                 tempfile::Builder::new()
                     .prefix("faultline-hashes-")
                     .tempdir()
                     .ok()
-            }
-            _ => None,
-        };
+            })
+            .flatten();
         DocumentRoles {
             scenario,
             writes,
             hashes,
+            wants_hashes,
         }
     }
 
@@ -302,6 +304,11 @@ fn reads_are_versions(roles: &DocumentRoles<'_>, outcome: &mut TrialOutcome, fil
 impl Roles for DocumentRoles<'_> {
     fn setup(&mut self, trial: &Trial<'_>) -> Result<(), TrialError> {
         let initial = document(Version { writer: 0, seq: 0 }, self.scenario.document_bytes);
+        if self.wants_hashes && self.hashes.is_none() {
+            return Err(TrialError::Setup(
+                "cannot make a temporary directory for reads-are-versions' hashes".into(),
+            ));
+        }
         if let Some(dir) = &self.hashes {
             for entry in std::fs::read_dir(dir.path()).into_iter().flatten().flatten() {
                 let _ = std::fs::remove_file(entry.path());
