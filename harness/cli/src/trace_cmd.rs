@@ -17,9 +17,7 @@ use faultline_runner::exit;
 
 /// `faultline record`.
 pub fn record(args: &RecordArgs) -> anyhow::Result<u8> {
-    let scratch = tempfile::Builder::new()
-        .prefix("faultline-record-")
-        .tempdir()
+    let scratch = faultline_runner::scratch::private_dir("faultline-record-", None)
         .context("failed to make a temp directory for strace's output")?;
     let request = RecordRequest {
         command: args.command.clone(),

@@ -45,4 +45,5 @@ pub mod results;
 pub mod run;
 pub mod scenario;
 pub mod scenario_file;
+pub mod scratch;
 pub mod text;

@@ -212,7 +212,7 @@ struct Checker<'a> {
 
 impl<'a> Checker<'a> {
     fn new(request: &'a TraceExploreRequest, trace: &'a TraceFile) -> std::io::Result<Self> {
-        let scratch = tempfile::Builder::new().prefix("faultline-states-").tempdir()?;
+        let scratch = crate::scratch::private_dir("faultline-states-", None)?;
         let jobs = request.jobs.max(1);
         Ok(Checker {
             request,

@@ -67,13 +67,8 @@ impl Workspace {
     }
 
     fn make_dir(root: Option<&Path>) -> Result<tempfile::TempDir, TrialError> {
-        let mut builder = tempfile::Builder::new();
-        builder.prefix("faultline-trial-");
-        match root {
-            Some(root) => builder.tempdir_in(root),
-            None => builder.tempdir(),
-        }
-        .map_err(|e| TrialError::Setup(format!("temp dir: {e}")))
+        crate::scratch::private_dir("faultline-trial-", root)
+            .map_err(|e| TrialError::Setup(format!("temp dir: {e}")))
     }
 
     /// The file trials work on.

@@ -1340,10 +1340,8 @@ fn normalise(path: &Path) -> PathBuf {
 pub fn record_in_fresh_dir(
     prepare: impl FnOnce(&Path) -> Result<String, String>,
 ) -> Result<TraceFile, String> {
-    let work = tempfile::Builder::new()
-        .prefix("faultline-record-")
-        .tempdir()
-        .map_err(|e| format!("temp dir: {e}"))?;
+    let work =
+        crate::scratch::private_dir("faultline-record-", None).map_err(|e| format!("temp dir: {e}"))?;
     let dir = work.path().join("data");
     let scratch = work.path().join("strace");
     for d in [&dir, &scratch] {

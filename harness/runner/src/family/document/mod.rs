@@ -214,12 +214,7 @@ impl<'s> DocumentRoles<'s> {
         let wants_hashes = matches!(writes, Writes::Program(p) if p.reader.is_some())
             && scenario.checks.contains(&Check::ReadsAreVersions);
         let hashes = wants_hashes
-            .then(|| {
-                tempfile::Builder::new()
-                    .prefix("faultline-hashes-")
-                    .tempdir()
-                    .ok()
-            })
+            .then(|| crate::scratch::private_dir("faultline-hashes-", None).ok())
             .flatten();
         DocumentRoles {
             scenario,

@@ -108,7 +108,7 @@ fn judge_with_checker(
     acked: u64,
     size: usize,
 ) -> Option<(FailureKind, String)> {
-    let dir = match tempfile::Builder::new().prefix("faultline-state-").tempdir() {
+    let dir = match crate::scratch::private_dir("faultline-state-", None) {
         Ok(dir) => dir,
         Err(e) => {
             return Some((

@@ -88,10 +88,8 @@ pub fn explore(
             if done { "finished" } else { "did not finish" }
         )
     });
-    let scratch = tempfile::Builder::new()
-        .prefix("faultline-states-")
-        .tempdir()
-        .map_err(|e| format!("temp dir: {e}"))?;
+    let scratch =
+        crate::scratch::private_dir("faultline-states-", None).map_err(|e| format!("temp dir: {e}"))?;
     let slot = scratch.path().join("state");
     let config = EnumerationConfig {
         block_size,
