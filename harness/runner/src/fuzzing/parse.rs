@@ -1,5 +1,6 @@
-//! `scenario_parse` and `report_parse`: arbitrary text as a scenario file or a report must
-//! give a value or a clear error (naming a line and column where it has one), never a panic.
+//! `scenario_parse`, `report_parse` and `trace_parse`: arbitrary text as a scenario file, a
+//! report or a trace must give a value or a clear error (naming a line and column where it
+//! has one), never a panic; a trace that reads is written out without leaving its directory.
 
 use std::path::Path;
 
@@ -35,4 +36,64 @@ pub fn report(data: &[u8]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The most bytes a trace's image may hold for `trace` to write it out (bounded work per input).
+const WRITE_OUT_LIMIT: u64 = 1 << 20;
+
+/// Reads `data` as a trace file. One that reads has its first and last states written out,
+/// each into a directory of its own in a fresh one: nothing may appear beside them.
+pub fn trace(data: &[u8]) -> Result<(), String> {
+    use crate::external::trace_file::TraceFile;
+    use faultline_core::trace::{Effect, Mutation};
+    let Ok(text) = std::str::from_utf8(data) else {
+        return Ok(());
+    };
+    let trace = match TraceFile::from_text(Path::new("fuzz.json"), text) {
+        Ok(trace) => trace,
+        Err(ReadError::Parse { line: 0, .. }) => return Err("a parse error at line 0".into()),
+        Err(_) => return Ok(()),
+    };
+    let reach = trace
+        .entries
+        .iter()
+        .flat_map(|e| &e.effects)
+        .map(|effect| match effect {
+            Effect::Mutation(Mutation::Write { offset, data, .. }) => {
+                offset.saturating_add(data.len() as u64)
+            }
+            Effect::Mutation(Mutation::Truncate { len, .. }) => *len,
+            _ => 0,
+        })
+        .max()
+        .unwrap_or(0);
+    let held: u64 = trace
+        .base
+        .walk()
+        .iter()
+        .map(|(_, node)| match node {
+            faultline_core::Node::File { data, .. } => data.len() as u64,
+            faultline_core::Node::Dir { .. } => 0,
+        })
+        .sum();
+    if reach > WRITE_OUT_LIMIT || held > WRITE_OUT_LIMIT {
+        return Ok(());
+    }
+    let sandbox = tempfile::tempdir().map_err(|e| format!("a temp directory: {e}"))?;
+    for (name, image) in [("first", trace.base.clone()), ("last", trace.final_image())] {
+        // A name the file system refuses is an error, not a bug; escaping is the bug.
+        let _ = crate::crash::materialise(&image, &sandbox.path().join(name));
+    }
+    let mut beside: Vec<String> = std::fs::read_dir(sandbox.path())
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "first" && n != "last")
+        .collect();
+    beside.sort();
+    if beside.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("writing the states out made {beside:?} beside them"))
+    }
 }

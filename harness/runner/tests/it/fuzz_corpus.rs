@@ -23,7 +23,7 @@ type Check = fn(&[u8]) -> Result<(), String>;
 
 #[test]
 fn every_corpus_input_and_regression_replays_clean_on_the_references() {
-    let targets: [(&str, Check); 5] = [
+    let targets: [(&str, Check); 6] = [
         ("atomic_write_ops", |d| {
             atomic_write_ops::check(atomic_write::Variant::Durable, d)
         }),
@@ -31,6 +31,7 @@ fn every_corpus_input_and_regression_replays_clean_on_the_references() {
         ("queue_recover", queue_recover::check),
         ("scenario_parse", parse::scenario),
         ("report_parse", parse::report),
+        ("trace_parse", parse::trace),
     ];
     for (target, check) in targets {
         let files = inputs(target);
