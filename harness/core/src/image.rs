@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use xxhash_rust::xxh3::Xxh3;
 
+use crate::file_data::FileData;
 use crate::fs::{Errno, FileKind};
 
 /// An inode number in an image. The root directory is [`ROOT_INO`].
@@ -23,8 +24,8 @@ pub const ROOT_INO: Ino = 1;
 pub enum Node {
     /// A regular file.
     File {
-        /// The file's bytes.
-        data: Arc<Vec<u8>>,
+        /// The file's bytes, holes as holes.
+        data: Arc<FileData>,
         /// Permission bits.
         mode: u32,
     },
@@ -41,7 +42,7 @@ impl Node {
     /// An empty file.
     pub fn empty_file(mode: u32) -> Self {
         Node::File {
-            data: Arc::new(Vec::new()),
+            data: Arc::new(FileData::new()),
             mode,
         }
     }
@@ -190,8 +191,8 @@ impl FsImage {
         }
     }
 
-    /// The bytes of the file at `path`.
-    pub fn read(&self, path: &Path) -> Result<&Arc<Vec<u8>>, Errno> {
+    /// The contents of the file at `path`.
+    pub fn read(&self, path: &Path) -> Result<&Arc<FileData>, Errno> {
         match self.node(self.lookup(path)?) {
             Some(Node::File { data, .. }) => Ok(data),
             Some(Node::Dir { .. }) => Err(Errno::ISDIR),
@@ -199,7 +200,8 @@ impl FsImage {
         }
     }
 
-    /// A 128-bit digest of everything reachable from the root: names, kinds, modes and bytes.
+    /// A 128-bit digest of everything reachable from the root: names, kinds, modes and contents
+    /// (a hole hashes as the zeros it reads as).
     /// Inode numbers are left out, so two states that look the same through paths hash the
     /// same. Hard links to one inode hash like two equal files; no target relies on the
     /// difference.
@@ -215,8 +217,7 @@ impl FsImage {
             Some(Node::File { data, mode }) => {
                 hasher.update(&[1]);
                 hasher.update(&mode.to_le_bytes());
-                hasher.update(&(data.len() as u64).to_le_bytes());
-                hasher.update(data);
+                data.hash_into(hasher);
             }
             Some(Node::Dir { entries, mode }) => {
                 hasher.update(&[2]);

@@ -7,6 +7,7 @@
 
 pub mod crash_point;
 pub mod crash_state;
+pub mod file_data;
 pub mod fs;
 pub mod image;
 pub mod lock_order;
@@ -20,6 +21,7 @@ pub mod verdict;
 
 pub use crash_point::CrashPlan;
 pub use crash_state::{CrashState, CrashStateId, EnumerationConfig, EnumerationStats};
+pub use file_data::FileData;
 pub use fs::{
     Errno, Fd, FdGuard, FileKind, Fs, FsCall, FsError, FsResult, LockKind, LockWait, Metadata, OpenOptions,
 };

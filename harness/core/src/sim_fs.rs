@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
+use crate::file_data::MAX_FILE_LEN;
 use crate::fs::{
     Errno, Fd, FileKind, Fs, FsCall, FsError, FsResult, LockKind, LockWait, Metadata, OpenOptions,
 };
@@ -284,7 +285,7 @@ impl SimFs {
         }
         let ino = of.ino;
         let len = match st.image.node(ino) {
-            Some(Node::File { data, .. }) => data.len() as u64,
+            Some(Node::File { data, .. }) => data.len(),
             _ => return self.fail(&mut st, FsCall::Write, None, text(), Errno::ISDIR),
         };
         // Linux appends with O_APPEND even for pwrite, whatever the offset (pwrite(2), BUGS).
@@ -293,6 +294,9 @@ impl SimFs {
             Some(o) => o,
             None => of.offset,
         };
+        if offset.saturating_add(buf.len() as u64) > MAX_FILE_LEN {
+            return self.fail(&mut st, FsCall::Write, None, text(), Errno::FBIG);
+        }
         let effects = if buf.is_empty() {
             Vec::new()
         } else {
@@ -324,12 +328,7 @@ impl SimFs {
         }
         let offset = at.unwrap_or(of.offset);
         let n = match st.image.node(of.ino) {
-            Some(Node::File { data, .. }) => {
-                let start = usize::try_from(offset).unwrap_or(usize::MAX).min(data.len());
-                let n = buf.len().min(data.len() - start);
-                buf[..n].copy_from_slice(&data[start..start + n]);
-                n
-            }
+            Some(Node::File { data, .. }) => data.read_at(offset, buf),
             _ => return self.fail(&mut st, FsCall::Read, None, text(), Errno::ISDIR),
         };
         if at.is_none()
@@ -630,6 +629,9 @@ impl Fs for SimFs {
             return self.fail(&mut st, FsCall::Truncate, None, text(), Errno::BADF);
         };
         let ino = of.ino;
+        if len > MAX_FILE_LEN {
+            return self.fail(&mut st, FsCall::Truncate, None, text(), Errno::FBIG);
+        }
         let text = text();
         self.commit(
             &mut st,
@@ -795,7 +797,7 @@ fn metadata_of(image: &FsImage, ino: Ino) -> Metadata {
     match image.node(ino) {
         Some(Node::File { data, mode }) => Metadata {
             kind: FileKind::File,
-            len: data.len() as u64,
+            len: data.len(),
             mode: *mode,
             ino,
         },

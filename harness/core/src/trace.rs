@@ -147,7 +147,7 @@ impl Mutation {
                 let full = (1u64 << units) - 1;
                 let file = Arc::make_mut(file);
                 if mask & full == full {
-                    write_at(file, *offset, data);
+                    file.write_at(*offset, data);
                     return;
                 }
                 let first_block = offset / block_size_bytes;
@@ -162,13 +162,12 @@ impl Mutation {
                     let start = ((first_block + block) * block_size_bytes).max(*offset);
                     let end = ((first_block + block + 1) * block_size_bytes).min(offset + data.len() as u64);
                     let slice = &data[(start - offset) as usize..(end - offset) as usize];
-                    write_at(file, start, slice);
+                    file.write_at(start, slice);
                 }
             }
             Mutation::Truncate { ino, len } => {
                 if let Some(Node::File { data, .. }) = image.node_mut(*ino) {
-                    let len = usize::try_from(*len).expect("simulated files fit in memory");
-                    Arc::make_mut(data).resize(len, 0);
+                    Arc::make_mut(data).set_len(*len);
                 }
             }
             Mutation::SetMode { ino, mode: new } => match image.node_mut(*ino) {
@@ -189,15 +188,6 @@ impl Mutation {
             }
         }
     }
-}
-
-fn write_at(file: &mut Vec<u8>, offset: u64, bytes: &[u8]) {
-    let start = usize::try_from(offset).expect("simulated files fit in memory");
-    let end = start + bytes.len();
-    if file.len() < end {
-        file.resize(end, 0);
-    }
-    file[start..end].copy_from_slice(bytes);
 }
 
 /// A request that earlier mutations become durable.

@@ -82,7 +82,7 @@ impl TraceBuilder {
     /// The length of file `ino` (0 for anything else).
     pub fn len(&self, ino: Ino) -> u64 {
         match self.live.node(ino) {
-            Some(Node::File { data, .. }) => data.len() as u64,
+            Some(Node::File { data, .. }) => data.len(),
             _ => 0,
         }
     }
@@ -336,7 +336,10 @@ mod tests {
                 |m| u64::from(m == trace.len()),
                 |state| {
                     if state.id.moment == trace.len()
-                        && state.image.read(Path::new("/f")).map(|d| d.as_slice()) == Ok(b"old".as_slice())
+                        && state
+                            .image
+                            .read(Path::new("/f"))
+                            .is_ok_and(|d| **d == *b"old".as_slice())
                     {
                         old_at_end = true;
                     }

@@ -223,7 +223,7 @@ pub fn list_files(image: &FsImage) -> Vec<String> {
         .into_iter()
         .map(|(path, node)| match node {
             Node::File { data, mode } if *mode == SYMLINK_MODE => {
-                format!("{path} -> {}", String::from_utf8_lossy(data))
+                format!("{path} -> {}", String::from_utf8_lossy(&data.bytes()))
             }
             Node::File { data, mode } => format!("{path}  {} bytes, mode {mode:o}", data.len()),
             Node::Dir { mode, .. } => format!("{path}/  mode {mode:o}"),
@@ -246,17 +246,21 @@ pub fn materialise(image: &FsImage, dir: &Path) -> std::io::Result<()> {
                 )?;
             }
             Node::File { data, mode } if *mode == SYMLINK_MODE => {
-                std::os::unix::fs::symlink(String::from_utf8_lossy(data).as_ref(), &host)?;
+                std::os::unix::fs::symlink(String::from_utf8_lossy(&data.bytes()).as_ref(), &host)?;
             }
             Node::File { data, mode } => {
                 // A new file or nothing: never through a name that is already there (a
                 // symlink a crafted image planted, say).
-                use std::io::Write as _;
-                std::fs::OpenOptions::new()
+                // Holes stay holes: only the written extents are written, then the length.
+                use std::os::unix::fs::FileExt as _;
+                let file = std::fs::OpenOptions::new()
                     .write(true)
                     .create_new(true)
-                    .open(&host)?
-                    .write_all(data.as_slice())?;
+                    .open(&host)?;
+                for (at, bytes) in data.extents() {
+                    file.write_all_at(bytes, at)?;
+                }
+                file.set_len(data.len())?;
                 std::fs::set_permissions(
                     &host,
                     <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(*mode),

@@ -13,8 +13,9 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use faultline_core::file_data::MAX_FILE_LEN;
 use faultline_core::trace::{Barrier, Effect, Mutation, TraceEntry};
-use faultline_core::{FsImage, Ino, Node};
+use faultline_core::{FileData, FsImage, Ino, Node};
 
 use crate::envelope::ReadError;
 
@@ -217,10 +218,24 @@ struct RawFile {
 struct RawNode {
     ino: Ino,
     mode: u32,
+    /// A file's bytes, base64; a sparse file has `len` and `extents` instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     data: Option<String>,
+    /// A sparse file's length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    len: Option<u64>,
+    /// A sparse file's written extents, in order; the rest are holes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    extents: Option<Vec<RawExtent>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     entries: Option<BTreeMap<String, Ino>>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExtent {
+    at: u64,
+    data: String,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -292,16 +307,35 @@ fn raw_nodes(image: &FsImage) -> Vec<RawNode> {
         .filter_map(|ino| {
             let node = image.node(ino)?;
             Some(match node {
+                Node::File { data, mode } if data.is_sparse() => RawNode {
+                    ino,
+                    mode: *mode,
+                    data: None,
+                    len: Some(data.len()),
+                    extents: Some(
+                        data.extents()
+                            .map(|(at, bytes)| RawExtent {
+                                at,
+                                data: B64.encode(bytes),
+                            })
+                            .collect(),
+                    ),
+                    entries: None,
+                },
                 Node::File { data, mode } => RawNode {
                     ino,
                     mode: *mode,
-                    data: Some(B64.encode(data.as_slice())),
+                    data: Some(B64.encode(data.bytes())),
+                    len: None,
+                    extents: None,
                     entries: None,
                 },
                 Node::Dir { entries, mode } => RawNode {
                     ino,
                     mode: *mode,
                     data: None,
+                    len: None,
+                    extents: None,
                     entries: Some(entries.iter().map(|(n, i)| (n.to_string(), *i)).collect()),
                 },
             })
@@ -329,16 +363,26 @@ fn image_of(nodes: &[RawNode]) -> Result<FsImage, String> {
             return Err(format!("inode {}: '{bad}' is not a file name", n.ino));
         }
         has_root |= n.ino == faultline_core::image::ROOT_INO && n.entries.is_some();
-        let node = match (&n.data, &n.entries) {
-            (Some(data), None) => Node::File {
-                data: Arc::new(B64.decode(data).map_err(|e| format!("inode {}: {e}", n.ino))?),
+        let decode = |data: &str| B64.decode(data).map_err(|e| format!("inode {}: {e}", n.ino));
+        let node = match (&n.data, &n.len, &n.extents, &n.entries) {
+            (Some(data), None, None, None) => Node::File {
+                data: Arc::new(decode(data)?.into()),
                 mode: n.mode,
             },
-            (None, Some(entries)) => Node::Dir {
+            (None, Some(len), Some(extents), None) => Node::File {
+                data: Arc::new(sparse_file(n.ino, *len, extents, decode)?),
+                mode: n.mode,
+            },
+            (None, None, None, Some(entries)) => Node::Dir {
                 entries: Arc::new(entries.iter().map(|(k, v)| (Arc::from(k.as_str()), *v)).collect()),
                 mode: n.mode,
             },
-            _ => return Err(format!("inode {} must have either data or entries", n.ino)),
+            _ => {
+                return Err(format!(
+                    "inode {} must have data (a file), len and extents (a sparse file) or entries (a directory)",
+                    n.ino
+                ));
+            }
         };
         image.insert(n.ino, node);
     }
@@ -346,6 +390,40 @@ fn image_of(nodes: &[RawNode]) -> Result<FsImage, String> {
         return Err("the image has no root directory (inode 1)".into());
     }
     Ok(image)
+}
+
+/// [`MAX_FILE_LEN`] in words.
+const LIMIT_TEXT: &str = "1 TiB";
+
+/// A sparse file from its length and extents, which must be in order, apart and within the
+/// length.
+fn sparse_file(
+    ino: Ino,
+    len: u64,
+    extents: &[RawExtent],
+    decode: impl Fn(&str) -> Result<Vec<u8>, String>,
+) -> Result<FileData, String> {
+    if len > MAX_FILE_LEN {
+        return Err(format!(
+            "inode {ino}: a length of {len} bytes is past {LIMIT_TEXT}, the longest a file may be"
+        ));
+    }
+    let mut file = FileData::new();
+    let mut end = 0;
+    for extent in extents {
+        let bytes = decode(&extent.data)?;
+        let stop = extent.at.checked_add(bytes.len() as u64);
+        if extent.at < end || bytes.is_empty() || stop.is_none_or(|stop| stop > len) {
+            return Err(format!(
+                "inode {ino}: the extent at {} is empty, overlaps the one before, or runs past the length",
+                extent.at
+            ));
+        }
+        file.write_at(extent.at, &bytes);
+        end = stop.unwrap_or(len);
+    }
+    file.set_len(len);
+    Ok(file)
 }
 
 fn raw_effect(effect: &Effect) -> RawEffect {
@@ -515,8 +593,7 @@ fn validate(base: &FsImage, entries: &[TraceEntry]) -> Result<(), String> {
                             }
                         }
                     }
-                    // Only the tree matters here: bytes are not applied, so a crafted 4 GiB
-                    // truncate costs nothing to check.
+                    // Only the tree matters here: bytes are not applied.
                     if !matches!(m, Mutation::Write { .. } | Mutation::Truncate { .. }) {
                         m.apply(&mut image, u64::MAX, faultline_core::BlockSize::DEFAULT.bytes());
                     }
@@ -539,8 +616,14 @@ fn effect_of(raw: RawEffect) -> Result<Effect, String> {
         RawEffect::NewDir { ino, mode } => Effect::Mutation(Mutation::NewDir { ino, mode }),
         RawEffect::Write { ino, offset, data } => {
             let data = B64.decode(data).map_err(|e| format!("write data: {e}"))?;
-            if offset.saturating_add(data.len() as u64) > 1 << 32 {
-                return Err("a write past 4 GiB".into());
+            if offset
+                .checked_add(data.len() as u64)
+                .is_none_or(|end| end > MAX_FILE_LEN)
+            {
+                return Err(format!(
+                    "a write to inode {ino} at {offset} ends past {}, the longest a file may be",
+                    LIMIT_TEXT
+                ));
             }
             Effect::Mutation(Mutation::Write {
                 ino,
@@ -548,8 +631,10 @@ fn effect_of(raw: RawEffect) -> Result<Effect, String> {
                 data: Arc::from(data),
             })
         }
-        RawEffect::Truncate { ino, len } if len > 1 << 32 => {
-            return Err(format!("inode {ino} truncated past 4 GiB"));
+        RawEffect::Truncate { ino, len } if len > MAX_FILE_LEN => {
+            return Err(format!(
+                "inode {ino} is truncated to {len} bytes, past {LIMIT_TEXT}, the longest a file may be"
+            ));
         }
         RawEffect::Truncate { ino, len } => Effect::Mutation(Mutation::Truncate { ino, len }),
         RawEffect::SetMode { ino, mode } => Effect::Mutation(Mutation::SetMode { ino, mode }),

@@ -38,7 +38,8 @@ pub fn report(data: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// The most bytes a trace's image may hold for `trace` to write it out (bounded work per input).
+/// The most bytes a trace may write, and its base image hold, for `trace` to write its states
+/// out (bounded work per input; holes cost nothing).
 const WRITE_OUT_LIMIT: u64 = 1 << 20;
 
 /// Reads `data` as a trace file. One that reads has its first and last states written out,
@@ -54,29 +55,26 @@ pub fn trace(data: &[u8]) -> Result<(), String> {
         Err(ReadError::Parse { line: 0, .. }) => return Err("a parse error at line 0".into()),
         Err(_) => return Ok(()),
     };
-    let reach = trace
+    // Lengths cost nothing (holes stay holes); the bytes written out are what is bounded.
+    let written: u64 = trace
         .entries
         .iter()
         .flat_map(|e| &e.effects)
         .map(|effect| match effect {
-            Effect::Mutation(Mutation::Write { offset, data, .. }) => {
-                offset.saturating_add(data.len() as u64)
-            }
-            Effect::Mutation(Mutation::Truncate { len, .. }) => *len,
+            Effect::Mutation(Mutation::Write { data, .. }) => data.len() as u64,
             _ => 0,
         })
-        .max()
-        .unwrap_or(0);
+        .sum();
     let held: u64 = trace
         .base
         .walk()
         .iter()
         .map(|(_, node)| match node {
-            faultline_core::Node::File { data, .. } => data.len() as u64,
+            faultline_core::Node::File { data, .. } => data.allocated(),
             faultline_core::Node::Dir { .. } => 0,
         })
         .sum();
-    if reach > WRITE_OUT_LIMIT || held > WRITE_OUT_LIMIT {
+    if written > WRITE_OUT_LIMIT || held > WRITE_OUT_LIMIT {
         return Ok(());
     }
     let sandbox = tempfile::tempdir().map_err(|e| format!("a temp directory: {e}"))?;

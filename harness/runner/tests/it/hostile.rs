@@ -37,12 +37,28 @@ fn every_crafted_trace_is_refused_with_what_is_wrong() {
             "directory inode 3 is moved into itself",
         ),
         ("escaping-link-name.json", "'..' is not a file name"),
+        (
+            "truncate-past-the-limit.json",
+            "inode 4 is truncated to 2199023255552 bytes, past 1 TiB",
+        ),
+        (
+            "write-past-the-end-of-numbers.json",
+            "a write to inode 4 at 18446744073709551614 ends past 1 TiB",
+        ),
+        (
+            "overlapping-extents.json",
+            "inode 2: the extent at 2 is empty, overlaps the one before",
+        ),
+        (
+            "file-with-data-and-length.json",
+            "inode 2 must have data (a file), len and extents (a sparse file) or entries",
+        ),
     ];
     let listed: std::collections::BTreeSet<String> = std::fs::read_dir(corpus(""))
         .expect("the corpus")
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n != "good.json")
+        .filter(|n| n != "good.json" && n != "sparse.json")
         .collect();
     let tested: std::collections::BTreeSet<String> = cases.iter().map(|(n, _)| n.to_string()).collect();
     assert_eq!(listed, tested, "every committed crafted trace has its case");
@@ -68,6 +84,46 @@ fn the_good_trace_reads_and_its_states_stay_inside_their_directory() {
     // A name already there is never written through.
     let again = faultline_runner::crash::materialise(&trace.base, &state);
     assert!(again.is_err(), "materialising over an existing state is refused");
+}
+
+/// A 1 GiB sparse file in the base image and a 4 GiB `ftruncate` by the program cost what was
+/// written: memory holds the extents, and the states on disk keep their holes.
+#[test]
+fn a_sparse_trace_costs_what_was_written_and_its_states_keep_their_holes() {
+    use std::os::unix::fs::MetadataExt as _;
+    let trace = TraceFile::read(&corpus("sparse.json")).expect("the sparse trace reads");
+    let file = |image: &faultline_core::FsImage, path: &str| {
+        image
+            .read(Path::new(path))
+            .map(|d| (d.len(), d.allocated()))
+            .expect("a file")
+    };
+    assert_eq!(file(&trace.base, "/a.txt"), (1 << 30, 6));
+    let last = trace.final_image();
+    assert_eq!(file(&last, "/sub/c.txt"), (4 << 30, 4));
+    // The trace writes back as it read.
+    let again = TraceFile::from_text(Path::new("again.json"), &trace.to_json()).expect("reads back");
+    assert_eq!(again.base.digest(), trace.base.digest());
+    assert_eq!(again.base, trace.base);
+    let work = tempfile::tempdir().expect("temp");
+    let state = work.path().join("state");
+    faultline_runner::crash::materialise(&last, &state).expect("materialise");
+    for (name, len) in [("a.txt", 1u64 << 30), ("sub/c.txt", 4 << 30)] {
+        let meta = std::fs::metadata(state.join(name)).expect("written");
+        assert_eq!(meta.len(), len, "{name}");
+        assert!(
+            meta.blocks() * 512 < 1 << 20,
+            "{name} keeps its holes: {} blocks",
+            meta.blocks()
+        );
+    }
+    let mut tail = [0u8; 4];
+    use std::os::unix::fs::FileExt as _;
+    std::fs::File::open(state.join("a.txt"))
+        .expect("open")
+        .read_exact_at(&mut tail, (1 << 30) - 4)
+        .expect("read");
+    assert_eq!(&tail, b"\0hi\n");
 }
 
 fn walkdir(root: &Path) -> Vec<String> {

@@ -117,7 +117,7 @@ fn a_recorded_trace_replays_to_exactly_the_directory_the_program_left() {
                 faultline_core::Node::File { data, mode } => {
                     format!(
                         "{p} {mode:o} {:?}",
-                        String::from_utf8_lossy(&data[..data.len().min(40)])
+                        String::from_utf8_lossy(&data.to_vec()[..data.len().min(40) as usize])
                     )
                 }
                 faultline_core::Node::Dir { mode, .. } => format!("{p}/ {mode:o}"),
@@ -139,6 +139,7 @@ fn listing(image: &FsImage) -> Vec<String> {
         .map(|(p, n)| match n {
             faultline_core::Node::File { data, mode } => {
                 let digest = data
+                    .to_vec()
                     .iter()
                     .fold(0u64, |h, b| h.wrapping_mul(1_099_511_628_211) ^ u64::from(*b));
                 format!("{p} {mode:o} {} bytes, digest {digest:x}", data.len())
@@ -253,7 +254,11 @@ fn generated_programs_leave_exactly_the_directory_their_trace_replays_to() {
                     return None;
                 };
                 let other = replay.read(Path::new(&path)).ok()?;
-                let at = data.iter().zip(other.iter()).position(|(a, b)| a != b)?;
+                let at = data
+                    .to_vec()
+                    .iter()
+                    .zip(other.to_vec().iter())
+                    .position(|(a, b)| a != b)?;
                 Some(format!("{path} first differs at byte {at}"))
             });
             panic!(

@@ -105,7 +105,7 @@ impl PipeBytes {
                     let bytes = file_bytes(live, *ino, *offset, take).ok_or_else(|| {
                         "a pipe holding pages of a file that was cut short before they were read".to_string()
                     })?;
-                    out.extend_from_slice(bytes);
+                    out.extend_from_slice(&bytes);
                 }
             }
         }
@@ -139,13 +139,16 @@ impl PipeBytes {
 }
 
 /// `n` bytes of file `ino` from `offset`, if it has them.
-fn file_bytes(live: &FsImage, ino: Ino, offset: u64, n: u64) -> Option<&[u8]> {
+fn file_bytes(live: &FsImage, ino: Ino, offset: u64, n: u64) -> Option<Vec<u8>> {
     let Some(Node::File { data, .. }) = live.node(ino) else {
         return None;
     };
-    let start = usize::try_from(offset).ok()?;
-    let end = usize::try_from(offset.checked_add(n)?).ok()?;
-    data.get(start..end)
+    if offset.checked_add(n)? > data.len() {
+        return None;
+    }
+    let mut out = vec![0; usize::try_from(n).ok()?];
+    data.read_at(offset, &mut out);
+    Some(out)
 }
 
 /// The value of `key=` in a structure strace printed (`{flags=0x241, mode=0644, ...}`).
@@ -299,14 +302,12 @@ impl Recorder {
             slot.desc.borrow_mut().offset += n;
         }
         match target {
-            Target::Inside(ino) => file_bytes(self.builder.live(), ino, offset, n)
-                .map(<[u8]>::to_vec)
-                .ok_or_else(|| {
-                    format!(
-                        "{} at {offset}, past what the recording holds of it",
-                        self.name_of(ino)
-                    )
-                }),
+            Target::Inside(ino) => file_bytes(self.builder.live(), ino, offset, n).ok_or_else(|| {
+                format!(
+                    "{} at {offset}, past what the recording holds of it",
+                    self.name_of(ino)
+                )
+            }),
             Target::Pipe(pipe) if peek => pipe.borrow().peek(n, self.builder.live()),
             Target::Pipe(pipe) => pipe.borrow_mut().take(n, self.builder.live()),
             Target::Stdout => Err("the program's standard output".into()),
@@ -558,7 +559,7 @@ mod tests {
         live.insert(
             ino,
             Node::File {
-                data: Arc::new(b"0123456789".to_vec()),
+                data: Arc::new(b"0123456789".to_vec().into()),
                 mode: 0o644,
             },
         );
@@ -570,7 +571,7 @@ mod tests {
         assert_eq!(pipe.take(4, &live), Ok(b"abc2".to_vec()));
         // The file's pages, not a copy: a write before they are read shows.
         if let Some(Node::File { data, .. }) = live.node_mut(ino) {
-            Arc::make_mut(data)[3] = b'X';
+            Arc::make_mut(data).write_at(3, b"X");
         }
         assert_eq!(pipe.take(5, &live), Ok(b"X45de".to_vec()));
         assert!(pipe.take(3, &live).is_err(), "only one byte is left");

@@ -17,9 +17,10 @@ use std::process::{Command, Stdio};
 use std::rc::Rc;
 use std::sync::Arc;
 
+use faultline_core::file_data::MAX_FILE_LEN;
 use faultline_core::trace::{Effect, Mutation};
 use faultline_core::trace_builder::{SYMLINK_MODE, TraceBuilder};
-use faultline_core::{FsImage, Ino, Node};
+use faultline_core::{FileData, FsImage, Ino, Node};
 
 use super::strace::{Call, Joiner, decode_iovec};
 use super::trace_file::{Source, TraceFile, Unsupported};
@@ -274,7 +275,7 @@ pub fn snapshot(dir: &Path) -> Result<FsImage, RecordError> {
             let node = if meta.file_type().is_symlink() {
                 let target = std::fs::read_link(&child).map_err(|e| err(&child, e))?;
                 Node::File {
-                    data: Arc::new(target.to_string_lossy().as_bytes().to_vec()),
+                    data: Arc::new(target.to_string_lossy().as_bytes().into()),
                     mode: SYMLINK_MODE,
                 }
             } else if meta.is_dir() {
@@ -282,7 +283,7 @@ pub fn snapshot(dir: &Path) -> Result<FsImage, RecordError> {
                 Node::empty_dir(mode(&meta))
             } else if meta.is_file() {
                 Node::File {
-                    data: Arc::new(std::fs::read(&child).map_err(|e| err(&child, e))?),
+                    data: Arc::new(read_sparse(&child).map_err(|e| err(&child, e))?),
                     mode: mode(&meta),
                 }
             } else {
@@ -293,6 +294,40 @@ pub fn snapshot(dir: &Path) -> Result<FsImage, RecordError> {
         }
     }
     Ok(image)
+}
+
+/// A file's contents as they lie on disk: only its data extents are read (SEEK_DATA and
+/// SEEK_HOLE), so a sparse file costs what was written, not its length.
+fn read_sparse(path: &Path) -> std::io::Result<FileData> {
+    use rustix::fs::{SeekFrom, seek};
+    use std::os::unix::fs::FileExt as _;
+    let file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    if len > MAX_FILE_LEN {
+        return Err(std::io::Error::other(format!(
+            "{len} bytes is past the {} GiB a file may hold",
+            MAX_FILE_LEN >> 30
+        )));
+    }
+    let mut data = FileData::new();
+    let mut at = 0;
+    while at < len {
+        // ENXIO: no data from here to the end.
+        let start = match seek(&file, SeekFrom::Data(at)) {
+            Ok(start) => start,
+            Err(rustix::io::Errno::NXIO) => break,
+            // A file system without SEEK_DATA: the whole file is data.
+            Err(rustix::io::Errno::INVAL) if at == 0 => 0,
+            Err(e) => return Err(e.into()),
+        };
+        let stop = seek(&file, SeekFrom::Hole(start)).unwrap_or(len).min(len);
+        let mut bytes = vec![0; usize::try_from(stop - start).map_err(std::io::Error::other)?];
+        file.read_exact_at(&mut bytes, start)?;
+        data.write_at(start, &bytes);
+        at = stop;
+    }
+    data.set_len(len);
+    Ok(data)
 }
 
 /// What a descriptor refers to.
@@ -538,7 +573,7 @@ impl Recorder {
             let live = self.builder.live();
             let target = match self.builder.lookup(&image).and_then(|ino| live.node(ino)) {
                 Some(Node::File { data, mode }) if *mode == SYMLINK_MODE => {
-                    String::from_utf8_lossy(data).into_owned()
+                    String::from_utf8_lossy(&data.bytes()).into_owned()
                 }
                 _ => return Some(image),
             };
@@ -891,9 +926,11 @@ impl Recorder {
             self.name_of(ino)
         );
         let tail = |from: u64| match self.builder.live().node(ino) {
-            Some(Node::File { data, .. }) => data
-                .get(usize::try_from(from).unwrap_or(usize::MAX)..)
-                .map(<[u8]>::to_vec),
+            Some(Node::File { data, .. }) if from <= data.len() => {
+                let mut rest = vec![0; usize::try_from(data.len() - from).ok()?];
+                data.read_at(from, &mut rest);
+                Some(rest)
+            }
             _ => None,
         };
         if mode & FALLOC_FL_COLLAPSE_RANGE != 0 {
@@ -1430,8 +1467,8 @@ mod tests {
         ]);
         let live = r.builder.live();
         assert_eq!(
-            live.read(Path::new("/t.txt")).map(|d| d.as_slice()),
-            Ok(b"hi!".as_slice())
+            live.read(Path::new("/t.txt")).map(|d| d.to_vec()),
+            Ok(b"hi!".to_vec())
         );
         // Output through a pipe dup'ed onto stdout is not the program's standard output.
         assert!(r.output.iter().all(Vec::is_empty));

@@ -84,7 +84,7 @@ fn judge(image: &FsImage, acked: u64, size: usize) -> Option<(FailureKind, Strin
     let Ok(bytes) = image.read(&path) else {
         return Some((FailureKind::MissingFile, format!("{FILE_NAME} is missing")));
     };
-    match crate::program::classify_json(bytes, size) {
+    match crate::program::classify_json(&bytes.bytes(), size) {
         Read::Bad { detail, .. } => Some((FailureKind::TornFile, detail)),
         Read::Complete(v) if v.seq < acked => Some((
             FailureKind::LostAcknowledgedWrite,
@@ -133,7 +133,7 @@ fn judge_with_checker(
     );
     match crate::program::run(&words, dir.path()) {
         Ok(out) if out.status.success() => match image.read(&PathBuf::from("/").join(FILE_NAME)) {
-            Ok(bytes) => match crate::program::classify_json(bytes, size) {
+            Ok(bytes) => match crate::program::classify_json(&bytes.bytes(), size) {
                 Read::Complete(v) if v.seq < acked => Some((
                     FailureKind::LostAcknowledgedWrite,
                     format!(

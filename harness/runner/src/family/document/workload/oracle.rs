@@ -136,8 +136,8 @@ impl Judge {
             .and_then(|ino| image.node(ino))
         {
             Some(Node::File { data, mode }) => (
-                Some(data.len()),
-                self.by_digest.get(&xxh3_128(data)).copied(),
+                Some(usize::try_from(data.len()).unwrap_or(usize::MAX)),
+                self.by_digest.get(&xxh3_128(&data.bytes())).copied(),
                 Some(*mode),
             ),
             _ => (None, None, None),
