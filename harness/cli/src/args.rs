@@ -140,6 +140,10 @@ pub struct RecordArgs {
     /// The strace binary.
     #[arg(long, default_value = "strace", env = "FAULTLINE_STRACE")]
     pub strace: PathBuf,
+    /// How long the program may run, with what it starts; past it, all of it is killed and
+    /// nothing is recorded (exit 2): 30m, 90s.
+    #[arg(long, default_value = "30m", value_parser = duration_arg)]
+    pub timeout: Duration,
     /// The program and its arguments, after `--`.
     #[arg(required = true, last = true)]
     pub command: Vec<String>,

@@ -26,9 +26,21 @@ pub fn record(args: &RecordArgs) -> anyhow::Result<u8> {
         scratch: scratch.path().to_path_buf(),
         cwd: None,
         echo: true,
+        timeout: args.timeout,
     };
+    let cancel = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&cancel))
+            .context("failed to install the signal handler")?;
+    }
     let started = Instant::now();
-    let trace = record::record(&request)?;
+    let trace = match record::record(&request, &cancel) {
+        Err(record::RecordError::Interrupted) => {
+            eprintln!("interrupted; the program and strace were killed and strace's log removed");
+            return Ok(exit::INTERRUPTED);
+        }
+        other => other?,
+    };
     let (dir, name) = split_out(&args.out)?;
     report::write_files(&dir, &[(name.as_str(), trace.to_json())])?;
     eprintln!(

@@ -25,6 +25,7 @@
 //! Results, the report envelope and the trace file format sit below everything that reads or
 //! writes them: no module imports one that imports it back.
 
+pub mod child;
 pub mod crash;
 pub mod document;
 pub mod envelope;

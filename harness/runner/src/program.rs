@@ -10,7 +10,6 @@
 //! trial's directory and die with the worker that started them, so a kill of the worker is a
 //! kill of the program mid-write.
 
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -220,21 +219,7 @@ pub fn run(words: &[String], dir: &Path) -> std::io::Result<Output> {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let parent = rustix::process::getpid();
-    #[expect(unsafe_code, reason = "pre_exec runs between fork and exec in the child")]
-    // SAFETY: the closure makes two system calls (prctl, getppid), both async-signal-safe; it
-    // allocates nothing and touches no lock.
-    unsafe {
-        command.pre_exec(move || {
-            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
-            if rustix::process::getppid() != Some(parent) {
-                return Err(std::io::Error::other(
-                    "the worker died before the program started",
-                ));
-            }
-            Ok(())
-        });
-    }
+    crate::child::die_with_parent(&mut command);
     command.output()
 }
 

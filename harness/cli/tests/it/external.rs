@@ -506,3 +506,35 @@ fn the_recorded_examples_get_the_verdicts_the_readme_gives() {
         }
     }
 }
+
+/// A checker that stops existing midway cannot be started for the next state: that is a setup
+/// error (exit 2) naming the state, never a failed state.
+#[test]
+fn a_checker_that_cannot_start_is_a_setup_error_not_a_failed_state() {
+    let work = tempfile::tempdir().expect("temp");
+    let checker = work.path().join("vanishing.sh");
+    std::fs::write(
+        &checker,
+        "#!/bin/sh\n[ \"$FAULTLINE_MOMENT\" = 0 ] && exit 0\n[ \"$FAULTLINE_FINISHED\" = 1 ] && exit 0\nrm -f \"$0\"\nexit 0\n",
+    )
+    .expect("write");
+    std::fs::set_permissions(&checker, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let trace = concat!(env!("CARGO_MANIFEST_DIR"), "/../runner/tests/it/traces/good.json");
+    let o = faultline(&[
+        "explore",
+        "--trace",
+        trace,
+        "--checker",
+        checker.to_str().expect("utf-8"),
+        "--jobs",
+        "1",
+        "--model",
+        "power-loss",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the checker could not be started") && stderr(&o).contains("for state"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -4,6 +4,7 @@
 mod external;
 mod gate;
 mod html;
+mod interrupt;
 mod merge;
 mod run;
 

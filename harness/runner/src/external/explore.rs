@@ -167,6 +167,10 @@ pub enum TraceExploreError {
     /// Ctrl-C.
     #[error("interrupted")]
     Cancelled,
+    /// The checker could not be started for a state (the system refused a process): no
+    /// verdict on that state, so none on the trace.
+    #[error("the checker could not be started: {0}")]
+    CheckerNotStarted(String),
     /// The checker failed a state that must pass: it is wrong, not the program.
     #[error(
         "the checker fails {what} ({end}{}): fix the checker first. It runs inside each state's \
@@ -196,10 +200,21 @@ struct Running {
     image: FsImage,
 }
 
+impl Drop for Checker<'_> {
+    /// Whatever ends the exploration (an error, Ctrl-C), no checker outlives it.
+    fn drop(&mut self) {
+        for r in &mut self.running {
+            crate::child::kill_group(&mut r.child);
+        }
+    }
+}
+
 /// Materialises, checks and tallies states.
 struct Checker<'a> {
     request: &'a TraceExploreRequest,
     trace: &'a TraceFile,
+    /// Set by Ctrl-C or SIGTERM: running checkers are killed at once.
+    cancel: &'a AtomicBool,
     scratch: tempfile::TempDir,
     free: Vec<usize>,
     running: VecDeque<Running>,
@@ -211,12 +226,17 @@ struct Checker<'a> {
 }
 
 impl<'a> Checker<'a> {
-    fn new(request: &'a TraceExploreRequest, trace: &'a TraceFile) -> std::io::Result<Self> {
+    fn new(
+        request: &'a TraceExploreRequest,
+        trace: &'a TraceFile,
+        cancel: &'a AtomicBool,
+    ) -> std::io::Result<Self> {
         let scratch = crate::scratch::private_dir("faultline-states-", None)?;
         let jobs = request.jobs.max(1);
         Ok(Checker {
             request,
             trace,
+            cancel,
             scratch,
             free: (0..jobs).rev().collect(),
             running: VecDeque::new(),
@@ -235,7 +255,12 @@ impl<'a> Checker<'a> {
         self.scratch.path().join(format!("{what}-{slot}"))
     }
 
-    fn start(&mut self, id: CrashStateId, image: FsImage, pending: &[Pending]) -> std::io::Result<()> {
+    fn start(
+        &mut self,
+        id: CrashStateId,
+        image: FsImage,
+        pending: &[Pending],
+    ) -> Result<(), TraceExploreError> {
         if self
             .trace
             .supported_until()
@@ -276,9 +301,10 @@ impl<'a> Checker<'a> {
             }
             Err(e) => {
                 self.free.push(slot);
-                let end = CheckerEnd::NotStarted(format!("{}: {e}", self.request.checker[0]));
-                self.tally(id, end, String::new(), lost, torn, persisted, &image);
-                Ok(())
+                Err(TraceExploreError::CheckerNotStarted(format!(
+                    "{} for state {id}: {e}",
+                    self.request.checker[0]
+                )))
             }
         }
     }
@@ -323,6 +349,7 @@ impl<'a> Checker<'a> {
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err);
+        crate::child::own_group(&mut command);
         Ok(command)
     }
 
@@ -333,11 +360,11 @@ impl<'a> Checker<'a> {
         image: &FsImage,
         moment: usize,
         state: &str,
-    ) -> std::io::Result<(CheckerEnd, String)> {
+    ) -> Result<(CheckerEnd, String), TraceExploreError> {
         let slot = self.free.pop().expect("no checker runs yet");
         let mut command = self.prepare(slot, image, moment, state)?;
         let end = match command.spawn() {
-            Ok(mut child) => wait_with_timeout(&mut child, Instant::now() + self.request.timeout)?,
+            Ok(mut child) => self.wait(&mut child, Instant::now() + self.request.timeout)?,
             Err(e) => CheckerEnd::NotStarted(format!("{}: {e}", self.request.checker[0])),
         };
         let output = std::fs::read(self.side_file(slot, "output")).unwrap_or_default();
@@ -374,11 +401,25 @@ impl<'a> Checker<'a> {
         Ok(())
     }
 
-    fn finish_oldest(&mut self) -> std::io::Result<()> {
+    /// Waits for a checker until it ends or its time is up; Ctrl-C kills it at once.
+    fn wait(&self, child: &mut Child, deadline: Instant) -> Result<CheckerEnd, TraceExploreError> {
+        use std::os::unix::process::ExitStatusExt;
+        Ok(match crate::child::wait(child, Some(deadline), self.cancel)? {
+            crate::child::Waited::Cancelled => return Err(TraceExploreError::Cancelled),
+            crate::child::Waited::TimedOut => CheckerEnd::Timeout,
+            crate::child::Waited::Exited(status) => match (status.code(), status.signal()) {
+                (Some(code), _) => CheckerEnd::Exit(code),
+                (None, Some(signal)) => CheckerEnd::Signal(signal),
+                (None, None) => CheckerEnd::Exit(-1),
+            },
+        })
+    }
+
+    fn finish_oldest(&mut self) -> Result<(), TraceExploreError> {
         let Some(mut r) = self.running.pop_front() else {
             return Ok(());
         };
-        let end = wait_with_timeout(&mut r.child, r.started + self.request.timeout)?;
+        let end = self.wait(&mut r.child, r.started + self.request.timeout)?;
         let output = std::fs::read(self.side_file(r.slot, "output")).unwrap_or_default();
         let output = crate::text::shortened(&String::from_utf8_lossy(&output), 600);
         self.tally(r.id, end, output, r.lost, r.torn, r.persisted, &r.image);
@@ -511,37 +552,6 @@ pub fn resolve_checker(words: Vec<String>, from: &Path, trace: &TraceFile) -> Ve
         .collect()
 }
 
-fn wait_with_timeout(child: &mut Child, deadline: Instant) -> std::io::Result<CheckerEnd> {
-    use std::os::unix::process::ExitStatusExt;
-    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("a child has a positive pid");
-    // A pidfd turns "wait with a timeout" into one poll.
-    if let Ok(pidfd) = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let mut fds = [rustix::event::PollFd::new(&pidfd, rustix::event::PollFlags::IN)];
-        let timeout = rustix::event::Timespec {
-            tv_sec: left.as_secs() as i64,
-            tv_nsec: i64::from(left.subsec_nanos()),
-        };
-        loop {
-            match rustix::event::poll(&mut fds, Some(&timeout)) {
-                Ok(0) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Ok(CheckerEnd::Timeout);
-                }
-                Err(rustix::io::Errno::INTR) if Instant::now() < deadline => continue,
-                _ => break,
-            }
-        }
-    }
-    let status = child.wait()?;
-    Ok(match (status.code(), status.signal()) {
-        (Some(code), _) => CheckerEnd::Exit(code),
-        (None, Some(signal)) => CheckerEnd::Signal(signal),
-        (None, None) => CheckerEnd::Exit(-1),
-    })
-}
-
 /// The command that explores the trace again, optionally at one state.
 pub fn reproduce_command(request: &TraceExploreRequest, state: Option<&CrashStateId>) -> String {
     let checker = shell_words::join(&request.checker);
@@ -576,7 +586,7 @@ pub fn explore_trace(
     cancel: &AtomicBool,
     mut progress: impl FnMut(u64),
 ) -> Result<(TraceExploreResult, TraceTiming), TraceExploreError> {
-    let mut checker = Checker::new(request, trace)?;
+    let mut checker = Checker::new(request, trace, cancel)?;
     let len = trace.entries.len();
     let mut printed = Vec::with_capacity(len + 1);
     let mut total = 0usize;
@@ -608,7 +618,7 @@ pub fn explore_trace(
                 return ControlFlow::Break(());
             }
             if let Err(e) = checker.start(state.id, state.image, state.pending) {
-                failure = Some(e.into());
+                failure = Some(e);
                 return ControlFlow::Break(());
             }
             progress(checker.checked);

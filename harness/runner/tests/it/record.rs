@@ -2,10 +2,11 @@
 //! trace whose replay is exactly the directory the program left.
 
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 
 use faultline_core::FsImage;
 use faultline_core::trace::Effect;
-use faultline_runner::external::record::{RecordRequest, record, snapshot};
+use faultline_runner::external::record::{DEFAULT_TIMEOUT, RecordRequest, record, snapshot};
 
 /// Threads, fork, an exec'd child, dup/dup2/fcntl(F_DUPFD), O_APPEND, O_TMPFILE with linkat,
 /// write/pwrite/writev, lseek, ftruncate, truncate, fallocate, fsync/fdatasync/sync,
@@ -84,14 +85,18 @@ fn a_recorded_trace_replays_to_exactly_the_directory_the_program_left() {
     std::fs::write(dir.join("before.txt"), "in the snapshot\n").expect("write");
     let program = work.path().join("program.py");
     std::fs::write(&program, PROGRAM).expect("write");
-    let trace = record(&RecordRequest {
-        command: vec!["python3".into(), program.display().to_string()],
-        dir: dir.clone(),
-        strace: "strace".into(),
-        scratch,
-        cwd: Some(dir.clone()),
-        echo: false,
-    });
+    let trace = record(
+        &RecordRequest {
+            command: vec!["python3".into(), program.display().to_string()],
+            dir: dir.clone(),
+            strace: "strace".into(),
+            scratch,
+            cwd: Some(dir.clone()),
+            echo: false,
+            timeout: DEFAULT_TIMEOUT,
+        },
+        &AtomicBool::new(false),
+    );
     let trace = trace.expect("strace and python3 must be installed (.ci/run installs them)");
     assert_eq!(trace.exit_code, Some(0));
     assert!(
@@ -168,14 +173,18 @@ fn record_python(
             .to_string(),
     ];
     command.extend_from_slice(args);
-    let trace = record(&RecordRequest {
-        command,
-        dir: dir.clone(),
-        strace: "strace".into(),
-        scratch,
-        cwd: Some(dir.clone()),
-        echo: false,
-    })
+    let trace = record(
+        &RecordRequest {
+            command,
+            dir: dir.clone(),
+            strace: "strace".into(),
+            scratch,
+            cwd: Some(dir.clone()),
+            echo: false,
+            timeout: DEFAULT_TIMEOUT,
+        },
+        &AtomicBool::new(false),
+    )
     .expect("strace and python3 must be installed (.ci/run installs them)");
     let after = snapshot(&dir).expect("snapshot");
     (trace, after)
@@ -339,14 +348,18 @@ fn acknowledgements_on_their_own_descriptor_arrive_when_made_and_buffered_ones_a
     std::fs::create_dir(&dir).expect("dir");
     std::fs::create_dir(&scratch).expect("dir");
     let run = |script: &str| {
-        record(&RecordRequest {
-            command: vec!["sh".into(), "-c".into(), script.into()],
-            dir: dir.clone(),
-            strace: "strace".into(),
-            scratch: scratch.clone(),
-            cwd: Some(dir.clone()),
-            echo: false,
-        })
+        record(
+            &RecordRequest {
+                command: vec!["sh".into(), "-c".into(), script.into()],
+                dir: dir.clone(),
+                strace: "strace".into(),
+                scratch: scratch.clone(),
+                cwd: Some(dir.clone()),
+                echo: false,
+                timeout: DEFAULT_TIMEOUT,
+            },
+            &AtomicBool::new(false),
+        )
         .expect("strace must be installed (.ci/run installs it)")
     };
     // Shell and Python write to $FAULTLINE_ACK_FD (Python through /proc/self/fd too): each

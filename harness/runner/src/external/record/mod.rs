@@ -16,6 +16,7 @@ use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use faultline_core::file_data::MAX_FILE_LEN;
 use faultline_core::trace::{Effect, Mutation};
@@ -115,6 +116,17 @@ pub enum RecordError {
         /// The start of its stderr.
         stderr: String,
     },
+    /// The program ran past its time (a daemon it started, say, kept strace waiting); it and
+    /// everything in its process group were killed.
+    #[error(
+        "the program ran past {} and was killed, with what it started; give it longer with --timeout, \
+         or keep it from leaving a daemon behind",
+        humantime::format_duration(*.0)
+    )]
+    TimedOut(std::time::Duration),
+    /// Ctrl-C or SIGTERM: the program and strace were killed and the log removed.
+    #[error("interrupted")]
+    Interrupted,
     /// The directory could not be read.
     #[error("{path}: {message}")]
     Dir {
@@ -141,10 +153,17 @@ pub struct RecordRequest {
     /// Pass the program's stdout and stderr through to ours (`faultline record`); otherwise
     /// they are kept in the error when the program fails.
     pub echo: bool,
+    /// How long the program may run, with everything it starts.
+    pub timeout: std::time::Duration,
 }
 
-/// Runs the program and records its trace.
-pub fn record(request: &RecordRequest) -> Result<TraceFile, RecordError> {
+/// How long a recorded program may run unless told otherwise: generous, since a recording
+/// ends with its program; the limit catches a daemon that would keep strace waiting forever.
+pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+/// Runs the program and records its trace. Setting `cancel` (Ctrl-C) kills the program and
+/// strace at once.
+pub fn record(request: &RecordRequest, cancel: &AtomicBool) -> Result<TraceFile, RecordError> {
     let dir = std::fs::canonicalize(&request.dir).map_err(|e| RecordError::Dir {
         path: request.dir.clone(),
         message: format!("cannot open the directory to record in ({e}); create it first"),
@@ -169,6 +188,12 @@ pub fn record(request: &RecordRequest) -> Result<TraceFile, RecordError> {
             message: e.to_string(),
         })?;
     let ack_fd = std::os::fd::AsRawFd::as_raw_fd(&ack);
+    let side_file = |what: &str| {
+        std::fs::File::create(request.scratch.join(what)).map_err(|e| RecordError::Dir {
+            path: request.scratch.join(what),
+            message: e.to_string(),
+        })
+    };
     let mut command = Command::new(&request.strace);
     command
         .current_dir(&cwd)
@@ -180,7 +205,11 @@ pub fn record(request: &RecordRequest) -> Result<TraceFile, RecordError> {
         .arg("--")
         .args(&request.command)
         .stdin(Stdio::inherit())
-        .stderr(Stdio::piped());
+        .stdout(side_file("stdout")?)
+        .stderr(side_file("stderr")?);
+    // strace and the program in a group of their own: Ctrl-C reaches faultline, which kills
+    // the group at once; the lifeline kills it if faultline dies first.
+    crate::child::own_group(&mut command);
     #[expect(unsafe_code, reason = "pre_exec runs between fork and exec in the child")]
     // SAFETY: the closure makes one system call (fcntl), which is async-signal-safe; it
     // allocates nothing and touches no lock. It clears close-on-exec in the child only.
@@ -191,13 +220,30 @@ pub fn record(request: &RecordRequest) -> Result<TraceFile, RecordError> {
             Ok(())
         });
     }
-    let status = command.output().map_err(RecordError::NoStrace)?;
+    let mut child = command.spawn().map_err(RecordError::NoStrace)?;
+    let lifeline = crate::child::Lifeline::guard(&child);
+    let waited = crate::child::wait(
+        &mut child,
+        Some(std::time::Instant::now() + request.timeout),
+        cancel,
+    );
+    drop(lifeline);
     drop(ack);
-    let stderr = String::from_utf8_lossy(&status.stderr).into_owned();
+    let status = match waited {
+        Ok(crate::child::Waited::Exited(status)) => status,
+        Ok(crate::child::Waited::TimedOut) => return Err(RecordError::TimedOut(request.timeout)),
+        Ok(crate::child::Waited::Cancelled) => return Err(RecordError::Interrupted),
+        Err(e) => {
+            crate::child::kill_group(&mut child);
+            return Err(RecordError::Strace(format!("waiting for strace: {e}")));
+        }
+    };
+    let read_side = |what: &str| std::fs::read(request.scratch.join(what)).unwrap_or_default();
+    let stderr = String::from_utf8_lossy(&read_side("stderr")).into_owned();
     if request.echo {
         eprint!("{stderr}");
         // The program's own output passed through strace's stdout; print it for the user.
-        print!("{}", String::from_utf8_lossy(&status.stdout));
+        print!("{}", String::from_utf8_lossy(&read_side("stdout")));
     }
     let lines = || -> Result<_, RecordError> {
         let file = std::fs::File::open(&log).map_err(|_| RecordError::Strace(stderr.trim().to_string()))?;
@@ -219,7 +265,7 @@ pub fn record(request: &RecordRequest) -> Result<TraceFile, RecordError> {
     for (i, line) in lines()?.enumerate() {
         recorder.line(i + 1, &line?);
     }
-    if status.status.code().is_none() && recorder.builder.entries().is_empty() {
+    if status.code().is_none() && recorder.builder.entries().is_empty() {
         return Err(RecordError::Strace(stderr.trim().to_string()));
     }
     // No execve succeeded: the program never ran (not found, not executable), and an empty
@@ -235,10 +281,10 @@ pub fn record(request: &RecordRequest) -> Result<TraceFile, RecordError> {
         trace.warnings.push(warning);
     }
     trace.command = request.command.clone();
-    trace.exit_code = status.status.code();
-    if !request.echo && !status.status.success() {
+    trace.exit_code = status.code();
+    if !request.echo && !status.success() {
         return Err(RecordError::Failed {
-            code: status.status.code(),
+            code: status.code(),
             stderr: stderr.trim().chars().take(400).collect(),
         });
     }
@@ -1392,8 +1438,9 @@ pub fn record_in_fresh_dir(
         scratch,
         cwd: None,
         echo: false,
+        timeout: DEFAULT_TIMEOUT,
     };
-    let trace = record(&request).map_err(|e| e.to_string())?;
+    let trace = record(&request, &AtomicBool::new(false)).map_err(|e| e.to_string())?;
     match trace.unsupported.first() {
         Some(u) => Err(format!(
             "the program made a call faultline cannot model, so its crash states cannot be judged: \
