@@ -109,10 +109,51 @@ impl Baseline {
         Self::from_text(path, &text)
     }
 
-    /// Parses the `text` of a baseline (read from `path`, named in errors).
+    /// Parses the `text` of a baseline (read from `path`, named in errors), and checks it as a
+    /// whole: a baseline of nothing, or with counts no run could give, would let a gate pass
+    /// or fail on numbers nobody measured.
     pub fn from_text(path: &Path, text: &str) -> Result<Self, ReadError> {
         crate::envelope::check_envelope(path, text, &[BASELINE_KIND])?;
-        serde_json::from_str(text).map_err(|e| parse_error(path, BASELINE_KIND, &e))
+        let baseline: Baseline =
+            serde_json::from_str(text).map_err(|e| parse_error(path, BASELINE_KIND, &e))?;
+        baseline.check().map_err(|message| ReadError::Parse {
+            path: path.to_path_buf(),
+            line: 1,
+            column: 1,
+            expected: BASELINE_KIND.to_string(),
+            message: format!("{message}; write it again with `faultline baseline`"),
+        })?;
+        Ok(baseline)
+    }
+
+    /// Whether every entry is evidence: named, measured over at least one trial, with no more
+    /// failures than units, and given once.
+    fn check(&self) -> Result<(), String> {
+        if self.entries.is_empty() {
+            return Err("the baseline holds no entries: nothing was measured".into());
+        }
+        let mut seen = BTreeSet::new();
+        for e in &self.entries {
+            let who = format!("{} / {}", e.scenario, e.variant);
+            if e.scenario.is_empty() || e.variant.is_empty() {
+                return Err(format!("an entry without a scenario or variant name ('{who}')"));
+            }
+            if !seen.insert((e.scenario.as_str(), e.variant.as_str())) {
+                return Err(format!("{who} is given twice"));
+            }
+            if e.unit != "reads" && e.unit != "trials" {
+                return Err(format!("{who}: unit '{}' is neither reads nor trials", e.unit));
+            }
+            if e.failing_trials.trials == 0 || e.count.trials == 0 {
+                return Err(format!("{who} ran no trials: a rate of nothing is no evidence"));
+            }
+            for (what, c) in [("failing trials", e.failing_trials), ("failed units", e.count)] {
+                if c.failures > c.trials {
+                    return Err(format!("{who}: {} {what} out of {}", c.failures, c.trials));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The baseline as pretty JSON with a trailing newline.

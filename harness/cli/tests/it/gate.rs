@@ -259,6 +259,22 @@ fn a_rate_worse_than_the_baseline_beyond_the_intervals_exits_4() {
     );
 }
 
+/// The committed baseline cut to its first two entries (one scenario's), the second changed
+/// by `change`.
+fn crafted_baseline(change: impl Fn(&mut serde_json::Value)) -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../reports/baseline.json");
+    let mut b: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("the committed baseline")).expect("json");
+    let entries = b["entries"].as_array_mut().expect("entries");
+    entries.truncate(2);
+    assert_eq!(
+        entries[0]["scenario"], entries[1]["scenario"],
+        "two entries of one scenario"
+    );
+    change(&mut entries[1]);
+    serde_json::to_string_pretty(&b).expect("serialises")
+}
+
 #[test]
 fn bad_baselines_and_arguments_are_refused_with_exit_2_before_anything_runs() {
     let suite = Suite::new();
@@ -292,6 +308,41 @@ fn bad_baselines_and_arguments_are_refused_with_exit_2_before_anything_runs() {
         (
             suite.s("missing.json"),
             "does not exist; write it with `faultline baseline`",
+        ),
+        (
+            bad(
+                "empty.json",
+                r#"{"format_version": 1, "kind": "baseline", "entries": []}"#,
+            ),
+            "the baseline holds no entries",
+        ),
+        (
+            bad(
+                "no-trials.json",
+                &crafted_baseline(|e| e["failing_trials"]["trials"] = 0.into()),
+            ),
+            "ran no trials",
+        ),
+        (
+            bad(
+                "too-many-failures.json",
+                &crafted_baseline(|e| e["count"]["failures"] = (u64::MAX).into()),
+            ),
+            "failed units out of",
+        ),
+        (
+            bad(
+                "unit.json",
+                &crafted_baseline(|e| e["unit"] = "fortnights".into()),
+            ),
+            "neither reads nor trials",
+        ),
+        (
+            bad(
+                "twice.json",
+                &crafted_baseline(|e| e["variant"] = "truncate_in_place".into()),
+            ),
+            "is given twice",
         ),
     ];
     for (path, needle) in cases {

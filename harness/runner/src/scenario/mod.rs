@@ -291,3 +291,30 @@ pub struct CommandExplore {
 pub fn toml_error(e: &toml::de::Error, at: At<'_>) -> ScenarioError {
     at(e.span().unwrap_or(0..0), e.message().trim().to_string())
 }
+
+/// A scenario number within `range`, or an error at its place saying the range and `why` the
+/// limit is there.
+pub fn within<T>(
+    value: &toml::Spanned<T>,
+    name: &str,
+    range: std::ops::RangeInclusive<T>,
+    why: &str,
+    at: At<'_>,
+) -> Result<T, ScenarioError>
+where
+    T: PartialOrd + Copy + std::fmt::Display,
+{
+    let v = *value.get_ref();
+    if range.contains(&v) {
+        Ok(v)
+    } else {
+        Err(at(
+            value.span(),
+            format!(
+                "{name} must be from {} to {} ({why}), got {v}",
+                range.start(),
+                range.end()
+            ),
+        ))
+    }
+}

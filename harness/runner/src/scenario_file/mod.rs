@@ -58,12 +58,22 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     })?;
     top_level_keys(text, family, &at)?;
     let variants = sections::variants(&raw.variants, family.info(), &commands, raw.family.span(), &at)?;
-    if *raw.roles.writers.get_ref() == 0 {
-        return Err(at(
-            raw.roles.writers.span(),
-            "[roles] writers must be at least 1".into(),
-        ));
-    }
+    // Every writer and reader is a process: a typo of a million would fork a million.
+    let writers = crate::scenario::within(
+        &raw.roles.writers,
+        "[roles] writers",
+        1..=MAX_ROLE,
+        "each is a process",
+        &at,
+    )?;
+    let readers = match &raw.roles.readers {
+        Some(r) => crate::scenario::within(r, "[roles] readers", 0..=MAX_ROLE, "each is a process", &at)?,
+        None => 0,
+    };
+    let threads = match &raw.roles.threads {
+        Some(t) => crate::scenario::within(t, "[roles] threads", 1..=MAX_ROLE, "per writer process", &at)?,
+        None => 1,
+    };
     let workload = raw.workload.unwrap_or(RawWorkload {
         document_bytes: None,
         reads_per_reader: None,
@@ -81,12 +91,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         raw.faults,
         family.info(),
         !programs.is_empty(),
-        *raw.roles.writers.get_ref() + raw.roles.readers,
+        writers + readers,
         &at,
     )?;
     let explore = sections::explore(raw.explore, bundled, family.info(), &at)?;
     if !programs.is_empty()
-        && let Err(message) = family.program_rules(explore.is_some(), raw.roles.readers)
+        && let Err(message) = family.program_rules(explore.is_some(), readers)
     {
         return Err(at(raw.family.span(), message.into()));
     }
@@ -106,17 +116,17 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         family: family.info().name,
         variants,
         seed: raw.seed.unwrap_or(0),
-        writers: *raw.roles.writers.get_ref(),
-        readers: raw.roles.readers,
-        threads: raw.roles.threads.unwrap_or(1).max(1),
+        writers,
+        readers,
+        threads,
         document_bytes,
         reads_per_reader: workload.reads_per_reader.unwrap_or(100),
         writes_per_writer: workload.writes_per_writer.unwrap_or(10_000),
         program_versions: workload
             .writes_per_writer
             .unwrap_or(crate::scenario::PROGRAM_VERSIONS),
-        read_pause_us: workload.read_pause_us.unwrap_or(0),
-        write_pause_us: workload.write_pause_us.unwrap_or(0),
+        read_pause_us: pause_us(workload.read_pause_us.as_ref(), "read_pause_us", &at)?,
+        write_pause_us: pause_us(workload.write_pause_us.as_ref(), "write_pause_us", &at)?,
         kill: faults.kill,
         crash_points: faults.crash_points,
         pause: faults.pause,
@@ -216,4 +226,15 @@ pub fn files_in(dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default();
     files.sort();
     files
+}
+
+/// The most writers, readers or threads per writer a scenario may ask for.
+const MAX_ROLE: u32 = 256;
+
+/// A pause between reads or writes: at most a second, so a trial is many operations.
+fn pause_us(value: Option<&toml::Spanned<u64>>, name: &str, at: At<'_>) -> Result<u64, ScenarioError> {
+    match value {
+        Some(v) => crate::scenario::within(v, name, 0..=1_000_000, "a second", at),
+        None => Ok(0),
+    }
 }

@@ -31,8 +31,8 @@ pub(super) struct RawScenario {
 pub(super) struct RawRoles {
     pub(super) writers: Spanned<u32>,
     #[serde(default)]
-    pub(super) readers: u32,
-    pub(super) threads: Option<u32>,
+    pub(super) readers: Option<Spanned<u32>>,
+    pub(super) threads: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -41,8 +41,8 @@ pub(super) struct RawWorkload {
     pub(super) document_bytes: Option<Spanned<usize>>,
     pub(super) reads_per_reader: Option<u32>,
     pub(super) writes_per_writer: Option<u32>,
-    pub(super) read_pause_us: Option<u64>,
-    pub(super) write_pause_us: Option<u64>,
+    pub(super) read_pause_us: Option<Spanned<u64>>,
+    pub(super) write_pause_us: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -89,7 +89,7 @@ fn one() -> u64 {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawPause {
     pub(super) after_ms: Spanned<[u64; 2]>,
-    pub(super) for_ms: u64,
+    pub(super) for_ms: Spanned<u64>,
 }
 
 /// A `[commands.NAME]` table: each role's command, by role (the roles are the families').

@@ -63,6 +63,9 @@ pub(super) fn variants(
     Ok(variants)
 }
 
+/// The longest time a scenario may give for a fault's offset or pause.
+const HOUR_MS: u64 = 3_600_000;
+
 /// `[workload] document_bytes`.
 pub(super) fn document_bytes(workload: &RawWorkload, at: At<'_>) -> Result<usize, ScenarioError> {
     let document_bytes = match &workload.document_bytes {
@@ -102,10 +105,12 @@ pub(super) fn faults(
         window: Vec::new(),
     });
     let kill = match faults.kill {
-        Some(k) if k.offset_ms.get_ref()[0] > k.offset_ms.get_ref()[1] => {
+        Some(k)
+            if k.offset_ms.get_ref()[0] > k.offset_ms.get_ref()[1] || k.offset_ms.get_ref()[1] > HOUR_MS =>
+        {
             return Err(at(
                 k.offset_ms.span(),
-                "offset_ms must be [min, max] with min <= max".into(),
+                format!("offset_ms must be [min, max] with min <= max <= {HOUR_MS} (an hour)"),
             ));
         }
         Some(k) => {
@@ -144,10 +149,10 @@ pub(super) fn faults(
         });
     }
     let pause = match faults.pause {
-        Some(p) if p.after_ms.get_ref()[0] > p.after_ms.get_ref()[1] => {
+        Some(p) if p.after_ms.get_ref()[0] > p.after_ms.get_ref()[1] || p.after_ms.get_ref()[1] > HOUR_MS => {
             return Err(at(
                 p.after_ms.span(),
-                "after_ms must be [min, max] with min <= max".into(),
+                format!("after_ms must be [min, max] with min <= max <= {HOUR_MS} (an hour)"),
             ));
         }
         Some(p) if programs => {
@@ -162,7 +167,7 @@ pub(super) fn faults(
             Some(Pause {
                 after_ms_min: min,
                 after_ms_max: max,
-                for_ms: p.for_ms,
+                for_ms: crate::scenario::within(&p.for_ms, "for_ms", 0..=HOUR_MS, "an hour", at)?,
             })
         }
         None => None,

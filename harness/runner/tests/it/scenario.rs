@@ -83,7 +83,7 @@ fn every_problem_is_reported_at_its_line_and_column() {
         (
             &GOOD.replace("writers = 1", "writers = 0"),
             (6, 11),
-            "writers must be at least 1",
+            "[roles] writers must be from 1 to 256",
         ),
         (
             &GOOD.replace("trials = 3", "trials = \"three\""),
@@ -156,12 +156,70 @@ fn every_problem_is_reported_at_its_line_and_column() {
             (9, 14),
             "duration_s must be a number of seconds from 0.001",
         ),
+        // Every worker is a process: a typo must not fork millions.
+        (
+            &GOOD.replace("writers = 1", "writers = 4294967295"),
+            (6, 11),
+            "[roles] writers must be from 1 to 256 (each is a process), got 4294967295",
+        ),
+        (
+            &GOOD.replace("readers = 2", "readers = 100000"),
+            (7, 11),
+            "[roles] readers must be from 0 to 256",
+        ),
+        (
+            &GOOD.replace("readers = 2", "readers = 2\nthreads = 0"),
+            (8, 11),
+            "[roles] threads must be from 1 to 256",
+        ),
+        (
+            &GOOD.replace("[run]", "[workload]\nread_pause_us = 18446744073709551615\n[run]"),
+            (9, 17),
+            "read_pause_us must be from 0 to 1000000 (a second)",
+        ),
+        (
+            &GOOD.replace(
+                "[run]",
+                "[faults]\nkill = { offset_ms = [0, 18446744073709551615] }\n[run]",
+            ),
+            (9, 22),
+            "offset_ms must be [min, max] with min <= max <= 3600000",
+        ),
+        (
+            &GOOD.replace(
+                "[run]",
+                "[faults]\npause = { after_ms = [0, 1], for_ms = 3600001 }\n[run]",
+            ),
+            (9, 39),
+            "for_ms must be from 0 to 3600000",
+        ),
     ];
     // Positions checked by hand against GOOD's layout (its line 1 is empty).
     for (text, (line, column), needle) in cases {
         let (l, c, message) = error(text);
         assert!(message.contains(needle), "{message:?} lacks {needle:?}");
         assert_eq!((l, c), (*line, *column), "{message}");
+    }
+}
+
+#[test]
+fn lock_times_are_bounded_where_they_stand() {
+    let lock = |table: &str| {
+        format!(
+            "family = \"lock\"\nvariants = [\"flock\"]\n[roles]\nwriters = 2\n[lock]\n{table}\n[expect.flock]\nmax_failures = 0\n"
+        )
+    };
+    for (table, column, needle) in [
+        (
+            "timeout_ms = 18446744073709551615",
+            14,
+            "timeout_ms must be from 0 to 3600000",
+        ),
+        ("hold_us = 10000001", 11, "hold_us must be from 0 to 10000000"),
+    ] {
+        let (l, c, message) = error(&lock(table));
+        assert!(message.contains(needle), "{message:?} lacks {needle:?}");
+        assert_eq!((l, c), (6, column), "{message}");
     }
 }
 

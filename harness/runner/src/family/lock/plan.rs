@@ -84,8 +84,8 @@ struct File {
 #[serde(deny_unknown_fields)]
 struct RawLock {
     workload: Option<Spanned<String>>,
-    hold_us: Option<u64>,
-    timeout_ms: Option<u64>,
+    hold_us: Option<Spanned<u64>>,
+    timeout_ms: Option<Spanned<u64>>,
     #[serde(default)]
     spawn_helper: bool,
     #[serde(default)]
@@ -126,8 +126,22 @@ fn lock(raw: Option<RawLock>, at: At<'_>) -> Result<LockPlan, ScenarioError> {
             let defaults = LockPlan::default();
             LockPlan {
                 workload,
-                hold_us: l.hold_us.unwrap_or(defaults.hold_us),
-                timeout_ms: l.timeout_ms.unwrap_or(defaults.timeout_ms),
+                hold_us: match &l.hold_us {
+                    Some(h) => {
+                        crate::scenario::within(h, "hold_us", 0..=10_000_000, "ten seconds in a section", at)?
+                    }
+                    None => defaults.hold_us,
+                },
+                timeout_ms: match &l.timeout_ms {
+                    Some(t) => crate::scenario::within(
+                        t,
+                        "timeout_ms",
+                        0..=3_600_000,
+                        "an hour; 0 waits forever",
+                        at,
+                    )?,
+                    None => defaults.timeout_ms,
+                },
                 spawn_helper: l.spawn_helper,
                 plant_symlink: l.plant_symlink,
                 lockdep: l.lockdep,
