@@ -218,3 +218,23 @@ fn ctrl_c_stops_every_running_checker_at_once_and_removes_the_states() {
         "the state directories are removed"
     );
 }
+
+#[test]
+fn a_checker_dies_with_an_explore_killed_outright() {
+    let s = setup();
+    let trace = concat!(env!("CARGO_MANIFEST_DIR"), "/../runner/tests/it/traces/good.json");
+    // The checker's own pid: the parent-death signal reaches faultline's direct child.
+    let script = "[ \"$FAULTLINE_MOMENT\" = 0 ] && exit 0; [ \"$FAULTLINE_FINISHED\" = 1 ] && exit 0; \
+                  echo $$ >> \"$PIDS\"; exec sleep 600"
+        .replace("$PIDS", &s.pids.display().to_string());
+    let checker = format!("sh -c {}", shell_words::quote(&script));
+    let mut fl = start(
+        &["explore", "--trace", trace, "--checker", &checker, "--jobs", "1"],
+        &s.dir,
+        &s.tmp,
+    );
+    let checker = pids(&s.pids, 1)[0];
+    signal(&fl, "KILL");
+    let _ = fl.wait();
+    assert!(ends(checker), "the checker got its parent-death signal");
+}

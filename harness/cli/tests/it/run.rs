@@ -343,3 +343,27 @@ fn the_printed_reproduce_line_reruns_that_trial_with_the_same_fault() {
     // Random-kill trials draw the same offset again too, but whether that offset lands inside
     // a write is timing; their choices are checked in the runner's tests.
 }
+
+/// The smallest scenario a user can write, every default taken (10,000 durable writes a
+/// trial): the reference passes. A writer that keeps making progress is never a Deadlock,
+/// however long its trial runs.
+#[test]
+fn a_minimal_scenario_with_every_default_passes_the_reference() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = write_scenario(
+        dir.path(),
+        "minimal.toml",
+        "family = \"atomic-write\"\nvariants = [\"durable\"]\n[roles]\nwriters = 1\n[expect.durable]\nmax_failures = 0\n",
+    );
+    let out = dir.path().join("out");
+    let o = faultline(&[
+        "run",
+        &path,
+        "--trials",
+        "2",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("0 of 2"), "{}", stdout(&o));
+}
