@@ -336,6 +336,15 @@ pub struct ExploreArgs {
     /// Keep the directory of the first failed state of each cause under this directory.
     #[arg(long, help_heading = "Recorded programs")]
     pub keep: Option<PathBuf>,
+    /// Start the checker once per job and send it states on stdin, one line each
+    /// (`DIR<TAB>STDOUT<TAB>FINISHED<TAB>MOMENT<TAB>STATE`); it answers each with one line, `ok` or
+    /// `fail REASON`. An interpreter then starts once, not once per state.
+    #[arg(long, help_heading = "Recorded programs")]
+    pub persistent: bool,
+    /// Where crash states are written for the checker. Default: /dev/shm (tmpfs) where there
+    /// is one, else the system's temp directory.
+    #[arg(long, env = "FAULTLINE_TEMP_DIR", help_heading = "Recorded programs")]
+    pub temp_dir: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

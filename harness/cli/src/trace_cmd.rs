@@ -114,6 +114,14 @@ pub fn explore(args: &ExploreArgs) -> anyhow::Result<u8> {
     if checker.is_empty() {
         return Err(UsageError::Checker("it is empty".into()).into());
     }
+    if args.persistent
+        && let Some(word) = checker.iter().find(|w| w.contains('{'))
+    {
+        return Err(UsageError::Checker(format!(
+            "'{word}': with --persistent each state's fields come on its line of stdin, so placeholders name nothing"
+        ))
+        .into());
+    }
     let here = std::env::current_dir().context("cannot read the working directory")?;
     let checker = explore::resolve_checker(checker, &here, &trace);
     let models = match &args.model {
@@ -154,6 +162,8 @@ pub fn explore(args: &ExploreArgs) -> anyhow::Result<u8> {
             timeout: args.checker_timeout,
             only: only.clone(),
             keep: args.keep.clone(),
+            temp_dir: args.temp_dir.clone(),
+            persistent: args.persistent,
         };
         let mut last = Instant::now();
         let outcome = explore::explore_trace(&request, &trace, &cancel, |checked| {

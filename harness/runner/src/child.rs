@@ -8,7 +8,6 @@
 
 use std::os::unix::process::CommandExt as _;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal};
@@ -41,10 +40,12 @@ pub fn die_with_parent(command: &mut Command) {
     }
 }
 
-/// Sends SIGKILL to the process group `child` leads and reaps `child`.
+/// Sends SIGKILL to the process group `child` is in and reaps `child`.
 pub fn kill_group(child: &mut Child) {
-    if let Some(pid) = Pid::from_raw(child.id() as i32) {
-        let _ = rustix::process::kill_process_group(pid, Signal::KILL);
+    if let Some(pid) = Pid::from_raw(child.id() as i32)
+        && let Ok(group) = rustix::process::getpgid(Some(pid))
+    {
+        let _ = rustix::process::kill_process_group(group, Signal::KILL);
     }
     let _ = child.kill();
     let _ = child.wait();
@@ -62,12 +63,16 @@ pub enum Waited {
 }
 
 /// Waits for `child` (the leader of its own group) until it ends, `deadline` passes or
-/// `cancel` is set; in the last two cases its whole group is killed at once.
-pub fn wait(child: &mut Child, deadline: Option<Instant>, cancel: &AtomicBool) -> std::io::Result<Waited> {
+/// `cancel()` says to stop (Ctrl-C); in the last two cases its whole group is killed at once.
+pub fn wait(
+    child: &mut Child,
+    deadline: Option<Instant>,
+    cancel: &dyn Fn() -> bool,
+) -> std::io::Result<Waited> {
     let pid = Pid::from_raw(child.id() as i32).expect("a child has a positive pid");
     let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok();
     loop {
-        if cancel.load(Ordering::SeqCst) {
+        if cancel() {
             kill_group(child);
             return Ok(Waited::Cancelled);
         }
@@ -142,6 +147,51 @@ impl Drop for Lifeline {
     }
 }
 
+/// A process group that dies with this process, for programs started one after another (a
+/// worker's checkers): its leader is a small shell that kills the whole group when a pipe only
+/// this process holds closes, so a faultline killed outright takes every program in the group
+/// with it, grandchildren included. Programs join it with [`Group::join`], which needs no code
+/// between fork and exec, so they start by the fast path (posix_spawn). Killing the group (a
+/// timeout, Ctrl-C) kills the leader too; [`Group::join`] starts a new one.
+#[derive(Default)]
+pub struct Group {
+    leader: Option<(Child, std::os::fd::OwnedFd)>,
+}
+
+impl Group {
+    /// Makes `command` start in this group, starting the group first if it has no leader.
+    pub fn join(&mut self, command: &mut Command) -> std::io::Result<()> {
+        if let Some((leader, _)) = &mut self.leader
+            && leader.try_wait()?.is_some()
+        {
+            self.leader = None;
+        }
+        if self.leader.is_none() {
+            let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+            let leader = Command::new("sh")
+                .args(["-c", "read _ignored; kill -s KILL 0", "faultline-group"])
+                .stdin(Stdio::from(read))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .process_group(0)
+                .spawn()?;
+            self.leader = Some((leader, write));
+        }
+        let (leader, _) = self.leader.as_ref().expect("started above");
+        command.process_group(leader.id() as i32);
+        Ok(())
+    }
+}
+
+impl Drop for Group {
+    /// Whatever is left in the group dies with it.
+    fn drop(&mut self) {
+        if let Some((mut leader, _)) = self.leader.take() {
+            kill_group(&mut leader);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,9 +236,8 @@ mod tests {
     #[test]
     fn cancelling_a_wait_kills_the_whole_group_at_once() {
         let (mut child, grandchild) = grandchild_of(sh());
-        let cancel = AtomicBool::new(true);
         let started = Instant::now();
-        let waited = wait(&mut child, None, &cancel).expect("waits");
+        let waited = wait(&mut child, None, &|| true).expect("waits");
         assert!(matches!(waited, Waited::Cancelled), "{waited:?}");
         assert!(
             started.elapsed() < Duration::from_secs(60),
@@ -204,7 +253,7 @@ mod tests {
     #[test]
     fn a_deadline_kills_the_group_and_an_exit_is_reported() {
         let (mut child, grandchild) = grandchild_of(sh());
-        let never = AtomicBool::new(false);
+        let never = || false;
         let waited = wait(&mut child, Some(Instant::now()), &never).expect("waits");
         assert!(matches!(waited, Waited::TimedOut), "{waited:?}");
         let gone = (0..500).any(|_| {

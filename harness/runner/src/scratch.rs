@@ -17,6 +17,21 @@ pub fn private_dir(prefix: &str, root: Option<&Path>) -> std::io::Result<tempfil
     }
 }
 
+/// A private directory for states that are written, judged and thrown away: on tmpfs
+/// (`/dev/shm`) when this machine has one, since the states are simulated and their medium
+/// does not matter; in the system's temp directory otherwise.
+pub fn fast_dir(prefix: &str) -> std::io::Result<tempfile::TempDir> {
+    let shm = Path::new("/dev/shm");
+    let on_tmpfs = rustix::fs::statfs(shm).is_ok_and(|s| s.f_type == TMPFS_MAGIC);
+    if on_tmpfs && let Ok(dir) = private_dir(prefix, Some(shm)) {
+        return Ok(dir);
+    }
+    private_dir(prefix, None)
+}
+
+/// statfs(2)'s type for tmpfs.
+const TMPFS_MAGIC: rustix::fs::FsWord = 0x0102_1994;
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -538,3 +538,73 @@ fn a_checker_that_cannot_start_is_a_setup_error_not_a_failed_state() {
         stderr(&o)
     );
 }
+
+/// The persistent mode judges like the one-shot mode: the sqlite-full example's trace, with
+/// its shell checker once per state and its Python checker serving every state, gives the
+/// same failed states; a checker that answers outside the protocol is a setup error.
+#[test]
+fn a_persistent_checker_gives_the_one_shot_verdicts_and_a_garbled_answer_is_exit_2() {
+    let trace = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fuzz/corpus/trace_parse/recorded-sqlite-full.json"
+    );
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/recorded/sqlite-full");
+    let failed = |o: &std::process::Output| -> (Option<i32>, u64, u64) {
+        let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+        let r = &report["results"][0]["failed_states"];
+        (
+            o.status.code(),
+            r["failures"].as_u64().expect("count"),
+            r["trials"].as_u64().expect("count"),
+        )
+    };
+    let one_shot = faultline(&[
+        "explore",
+        "--trace",
+        trace,
+        "--model",
+        "power-loss",
+        "--format",
+        "json",
+        "--checker",
+        &format!("sh {example}/check.sh {{stdout}}"),
+    ]);
+    let served = faultline(&[
+        "explore",
+        "--trace",
+        trace,
+        "--model",
+        "power-loss",
+        "--format",
+        "json",
+        "--persistent",
+        "--checker",
+        &format!("python3 {example}/check.py"),
+    ]);
+    let (code, failures, states) = failed(&one_shot);
+    assert_eq!((code, failures > 0), (Some(1), true), "{}", stderr(&one_shot));
+    assert_eq!(failed(&served), (code, failures, states), "{}", stderr(&served));
+    let garbled = faultline(&[
+        "explore",
+        "--trace",
+        trace,
+        "--persistent",
+        "--checker",
+        "sh -c 'while read -r line; do echo maybe; done'",
+    ]);
+    assert_eq!(garbled.status.code(), Some(2), "{}", stderr(&garbled));
+    assert!(
+        stderr(&garbled).contains("answered \"maybe\""),
+        "{}",
+        stderr(&garbled)
+    );
+    let placeholder = faultline(&[
+        "explore",
+        "--trace",
+        trace,
+        "--persistent",
+        "--checker",
+        "check {dir}",
+    ]);
+    assert_eq!(placeholder.status.code(), Some(2), "{}", stderr(&placeholder));
+}

@@ -58,6 +58,7 @@ fn start(args: &[&str], dir: &Path, tmp: &Path) -> Child {
         .args(args)
         .current_dir(dir)
         .env("TMPDIR", tmp)
+        .env("FAULTLINE_TEMP_DIR", tmp)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -201,6 +202,10 @@ fn ctrl_c_stops_every_running_checker_at_once_and_removes_the_states() {
         &s.tmp,
     );
     let sleepers = pids(&s.pids, 2);
+    assert!(
+        !left_in(&s.tmp).is_empty(),
+        "the states are written under --temp-dir"
+    );
     let asked = Instant::now();
     signal(&fl, "INT");
     let out = fl.wait_with_output().expect("ends");
@@ -220,12 +225,13 @@ fn ctrl_c_stops_every_running_checker_at_once_and_removes_the_states() {
 }
 
 #[test]
-fn a_checker_dies_with_an_explore_killed_outright() {
+fn a_checker_and_what_it_started_die_with_an_explore_killed_outright() {
     let s = setup();
     let trace = concat!(env!("CARGO_MANIFEST_DIR"), "/../runner/tests/it/traces/good.json");
-    // The checker's own pid: the parent-death signal reaches faultline's direct child.
+    // The checker and what it started: the group's leader kills them all once faultline's
+    // end of its pipe closes.
     let script = "[ \"$FAULTLINE_MOMENT\" = 0 ] && exit 0; [ \"$FAULTLINE_FINISHED\" = 1 ] && exit 0; \
-                  echo $$ >> \"$PIDS\"; exec sleep 600"
+                  echo $$ >> \"$PIDS\"; sleep 600 & echo $! >> \"$PIDS\"; wait"
         .replace("$PIDS", &s.pids.display().to_string());
     let checker = format!("sh -c {}", shell_words::quote(&script));
     let mut fl = start(
@@ -233,8 +239,13 @@ fn a_checker_dies_with_an_explore_killed_outright() {
         &s.dir,
         &s.tmp,
     );
-    let checker = pids(&s.pids, 1)[0];
+    let both = pids(&s.pids, 2);
     signal(&fl, "KILL");
     let _ = fl.wait();
-    assert!(ends(checker), "the checker got its parent-death signal");
+    for pid in both {
+        assert!(
+            ends(pid),
+            "{pid}, the checker or its child, was killed with its group"
+        );
+    }
 }

@@ -8,11 +8,13 @@
 //! or tore, and each cause is shown with those entries' system calls and where strace saw them:
 //! the ALICE view, which also shows a lost rename.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
 use std::time::{Duration, Instant};
 
 use faultline_core::crash_state::{self, BadStateId, CrashStateId, EnumerationConfig, EnumerationStats};
@@ -20,6 +22,7 @@ use faultline_core::persistence::Pending;
 use faultline_core::stats::FailureCount;
 use faultline_core::{FsImage, PersistenceModel};
 
+use super::persistent;
 use super::trace_file::{TraceFile, Unsupported};
 use crate::crash::{list_files, materialise};
 
@@ -58,6 +61,11 @@ pub struct TraceExploreRequest {
     pub only: Option<CrashStateId>,
     /// Keep the directories of failed states here (the first of each cause).
     pub keep: Option<PathBuf>,
+    /// Where states are written; `None`: tmpfs where there is one.
+    pub temp_dir: Option<PathBuf>,
+    /// Start the checker once per worker and send it states on stdin, one per line
+    /// ([`persistent`]), instead of once per state.
+    pub persistent: bool,
 }
 
 /// How a checker ended on one state.
@@ -167,6 +175,15 @@ pub enum TraceExploreError {
     /// Ctrl-C.
     #[error("interrupted")]
     Cancelled,
+    /// Another worker's error stopped this one: not reported itself.
+    #[error("stopped")]
+    Stopped,
+    /// A persistent checker answered something other than `ok` or `fail ...`.
+    #[error(
+        "the persistent checker answered {0:?}; it must answer each state's line with one line, \
+         `ok` or `fail REASON`"
+    )]
+    Protocol(String),
     /// The checker could not be started for a state (the system refused a process): no
     /// verdict on that state, so none on the trace.
     #[error("the checker could not be started: {0}")]
@@ -188,11 +205,11 @@ pub enum TraceExploreError {
     },
 }
 
-/// A state waiting for its checker.
-struct Running {
-    child: Child,
-    slot: usize,
-    started: Instant,
+/// One state for a worker to judge.
+struct Job {
+    /// Its place in enumeration order: results are tallied in this order, whatever order
+    /// the workers finish in, so reports do not depend on timing.
+    seq: u64,
     id: CrashStateId,
     lost: Vec<usize>,
     torn: Vec<usize>,
@@ -200,118 +217,42 @@ struct Running {
     image: FsImage,
 }
 
-impl Drop for Checker<'_> {
-    /// Whatever ends the exploration (an error, Ctrl-C), no checker outlives it.
-    fn drop(&mut self) {
-        for r in &mut self.running {
-            crate::child::kill_group(&mut r.child);
-        }
-    }
+/// A job judged: how its checker ended and what it printed, or why it could not be judged.
+struct Judged {
+    job: Job,
+    verdict: Result<(CheckerEnd, String), TraceExploreError>,
 }
 
-/// Materialises, checks and tallies states.
-struct Checker<'a> {
+/// What every worker shares: the request, the trace, where states are written, and the
+/// flags that stop it.
+struct Workshop<'a> {
     request: &'a TraceExploreRequest,
     trace: &'a TraceFile,
-    /// Set by Ctrl-C or SIGTERM: running checkers are killed at once.
-    cancel: &'a AtomicBool,
+    /// On tmpfs when there is one: the states are simulated, so their medium does not
+    /// matter, and writing them there costs a fraction of a disk's time.
     scratch: tempfile::TempDir,
-    free: Vec<usize>,
-    running: VecDeque<Running>,
-    checked: u64,
-    failed: u64,
-    /// States after the first call the recording could not model: not judged.
-    unsupported: u64,
-    causes: BTreeMap<Option<(usize, bool)>, Cause>,
+    /// Set by Ctrl-C or SIGTERM.
+    cancel: &'a AtomicBool,
+    /// Set when the exploration stops for another reason (an error): workers stop too.
+    stop: AtomicBool,
 }
 
-impl<'a> Checker<'a> {
-    fn new(
-        request: &'a TraceExploreRequest,
-        trace: &'a TraceFile,
-        cancel: &'a AtomicBool,
-    ) -> std::io::Result<Self> {
-        let scratch = crate::scratch::private_dir("faultline-states-", None)?;
-        let jobs = request.jobs.max(1);
-        Ok(Checker {
-            request,
-            trace,
-            cancel,
-            scratch,
-            free: (0..jobs).rev().collect(),
-            running: VecDeque::new(),
-            checked: 0,
-            failed: 0,
-            unsupported: 0,
-            causes: BTreeMap::new(),
-        })
+impl Workshop<'_> {
+    fn stopped(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst) || self.stop.load(Ordering::SeqCst)
     }
 
-    fn slot_dir(&self, slot: usize) -> PathBuf {
+    fn slot_dir(&self, slot: &str) -> PathBuf {
         self.scratch.path().join(format!("state-{slot}"))
     }
 
-    fn side_file(&self, slot: usize, what: &str) -> PathBuf {
+    fn side_file(&self, slot: &str, what: &str) -> PathBuf {
         self.scratch.path().join(format!("{what}-{slot}"))
-    }
-
-    fn start(
-        &mut self,
-        id: CrashStateId,
-        image: FsImage,
-        pending: &[Pending],
-    ) -> Result<(), TraceExploreError> {
-        if self
-            .trace
-            .supported_until()
-            .is_some_and(|until| id.moment > until)
-        {
-            // After a call the trace could not hold: the state may not be one the program
-            // could leave, so it is neither a pass nor a failure.
-            self.unsupported += 1;
-            return Ok(());
-        }
-        if self.free.is_empty() {
-            self.finish_oldest()?;
-        }
-        let slot = self.free.pop().expect("finishing the oldest frees a slot");
-        let mut command = self.prepare(slot, &image, id.moment, &id.to_string())?;
-        let block = self.request.config.block_size.bytes();
-        let (mut lost, mut torn, mut persisted) = (Vec::new(), Vec::new(), Vec::new());
-        for (p, fate) in crate::crash::fates(pending, &id, block) {
-            match fate {
-                crate::crash::Fate::Lost => lost.push(p.trace_index),
-                crate::crash::Fate::Persisted => persisted.push(p.trace_index),
-                crate::crash::Fate::Torn { .. } => torn.push(p.trace_index),
-            }
-        }
-        match command.spawn() {
-            Ok(child) => {
-                self.running.push_back(Running {
-                    child,
-                    slot,
-                    started: Instant::now(),
-                    id,
-                    lost,
-                    torn,
-                    persisted,
-                    image,
-                });
-                Ok(())
-            }
-            Err(e) => {
-                self.free.push(slot);
-                Err(TraceExploreError::CheckerNotStarted(format!(
-                    "{} for state {id}: {e}",
-                    self.request.checker[0]
-                )))
-            }
-        }
     }
 
     /// Writes `image` into slot `slot` as the state at `moment` (named `state`), with the
     /// program's output so far beside it, and gives the checker's command for it.
-    fn prepare(&self, slot: usize, image: &FsImage, moment: usize, state: &str) -> std::io::Result<Command> {
+    fn prepare(&self, slot: &str, image: &FsImage, moment: usize, state: &str) -> std::io::Result<Command> {
         let dir = self.slot_dir(slot);
         if dir.exists() {
             std::fs::remove_dir_all(&dir)?;
@@ -349,35 +290,190 @@ impl<'a> Checker<'a> {
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err);
-        crate::child::own_group(&mut command);
         Ok(command)
     }
 
-    /// Runs the checker alone on `image` as the state at `moment`: how it ended and what it
-    /// printed.
-    fn check_alone(
-        &mut self,
+    /// Runs the checker on `image` as the state at `moment` in slot `slot`: how it ended and
+    /// what it printed. Ctrl-C kills it at once; a checker past its time is killed and fails.
+    fn judge(
+        &self,
+        slot: &str,
         image: &FsImage,
         moment: usize,
         state: &str,
+        server: &mut Option<persistent::Server>,
+        group: &mut crate::child::Group,
     ) -> Result<(CheckerEnd, String), TraceExploreError> {
-        let slot = self.free.pop().expect("no checker runs yet");
+        use std::os::unix::process::ExitStatusExt;
+        if self.request.persistent {
+            return self.judge_persistent(slot, image, moment, state, server);
+        }
         let mut command = self.prepare(slot, image, moment, state)?;
-        let end = match command.spawn() {
-            Ok(mut child) => self.wait(&mut child, Instant::now() + self.request.timeout)?,
-            Err(e) => CheckerEnd::NotStarted(format!("{}: {e}", self.request.checker[0])),
+        group.join(&mut command)?;
+        let mut child = command.spawn().map_err(|e| {
+            TraceExploreError::CheckerNotStarted(format!(
+                "{} for state {state}: {e}",
+                self.request.checker[0]
+            ))
+        })?;
+        let deadline = Instant::now() + self.request.timeout;
+        let end = match crate::child::wait(&mut child, Some(deadline), &|| self.stopped())? {
+            crate::child::Waited::Cancelled if self.cancel.load(Ordering::SeqCst) => {
+                return Err(TraceExploreError::Cancelled);
+            }
+            crate::child::Waited::Cancelled => return Err(TraceExploreError::Stopped),
+            crate::child::Waited::TimedOut => CheckerEnd::Timeout,
+            crate::child::Waited::Exited(status) => match (status.code(), status.signal()) {
+                (Some(code), _) => CheckerEnd::Exit(code),
+                (None, Some(signal)) => CheckerEnd::Signal(signal),
+                (None, None) => CheckerEnd::Exit(-1),
+            },
         };
         let output = std::fs::read(self.side_file(slot, "output")).unwrap_or_default();
-        self.free.push(slot);
         Ok((
             end,
             crate::text::shortened(&String::from_utf8_lossy(&output), 600),
         ))
     }
 
+    /// Sends the state at `moment`, written into slot `slot`, to this worker's persistent
+    /// checker (started first if it is not running) and reads its answer.
+    fn judge_persistent(
+        &self,
+        slot: &str,
+        image: &FsImage,
+        moment: usize,
+        state: &str,
+        server: &mut Option<persistent::Server>,
+    ) -> Result<(CheckerEnd, String), TraceExploreError> {
+        let dir = self.slot_dir(slot);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        materialise(image, &dir)?;
+        let stdout = self.side_file(slot, "stdout");
+        std::fs::write(&stdout, self.trace.output_before(moment))?;
+        let finished = moment == self.trace.entries.len();
+        if server.is_none() {
+            let stderr = std::fs::File::create(self.side_file(slot, "stderr"))?;
+            *server = Some(
+                persistent::Server::start(&self.request.checker, self.scratch.path(), stderr).map_err(
+                    |e| TraceExploreError::CheckerNotStarted(format!("{}: {e}", self.request.checker[0])),
+                )?,
+            );
+        }
+        let line = persistent::request_line(&dir, &stdout, finished, moment, state);
+        let deadline = Instant::now() + self.request.timeout;
+        let running = server.as_mut().expect("started above");
+        let answer = running.ask(&line, deadline, &|| self.stopped());
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(e) => {
+                *server = None;
+                return Err(e.into());
+            }
+        };
+        match answer {
+            persistent::Answer::Pass => Ok((CheckerEnd::Exit(0), String::new())),
+            persistent::Answer::Fail(reason) => Ok((CheckerEnd::Exit(1), reason)),
+            persistent::Answer::Garbled(text) => {
+                *server = None;
+                Err(TraceExploreError::Protocol(text))
+            }
+            persistent::Answer::Ended(end) => {
+                // It died judging this state: the state fails, and the next gets a new one.
+                let said = std::fs::read(self.side_file(slot, "stderr")).unwrap_or_default();
+                *server = None;
+                Ok((end, crate::text::shortened(&String::from_utf8_lossy(&said), 600)))
+            }
+            persistent::Answer::TimedOut => {
+                *server = None;
+                Ok((CheckerEnd::Timeout, String::new()))
+            }
+            persistent::Answer::Cancelled if self.cancel.load(Ordering::SeqCst) => {
+                *server = None;
+                Err(TraceExploreError::Cancelled)
+            }
+            persistent::Answer::Cancelled => {
+                *server = None;
+                Err(TraceExploreError::Stopped)
+            }
+        }
+    }
+
+    /// A worker: judges jobs until there are none or the exploration stops.
+    fn work(&self, slot: usize, jobs: &Mutex<Receiver<Job>>, judged: &Sender<Judged>) {
+        let slot = slot.to_string();
+        let mut server = None;
+        let mut group = crate::child::Group::default();
+        loop {
+            let job = match jobs.lock() {
+                Ok(rx) => rx.recv(),
+                Err(_) => return,
+            };
+            let Ok(job) = job else { return };
+            if self.stopped() {
+                return;
+            }
+            let verdict = self.judge(
+                &slot,
+                &job.image,
+                job.id.moment,
+                &job.id.to_string(),
+                &mut server,
+                &mut group,
+            );
+            if judged.send(Judged { job, verdict }).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Tallies judged states in enumeration order.
+struct Checker<'a> {
+    request: &'a TraceExploreRequest,
+    trace: &'a TraceFile,
+    checked: u64,
+    failed: u64,
+    /// States after the first call the recording could not model: not judged.
+    unsupported: u64,
+    causes: BTreeMap<Option<(usize, bool)>, Cause>,
+    /// Judged states waiting for those before them, by sequence number.
+    waiting: BTreeMap<u64, Judged>,
+    /// The next sequence number to tally.
+    next: u64,
+}
+
+impl<'a> Checker<'a> {
+    fn new(request: &'a TraceExploreRequest, trace: &'a TraceFile) -> Self {
+        Checker {
+            request,
+            trace,
+            checked: 0,
+            failed: 0,
+            unsupported: 0,
+            causes: BTreeMap::new(),
+            waiting: BTreeMap::new(),
+            next: 0,
+        }
+    }
+
+    /// Takes in a judged state and tallies every state now in order; the first error stops.
+    fn take(&mut self, judged: Judged) -> Result<(), TraceExploreError> {
+        self.waiting.insert(judged.job.seq, judged);
+        while let Some(judged) = self.waiting.remove(&self.next) {
+            self.next += 1;
+            let Judged { job, verdict } = judged;
+            let (end, output) = verdict?;
+            self.tally(job.id, end, output, job.lost, job.torn, job.persisted, &job.image);
+        }
+        Ok(())
+    }
+
     /// The checker must pass the directory before the program ran and the one it left with
     /// everything persisted: a checker that fails either is wrong, not the program.
-    fn check_the_checker(&mut self) -> Result<(), TraceExploreError> {
+    fn check_the_checker(&mut self, shop: &Workshop<'_>) -> Result<(), TraceExploreError> {
         let mut states = vec![(self.trace.base.clone(), 0, "the directory before the program ran")];
         // After an unsupported call the final state is not one the trace can give.
         if self.trace.unsupported.is_empty() {
@@ -389,7 +485,19 @@ impl<'a> Checker<'a> {
             ));
         }
         for (image, moment, what) in states {
-            let (end, output) = self.check_alone(&image, moment, "check")?;
+            let (end, output) = match shop.judge(
+                "check",
+                &image,
+                moment,
+                "check",
+                &mut None,
+                &mut Default::default(),
+            ) {
+                Err(TraceExploreError::CheckerNotStarted(why)) => {
+                    (CheckerEnd::NotStarted(why), String::new())
+                }
+                other => other?,
+            };
             if end != CheckerEnd::Exit(0) {
                 return Err(TraceExploreError::BadChecker {
                     what,
@@ -398,32 +506,6 @@ impl<'a> Checker<'a> {
                 });
             }
         }
-        Ok(())
-    }
-
-    /// Waits for a checker until it ends or its time is up; Ctrl-C kills it at once.
-    fn wait(&self, child: &mut Child, deadline: Instant) -> Result<CheckerEnd, TraceExploreError> {
-        use std::os::unix::process::ExitStatusExt;
-        Ok(match crate::child::wait(child, Some(deadline), self.cancel)? {
-            crate::child::Waited::Cancelled => return Err(TraceExploreError::Cancelled),
-            crate::child::Waited::TimedOut => CheckerEnd::Timeout,
-            crate::child::Waited::Exited(status) => match (status.code(), status.signal()) {
-                (Some(code), _) => CheckerEnd::Exit(code),
-                (None, Some(signal)) => CheckerEnd::Signal(signal),
-                (None, None) => CheckerEnd::Exit(-1),
-            },
-        })
-    }
-
-    fn finish_oldest(&mut self) -> Result<(), TraceExploreError> {
-        let Some(mut r) = self.running.pop_front() else {
-            return Ok(());
-        };
-        let end = self.wait(&mut r.child, r.started + self.request.timeout)?;
-        let output = std::fs::read(self.side_file(r.slot, "output")).unwrap_or_default();
-        let output = crate::text::shortened(&String::from_utf8_lossy(&output), 600);
-        self.tally(r.id, end, output, r.lost, r.torn, r.persisted, &r.image);
-        self.free.push(r.slot);
         Ok(())
     }
 
@@ -586,7 +668,17 @@ pub fn explore_trace(
     cancel: &AtomicBool,
     mut progress: impl FnMut(u64),
 ) -> Result<(TraceExploreResult, TraceTiming), TraceExploreError> {
-    let mut checker = Checker::new(request, trace, cancel)?;
+    let shop = Workshop {
+        request,
+        trace,
+        scratch: match &request.temp_dir {
+            Some(dir) => crate::scratch::private_dir("faultline-states-", Some(dir))?,
+            None => crate::scratch::fast_dir("faultline-states-")?,
+        },
+        cancel,
+        stop: AtomicBool::new(false),
+    };
+    let mut checker = Checker::new(request, trace);
     let len = trace.entries.len();
     let mut printed = Vec::with_capacity(len + 1);
     let mut total = 0usize;
@@ -598,35 +690,110 @@ pub fn explore_trace(
     // are judged apart even when their files are equal.
     let class = |moment: usize| printed[moment] << 1 | u64::from(moment == len);
     if request.only.is_none() {
-        checker.check_the_checker()?;
+        checker.check_the_checker(&shop)?;
     }
     let started = Instant::now();
-    let mut failure: Option<TraceExploreError> = None;
-    let stats = if let Some(id) = &request.only {
-        let (image, pending) = crash_state::reproduce(&trace.base, &trace.entries, &request.config, id)?;
-        checker.start(id.clone(), image, &pending)?;
-        EnumerationStats {
-            moments: 1,
-            choices: 1,
-            distinct_states: 1,
-            sampled_moments: 0,
+    let block = request.config.block_size.bytes();
+    let supported_until = trace.supported_until();
+    let job = |seq: u64, id: CrashStateId, image: FsImage, pending: &[Pending]| {
+        let (mut lost, mut torn, mut persisted) = (Vec::new(), Vec::new(), Vec::new());
+        for (p, fate) in crate::crash::fates(pending, &id, block) {
+            match fate {
+                crate::crash::Fate::Lost => lost.push(p.trace_index),
+                crate::crash::Fate::Persisted => persisted.push(p.trace_index),
+                crate::crash::Fate::Torn { .. } => torn.push(p.trace_index),
+            }
         }
-    } else {
-        crash_state::enumerate(&trace.base, &trace.entries, &request.config, class, |state| {
-            if cancel.load(Ordering::SeqCst) {
-                failure = Some(TraceExploreError::Cancelled);
-                return ControlFlow::Break(());
-            }
-            if let Err(e) = checker.start(state.id, state.image, state.pending) {
-                failure = Some(e);
-                return ControlFlow::Break(());
-            }
-            progress(checker.checked);
-            ControlFlow::Continue(())
-        })
+        Job {
+            seq,
+            id,
+            lost,
+            torn,
+            persisted,
+            image,
+        }
     };
-    while !checker.running.is_empty() {
-        checker.finish_oldest()?;
+    let workers = request.jobs.max(1);
+    let (job_tx, job_rx) = std::sync::mpsc::sync_channel::<Job>(workers);
+    let job_rx = Mutex::new(job_rx);
+    let (judged_tx, judged_rx) = std::sync::mpsc::channel::<Judged>();
+    let mut failure: Option<TraceExploreError> = None;
+    let stats = std::thread::scope(|scope| {
+        for slot in 0..workers {
+            let (shop, job_rx, judged_tx) = (&shop, &job_rx, judged_tx.clone());
+            scope.spawn(move || shop.work(slot, job_rx, &judged_tx));
+        }
+        drop(judged_tx);
+        let mut seq = 0u64;
+        let send = |checker: &mut Checker<'_>, job: Job| -> Result<(), TraceExploreError> {
+            job_tx.send(job).map_err(|_| TraceExploreError::Stopped)?;
+            while let Ok(judged) = judged_rx.try_recv() {
+                checker.take(judged)?;
+            }
+            Ok(())
+        };
+        let stats = if let Some(id) = &request.only {
+            match crash_state::reproduce(&trace.base, &trace.entries, &request.config, id) {
+                Ok(_) if supported_until.is_some_and(|until| id.moment > until) => checker.unsupported += 1,
+                Ok((image, pending)) => {
+                    if let Err(e) = send(&mut checker, job(0, id.clone(), image, &pending)) {
+                        failure = Some(e);
+                    }
+                }
+                Err(e) => failure = Some(e.into()),
+            }
+            EnumerationStats {
+                moments: 1,
+                choices: 1,
+                distinct_states: 1,
+                sampled_moments: 0,
+            }
+        } else {
+            crash_state::enumerate(&trace.base, &trace.entries, &request.config, class, |state| {
+                if cancel.load(Ordering::SeqCst) {
+                    failure = Some(TraceExploreError::Cancelled);
+                    return ControlFlow::Break(());
+                }
+                // After a call the trace could not hold, a state may not be one the program
+                // could leave: neither a pass nor a failure.
+                if supported_until.is_some_and(|until| state.id.moment > until) {
+                    checker.unsupported += 1;
+                    return ControlFlow::Continue(());
+                }
+                if let Err(e) = send(&mut checker, job(seq, state.id, state.image, state.pending)) {
+                    failure = Some(e);
+                    return ControlFlow::Break(());
+                }
+                seq += 1;
+                progress(checker.checked);
+                ControlFlow::Continue(())
+            })
+        };
+        drop(job_tx);
+        if failure.is_some() {
+            shop.stop.store(true, Ordering::SeqCst);
+        }
+        // The rest, in order; the first error stops the workers. A send refused because every
+        // worker stopped says only that: the worker's own error is the one to report.
+        for judged in judged_rx.iter() {
+            if failure
+                .as_ref()
+                .is_some_and(|f| !matches!(f, TraceExploreError::Stopped))
+            {
+                continue;
+            }
+            match checker.take(judged) {
+                Err(TraceExploreError::Stopped) | Ok(()) => {}
+                Err(e) => {
+                    shop.stop.store(true, Ordering::SeqCst);
+                    failure = Some(e);
+                }
+            }
+        }
+        stats
+    });
+    if cancel.load(Ordering::SeqCst) && failure.is_some() {
+        return Err(TraceExploreError::Cancelled);
     }
     if let Some(e) = failure {
         return Err(e);

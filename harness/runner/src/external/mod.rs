@@ -6,6 +6,7 @@
 //! sweep ([`crate::crash`]).
 
 pub mod explore;
+pub mod persistent;
 pub mod record;
 pub mod strace;
 pub mod trace_file;

@@ -202,6 +202,11 @@ pub fn record(request: &RecordRequest, cancel: &AtomicBool) -> Result<TraceFile,
         .arg(&log)
         .arg("-e")
         .arg(format!("trace={}", TRACED.join(",")))
+        // Reads count only by what they return: printed raw, their buffers are addresses,
+        // not megabytes of hex.
+        .args(["-e", "raw=read,readv"])
+        // Only the traced calls stop the program (a seccomp filter lets the rest through).
+        .arg("--seccomp-bpf")
         .arg("--")
         .args(&request.command)
         .stdin(Stdio::inherit())
@@ -222,11 +227,10 @@ pub fn record(request: &RecordRequest, cancel: &AtomicBool) -> Result<TraceFile,
     }
     let mut child = command.spawn().map_err(RecordError::NoStrace)?;
     let lifeline = crate::child::Lifeline::guard(&child);
-    let waited = crate::child::wait(
-        &mut child,
-        Some(std::time::Instant::now() + request.timeout),
-        cancel,
-    );
+    let deadline = std::time::Instant::now() + request.timeout;
+    let waited = crate::child::wait(&mut child, Some(deadline), &|| {
+        cancel.load(std::sync::atomic::Ordering::SeqCst)
+    });
     drop(lifeline);
     drop(ack);
     let status = match waited {
