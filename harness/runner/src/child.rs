@@ -192,21 +192,21 @@ impl Drop for Group {
     }
 }
 
+/// Whether process `pid` runs; a zombie (ended, not yet reaped) does not.
+pub fn runs(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit(')')
+                .next()
+                .map(|rest| !rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn alive(pid: u32) -> bool {
-        // Zombies count as gone: /proc shows their state as Z.
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|s| {
-                s.rsplit(')')
-                    .next()
-                    .map(|rest| !rest.trim_start().starts_with('Z'))
-            })
-            .unwrap_or(false)
-    }
 
     fn grandchild_of(mut command: Command) -> (Child, u32) {
         let dir = tempfile::tempdir().expect("temp");
@@ -245,7 +245,7 @@ mod tests {
         );
         let gone = (0..500).any(|_| {
             std::thread::sleep(Duration::from_millis(10));
-            !alive(grandchild)
+            !runs(grandchild)
         });
         assert!(gone, "the program the child started was killed with it");
     }
@@ -258,7 +258,7 @@ mod tests {
         assert!(matches!(waited, Waited::TimedOut), "{waited:?}");
         let gone = (0..500).any(|_| {
             std::thread::sleep(Duration::from_millis(10));
-            !alive(grandchild)
+            !runs(grandchild)
         });
         assert!(gone, "the group was killed");
         let mut quick = sh();
@@ -279,7 +279,7 @@ mod tests {
         lifeline.cut();
         let gone = (0..500).any(|_| {
             std::thread::sleep(Duration::from_millis(10));
-            !alive(grandchild)
+            !runs(grandchild)
         });
         kill_group(&mut child);
         assert!(gone, "the guard killed the group when the pipe closed");

@@ -8,23 +8,11 @@ use std::time::{Duration, Instant};
 
 use crate::stderr;
 
-/// Whether `pid` runs (a zombie does not).
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit(')')
-                .next()
-                .map(|rest| !rest.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(false)
-}
-
 /// Waits up to a minute for `pid` to stop running: the kill is not instant, only prompt.
 fn ends(pid: u32) -> bool {
     let until = Instant::now() + Duration::from_secs(60);
     while Instant::now() < until {
-        if !alive(pid) {
+        if !faultline_runner::child::runs(pid) {
             return true;
         }
         std::thread::sleep(Duration::from_millis(20));

@@ -250,9 +250,15 @@ impl Workshop<'_> {
         self.scratch.path().join(format!("{what}-{slot}"))
     }
 
-    /// Writes `image` into slot `slot` as the state at `moment` (named `state`), with the
-    /// program's output so far beside it, and gives the checker's command for it.
-    fn prepare(&self, slot: &str, image: &FsImage, moment: usize, state: &str) -> std::io::Result<Command> {
+    /// Writes `image` into slot `slot` as the state at `moment`, with the program's output
+    /// so far beside it: the state's directory, that output's file, and whether the program
+    /// had finished.
+    fn write_out(
+        &self,
+        slot: &str,
+        image: &FsImage,
+        moment: usize,
+    ) -> std::io::Result<(PathBuf, PathBuf, bool)> {
         let dir = self.slot_dir(slot);
         if dir.exists() {
             std::fs::remove_dir_all(&dir)?;
@@ -260,11 +266,14 @@ impl Workshop<'_> {
         materialise(image, &dir)?;
         let stdout = self.side_file(slot, "stdout");
         std::fs::write(&stdout, self.trace.output_before(moment))?;
-        let finished = if moment == self.trace.entries.len() {
-            "1"
-        } else {
-            "0"
-        };
+        Ok((dir, stdout, moment == self.trace.entries.len()))
+    }
+
+    /// Writes the state at `moment` (named `state`) into slot `slot` and gives the checker's
+    /// command for it.
+    fn prepare(&self, slot: &str, image: &FsImage, moment: usize, state: &str) -> std::io::Result<Command> {
+        let (dir, stdout, finished) = self.write_out(slot, image, moment)?;
+        let finished = if finished { "1" } else { "0" };
         let words: Vec<String> = self
             .request
             .checker
@@ -304,7 +313,6 @@ impl Workshop<'_> {
         server: &mut Option<persistent::Server>,
         group: &mut crate::child::Group,
     ) -> Result<(CheckerEnd, String), TraceExploreError> {
-        use std::os::unix::process::ExitStatusExt;
         if self.request.persistent {
             return self.judge_persistent(slot, image, moment, state, server);
         }
@@ -323,11 +331,7 @@ impl Workshop<'_> {
             }
             crate::child::Waited::Cancelled => return Err(TraceExploreError::Stopped),
             crate::child::Waited::TimedOut => CheckerEnd::Timeout,
-            crate::child::Waited::Exited(status) => match (status.code(), status.signal()) {
-                (Some(code), _) => CheckerEnd::Exit(code),
-                (None, Some(signal)) => CheckerEnd::Signal(signal),
-                (None, None) => CheckerEnd::Exit(-1),
-            },
+            crate::child::Waited::Exited(status) => checker_end(status),
         };
         let output = std::fs::read(self.side_file(slot, "output")).unwrap_or_default();
         Ok((
@@ -346,14 +350,7 @@ impl Workshop<'_> {
         state: &str,
         server: &mut Option<persistent::Server>,
     ) -> Result<(CheckerEnd, String), TraceExploreError> {
-        let dir = self.slot_dir(slot);
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir)?;
-        }
-        materialise(image, &dir)?;
-        let stdout = self.side_file(slot, "stdout");
-        std::fs::write(&stdout, self.trace.output_before(moment))?;
-        let finished = moment == self.trace.entries.len();
+        let (dir, stdout, finished) = self.write_out(slot, image, moment)?;
         if server.is_none() {
             let stderr = std::fs::File::create(self.side_file(slot, "stderr"))?;
             *server = Some(
@@ -380,7 +377,8 @@ impl Workshop<'_> {
                 *server = None;
                 Err(TraceExploreError::Protocol(text))
             }
-            persistent::Answer::Ended(end) => {
+            persistent::Answer::Ended(status) => {
+                let end = checker_end(status);
                 // It died judging this state: the state fails, and the next gets a new one.
                 let said = std::fs::read(self.side_file(slot, "stderr")).unwrap_or_default();
                 *server = None;
@@ -595,6 +593,16 @@ impl<'a> Checker<'a> {
             Some(s) => format!("#{i} {} (strace line {}: {})", entry.call, s.line, s.syscall),
             None => format!("#{i} {}", entry.call),
         }
+    }
+}
+
+/// How a checker that exited or was killed ended.
+fn checker_end(status: std::process::ExitStatus) -> CheckerEnd {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => CheckerEnd::Exit(code),
+        (None, Some(signal)) => CheckerEnd::Signal(signal),
+        (None, None) => CheckerEnd::Exit(-1),
     }
 }
 

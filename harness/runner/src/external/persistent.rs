@@ -14,10 +14,8 @@
 use std::io::Write as _;
 use std::os::fd::AsFd as _;
 use std::path::Path;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
-
-use super::explore::CheckerEnd;
 
 /// How often a wait for an answer looks at the cancel flag.
 const CANCEL_CHECK: Duration = Duration::from_millis(100);
@@ -42,7 +40,7 @@ pub enum Answer {
     /// Neither: the line it gave.
     Garbled(String),
     /// It ended (exit or signal) before answering.
-    Ended(CheckerEnd),
+    Ended(ExitStatus),
     /// No answer before the deadline; it was killed.
     TimedOut,
     /// Ctrl-C or a stopped exploration; it was killed.
@@ -132,14 +130,8 @@ impl Server {
     }
 
     /// How the process ended (it closed its output or its input).
-    fn end(&mut self) -> std::io::Result<CheckerEnd> {
-        use std::os::unix::process::ExitStatusExt;
-        let status = self.child.wait()?;
-        Ok(match (status.code(), status.signal()) {
-            (Some(code), _) => CheckerEnd::Exit(code),
-            (None, Some(signal)) => CheckerEnd::Signal(signal),
-            (None, None) => CheckerEnd::Exit(-1),
-        })
+    fn end(&mut self) -> std::io::Result<ExitStatus> {
+        self.child.wait()
     }
 }
 
@@ -193,7 +185,10 @@ mod tests {
         assert_eq!(ask(&mut s, 1), Answer::Pass);
         assert_eq!(ask(&mut s, 2), Answer::Fail("torn 5:1".into()));
         assert_eq!(ask(&mut s, 3), Answer::Garbled("maybe".into()));
-        assert_eq!(ask(&mut s, 4), Answer::Ended(CheckerEnd::Exit(7)));
+        match ask(&mut s, 4) {
+            Answer::Ended(status) => assert_eq!(status.code(), Some(7)),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
