@@ -245,6 +245,29 @@ fn a_failed_state_names_the_lost_rename_and_its_syscall_and_replays_alone() {
             .is_some_and(|e| e.contains("strace line") && e.contains("rename(")),
         "the cause shows the system call strace saw: {rename}"
     );
+    // Its root: renames into a directory never fsynced. The states lost different saves'
+    // renames, but need one fix, so they are one problem, with one piece of advice naming
+    // every rename, and a state that loses only what the first of them needs.
+    let entries = rename["entries"].as_array().expect("entries");
+    assert!(
+        entries.len() >= 2
+            && entries
+                .iter()
+                .all(|e| e.as_str().is_some_and(|e| e.contains("rename /f.tmp"))),
+        "{rename}"
+    );
+    assert_eq!(rename["advice"].as_array().map(Vec::len), Some(1), "{rename}");
+    assert!(
+        rename["advice"][0].as_str().is_some_and(|a| a
+            .starts_with("add an fsync of the recorded directory itself after #")
+            && a.contains(", #")),
+        "{rename}"
+    );
+    assert_eq!(causes.len(), 1, "one root problem, one cause: {causes:#?}");
+    let root = shell_words(rename["root_state"].as_str().expect("a command"));
+    let root: Vec<&str> = root[1..].iter().map(String::as_str).collect();
+    let alone = faultline(&root);
+    assert_eq!(alone.status.code(), Some(1), "{root:?}: {}", stderr(&alone));
     let example = &rename["example"];
     assert!(
         example["checker_output"]

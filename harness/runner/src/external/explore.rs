@@ -109,11 +109,16 @@ pub struct FailedTraceState {
     pub reproduce: String,
 }
 
-/// A group of failed states with one cause: the same entries lost or torn.
+/// A group of failed states with one root cause: a smallest set of lost or torn changes that
+/// still fails the checker when every other change in doubt persists.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Cause {
     /// The lost or torn entries' calls and sources: what the program must make durable first.
     pub entries: Vec<String>,
+    /// What to change in the program, one line per lost or torn change.
+    pub advice: Vec<String>,
+    /// The state that loses only those changes, and the command that checks it.
+    pub root_state: Option<String>,
     /// Failed states with this cause.
     pub states: u64,
     /// The first of them.
@@ -580,10 +585,179 @@ impl<'a> Checker<'a> {
             key,
             Cause {
                 entries,
+                advice: Vec::new(),
+                root_state: None,
                 states: 1,
                 example,
             },
         );
+    }
+
+    /// The causes regrouped by their roots. A cause's first state is shrunk: each change it
+    /// lost or tore is made to persist in turn, and kept persisted while the checker still
+    /// fails, so what is left lost is needed for the failure. Causes with the same root merge.
+    fn root_causes(&mut self, shop: &Workshop<'_>) -> Result<Vec<Cause>, TraceExploreError> {
+        /// A root problem: the fixes its states need, each with the changes it covers, and
+        /// the lost or torn changes themselves.
+        struct Problem {
+            fixes: Vec<(String, Vec<usize>)>,
+            root: Vec<(usize, bool)>,
+            cause: Cause,
+        }
+        let mut server = None;
+        let mut group = crate::child::Group::default();
+        let mut problems: Vec<Problem> = Vec::new();
+        for (_, mut cause) in std::mem::take(&mut self.causes) {
+            let id: CrashStateId = cause.example.state.parse()?;
+            let (root, root_id, pending) = self.shrink(shop, &id, &mut server, &mut group)?;
+            let mut fixes: Vec<(String, Vec<usize>)> = Vec::new();
+            for (i, torn) in &root {
+                let Some(p) = pending.iter().find(|p| p.trace_index == *i) else {
+                    continue;
+                };
+                let fix = self.advice(&p.mutation, *torn);
+                match fixes.iter_mut().find(|(f, _)| *f == fix) {
+                    Some((_, at)) => at.push(*i),
+                    None => fixes.push((fix, vec![*i])),
+                }
+            }
+            // States that need the same fixes are one problem, whichever changes they lost
+            // (the renames of different saves into one unsynced directory, say).
+            let same = |p: &Problem| {
+                p.fixes.len() == fixes.len() && fixes.iter().all(|(f, _)| p.fixes.iter().any(|(g, _)| g == f))
+            };
+            if let Some(p) = problems.iter_mut().find(|p| same(p)) {
+                p.cause.states += cause.states;
+                for (fix, at) in fixes {
+                    if let Some((_, into)) = p.fixes.iter_mut().find(|(f, _)| *f == fix) {
+                        into.extend(at);
+                    }
+                }
+                p.root.extend(root);
+                continue;
+            }
+            cause.root_state = Some(reproduce_command(self.request, Some(&root_id)));
+            problems.push(Problem { fixes, root, cause });
+        }
+        Ok(problems
+            .into_iter()
+            .map(|mut p| {
+                p.root.sort_unstable();
+                p.root.dedup();
+                p.cause.entries = match p.root.as_slice() {
+                    [] => vec![
+                        "nothing lost: the state every crash at this moment keeps fails the checker".into(),
+                    ],
+                    root => root
+                        .iter()
+                        .map(|(i, torn)| {
+                            format!("{}: {}", if *torn { "torn" } else { "lost" }, self.describe(*i))
+                        })
+                        .collect(),
+                };
+                p.cause.advice = p
+                    .fixes
+                    .into_iter()
+                    .map(|(fix, mut at)| {
+                        at.sort_unstable();
+                        at.dedup();
+                        let at: Vec<String> = at.iter().map(|i| format!("#{i}")).collect();
+                        fix.replace("{at}", &at.join(", "))
+                    })
+                    .collect();
+                p.cause
+            })
+            .collect())
+    }
+
+    /// The changes state `id` lost or tore that its failure needs, the state that loses only
+    /// those, and the changes in doubt at its moment.
+    fn shrink(
+        &self,
+        shop: &Workshop<'_>,
+        id: &CrashStateId,
+        server: &mut Option<persistent::Server>,
+        group: &mut crate::child::Group,
+    ) -> Result<Shrunk, TraceExploreError> {
+        let config = &self.request.config;
+        let (_, pending) = crash_state::reproduce(&self.trace.base, &self.trace.entries, config, id)?;
+        let block = config.block_size.bytes();
+        let full = |p: &Pending| match p.mutation.units(block) {
+            u if u >= 64 => u64::MAX,
+            u => (1u64 << u) - 1,
+        };
+        let mut masks = id.masks.clone();
+        for (j, p) in pending.iter().enumerate() {
+            if masks[j] & full(p) == full(p) {
+                continue;
+            }
+            let mut trial = masks.clone();
+            trial[j] = full(p);
+            let trial_id = CrashStateId {
+                moment: id.moment,
+                masks: trial.clone(),
+            };
+            let (image, _) =
+                crash_state::reproduce(&self.trace.base, &self.trace.entries, config, &trial_id)?;
+            let (end, _) = shop.judge("root", &image, id.moment, &trial_id.to_string(), server, group)?;
+            if end != CheckerEnd::Exit(0) {
+                masks = trial;
+            }
+        }
+        let root = pending
+            .iter()
+            .zip(&masks)
+            .filter(|(p, m)| **m & full(p) != full(p))
+            .map(|(p, m)| (p.trace_index, *m != 0))
+            .collect();
+        Ok((
+            root,
+            CrashStateId {
+                moment: id.moment,
+                masks,
+            },
+            pending,
+        ))
+    }
+
+    /// What the program should do so that `mutation` is not lost or torn; `{at}` stands for
+    /// the changes it covers.
+    fn advice(&self, mutation: &faultline_core::trace::Mutation, torn: bool) -> String {
+        use faultline_core::trace::Mutation;
+        let last = self.trace.final_image();
+        let dir = |ino| match last.path_of(ino).or_else(|| self.trace.base.path_of(ino)) {
+            Some(p) if p == "/" => "the recorded directory itself".to_string(),
+            Some(p) => format!("the directory {p}"),
+            None => format!("directory inode {ino}"),
+        };
+        if torn {
+            return "{at} tore: write the new bytes into a temp file, fsync it, and rename it over the file"
+                .into();
+        }
+        match mutation {
+            Mutation::Rename { from_dir, to_dir, .. } if from_dir != to_dir => format!(
+                "add an fsync of {} and of {} after {{at}}: a rename is durable only once both its directories are",
+                dir(*to_dir),
+                dir(*from_dir)
+            ),
+            Mutation::Rename { to_dir: d, .. }
+            | Mutation::Link { dir: d, .. }
+            | Mutation::Unlink { dir: d, .. } => {
+                format!(
+                    "add an fsync of {} after {{at}}: a name is durable only once its directory is",
+                    dir(*d)
+                )
+            }
+            Mutation::Write { .. } | Mutation::Truncate { .. } => {
+                "fsync (or fdatasync) the file after {at}, \
+                 before any step that depends on its bytes (a rename over the old file, an acknowledgement)"
+                    .into()
+            }
+            Mutation::SetMode { .. } => {
+                "fsync the file after {at}: a mode is durable only once the file is".into()
+            }
+            Mutation::NewFile { .. } | Mutation::NewDir { .. } => "make {at} durable with an fsync".into(),
+        }
     }
 
     /// Entry `i` with where strace saw it.
@@ -595,6 +769,10 @@ impl<'a> Checker<'a> {
         }
     }
 }
+
+/// A failed state shrunk to its root: the changes its failure needs (trace index, torn), the
+/// state that loses only those, and the changes in doubt at its moment.
+type Shrunk = (Vec<(usize, bool)>, CrashStateId, Vec<Pending>);
 
 /// How a checker that exited or was killed ended.
 fn checker_end(status: std::process::ExitStatus) -> CheckerEnd {
@@ -807,7 +985,7 @@ pub fn explore_trace(
         return Err(e);
     }
     let elapsed = started.elapsed();
-    let mut causes: Vec<Cause> = std::mem::take(&mut checker.causes).into_values().collect();
+    let mut causes = checker.root_causes(&shop)?;
     causes.sort_by(|a, b| {
         b.states
             .cmp(&a.states)
@@ -940,6 +1118,12 @@ fn result_markdown(r: &TraceExploreResult) -> String {
         let _ = writeln!(out, "\n### Cause {}: {} state(s)\n", n + 1, cause.states);
         for entry in &cause.entries {
             let _ = writeln!(out, "- {entry}");
+        }
+        for advice in &cause.advice {
+            let _ = writeln!(out, "- advice: {advice}");
+        }
+        if let Some(root) = &cause.root_state {
+            let _ = writeln!(out, "- only these lost: `{root}`");
         }
         let _ = writeln!(
             out,
