@@ -17,9 +17,5 @@ trap 'rm -rf "$work"' EXIT
 mkdir "$work/data"
 (cd "$work/data" && sh "$here/$name/setup.sh")
 (cd "$work/data" && "$faultline" record --out "$work/trace.json" -- sh "$here/$name/program.sh")
-# An example may bound the choices a moment (beyond them, a seeded sample): git's trace has
-# thousands otherwise.
-choices=4096
-[ -f "$here/$name/max-choices" ] && choices=$(cat "$here/$name/max-choices")
 "$faultline" explore --trace "$work/trace.json" --checker "sh $here/$name/check.sh {stdout}" \
-  --model "$model" --max-choices "$choices"
+  --model "$model"

@@ -294,8 +294,9 @@ pub struct ExploreArgs {
     /// for documents, 512 (a sector) for queue records.
     #[arg(long, help_heading = "Crash model")]
     pub block_size: Option<u64>,
-    /// Above this many crash choices at one moment, a seeded sample of this many is judged.
-    #[arg(long = "max-choices", default_value_t = EnumerationConfig::DEFAULT_MAX_CHOICES_PER_MOMENT, help_heading = "Crash model")]
+    /// Budget of crash choices for the whole exploration. States losing fewer pending changes
+    /// come first; the level the budget cuts gets a seeded sample, and the report says so.
+    #[arg(long = "max-choices", default_value_t = EnumerationConfig::DEFAULT_MAX_CHOICES, help_heading = "Crash model")]
     pub max_choices: u64,
     /// Properties to judge, comma-separated: old-or-new, acknowledged-durable,
     /// no-leaked-temps, metadata-preserved. Default: all.
@@ -576,7 +577,7 @@ impl ExploreArgs {
                     request.config.block_size = block_size;
                 }
                 request.config.seed = seed;
-                request.config.max_choices_per_moment = self.max_choices;
+                request.config.max_choices = self.max_choices;
                 request.oracles.clone_from(&oracles);
                 requests.push(request);
             }

@@ -93,18 +93,12 @@ pub fn result_text(r: &ExploreResult) -> String {
         );
     }
     let e = &r.enumeration;
-    let sampled = if e.sampled_moments == 0 {
-        "none sampled".to_string()
-    } else {
-        format!(
-            "{} moment(s) sampled at {} choices",
-            e.sampled_moments, r.max_choices_per_moment
-        )
-    };
     let _ = writeln!(
         out,
-        "  explored   {} distinct crash states at {} moments ({} choices, {sampled})",
-        e.distinct_states, e.moments, e.choices
+        "  explored   {} distinct crash states at {} moments ({})",
+        e.distinct_states,
+        e.moments,
+        e.coverage()
     );
     let _ = writeln!(out, "  failed     {}", r.failed_states.summary());
     for (kind, n) in &r.failures_by_kind {

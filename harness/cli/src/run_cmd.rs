@@ -176,8 +176,11 @@ fn figures(out: &mut String, r: &VariantResult) {
     if let Some(states) = r.crash_states {
         let _ = writeln!(
             out,
-            "  {:<22} crash states: {} distinct of {} choices at {} moments, {} sampled",
-            "", states.distinct_states, states.choices, states.moments, states.sampled_moments
+            "  {:<22} crash states: {} distinct at {} moments ({})",
+            "",
+            states.distinct_states,
+            states.moments,
+            states.coverage()
         );
     }
     if let Some(needed) = r.clean_needed_to_claim_fix {
@@ -203,7 +206,13 @@ pub fn text(report: &RunReport) -> String {
     for r in &report.results {
         if r.scenario != scenario {
             scenario = &r.scenario;
-            let _ = writeln!(out, "\n{}  ({})", r.scenario, r.scenario_path);
+            let _ = writeln!(
+                out,
+                "\n{}  ({}, {:.1} s)",
+                r.scenario,
+                r.scenario_path,
+                report.scenario_seconds(scenario)
+            );
             let _ = writeln!(
                 out,
                 "  {:<22} {:<9} {:>6}  {:<40} {:<36} verdict",

@@ -153,7 +153,7 @@ pub fn explore(args: &ExploreArgs) -> anyhow::Result<u8> {
         config.block_size = BlockSize::new(args.block_size.unwrap_or(BlockSize::DEFAULT.bytes()))
             .map_err(UsageError::BlockSize)?;
         config.seed = parse_seed(&args.seed)?;
-        config.max_choices_per_moment = args.max_choices;
+        config.max_choices = args.max_choices;
         let request = TraceExploreRequest {
             trace_path: path.clone(),
             checker: checker.clone(),

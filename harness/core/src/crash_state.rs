@@ -7,9 +7,9 @@
 //! caller-given class of the moment (what the workload had been told by then), since the same
 //! bytes can pass before an acknowledgement and fail after it.
 //!
-//! Bound: when a moment allows more than `max_choices_per_moment` choices, a seeded random
-//! sample of that many is taken instead, and the run is marked as sampled. The default bound,
-//! 4096, enumerates exhaustively any moment with at most 12 pending units in doubt.
+//! Order and bound: states that lose fewer pending changes come first (see [`enumerate`]),
+//! and one budget of choices covers the whole exploration. Levels that fit are built whole;
+//! the level the budget cuts gets a seeded sample without replacement, and the stats say so.
 //!
 //! A state's id, `moment:mask.mask...` with masks in hex, names the moment and the choice, so
 //! [`reproduce`] rebuilds exactly that state from the same trace.
@@ -102,22 +102,23 @@ pub struct EnumerationConfig {
     pub model: PersistenceModel,
     /// Where writes tear.
     pub block_size: BlockSize,
-    /// Above this many choices at one moment, sample this many instead.
-    pub max_choices_per_moment: u64,
-    /// Seeds the sample.
+    /// The whole exploration builds at most this many choices (see [`enumerate`]).
+    pub max_choices: u64,
+    /// Seeds the sample of the level the budget cuts.
     pub seed: u64,
 }
 
 impl EnumerationConfig {
-    /// The default bound on choices per moment.
-    pub const DEFAULT_MAX_CHOICES_PER_MOMENT: u64 = 4096;
+    /// The default budget: enough to cover whole the traces of small programs, and to bound
+    /// a large one to seconds of building.
+    pub const DEFAULT_MAX_CHOICES: u64 = 20_000;
 
-    /// Defaults for `model`: 4096-byte blocks, the default bound, seed 0.
+    /// Defaults for `model`: 4096-byte blocks, the default budget, seed 0.
     pub fn new(model: PersistenceModel) -> Self {
         EnumerationConfig {
             model,
             block_size: BlockSize::DEFAULT,
-            max_choices_per_moment: Self::DEFAULT_MAX_CHOICES_PER_MOMENT,
+            max_choices: Self::DEFAULT_MAX_CHOICES,
             seed: 0,
         }
     }
@@ -132,24 +133,90 @@ pub struct CrashState<'a> {
     /// The mutations that were in doubt, in trace order; `id.masks[i]` says what of
     /// `pending[i]` persisted.
     pub pending: &'a [Pending],
+    /// How many of them the state does not keep whole (lost or torn).
+    pub lost: u32,
 }
 
 /// What an enumeration covered.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EnumerationStats {
-    /// Moments considered (trace length + 1).
+    /// Moments considered (trace length + 1, less moments that repeat the one before).
     pub moments: u64,
-    /// Choices materialised, before deduplication.
+    /// Choices built, before deduplication.
     pub choices: u64,
     /// Distinct states handed to the visitor.
     pub distinct_states: u64,
-    /// Moments whose choices were sampled rather than enumerated.
-    pub sampled_moments: u64,
+    /// Every choice the model allows, over all moments (saturating at `u128::MAX`).
+    #[serde(default)]
+    pub space: u128,
+    /// Every choice that loses fewer than this many pending changes was built.
+    #[serde(default)]
+    pub complete_below: u32,
+    /// The budget ran out at this level: a seeded sample, without replacement, of the choices
+    /// that lose exactly this many changes was built, and none that lose more.
+    #[serde(default)]
+    pub cut_level: Option<u32>,
 }
 
-/// Visits every distinct crash state of `trace` starting from `base`, in a fixed order
-/// (moment, then choice). `class(moment)` distinguishes moments whose equal images must be
-/// judged separately. The visitor may stop early with `ControlFlow::Break`.
+impl EnumerationStats {
+    /// Whether every choice the model allows was built.
+    pub fn exhaustive(&self) -> bool {
+        self.cut_level.is_none()
+    }
+
+    /// One line on what was covered: "all 1322 choices" or "12000 of 3.1e9 choices: every
+    /// choice losing at most 1 change, a sample of those losing 2".
+    pub fn coverage(&self) -> String {
+        match self.cut_level {
+            None => format!("all {} choices the model allows", self.choices),
+            Some(level) => {
+                let whole = match self.complete_below {
+                    0 => String::new(),
+                    1 => "every choice that loses nothing, then ".to_string(),
+                    n => format!(
+                        "every choice that loses at most {} change{}, then ",
+                        n - 1,
+                        plural(n - 1)
+                    ),
+                };
+                format!(
+                    "{} of {} choices the model allows: {whole}a seeded sample of those that lose {level} (budget --max-choices)",
+                    self.choices,
+                    big_count(self.space)
+                )
+            }
+        }
+    }
+}
+
+fn plural(n: u32) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// A count for people: exact below a trillion, else in powers of ten.
+pub fn big_count(n: u128) -> String {
+    if n == u128::MAX {
+        "more than 10^38".to_string()
+    } else if n < 1_000_000_000_000 {
+        n.to_string()
+    } else {
+        format!("{:.1e}", n as f64)
+    }
+}
+
+/// Visits every distinct crash state of `trace` starting from `base`, fewest lost changes
+/// first: every moment's state that keeps everything, then every state that loses (or
+/// tears) exactly one pending change, then two, and so on; within a level, by moment, then
+/// the most recent changes lost first. Bugs that need one lost change are found before any
+/// budget runs out.
+///
+/// The whole exploration builds at most `config.max_choices` choices. Levels that fit are
+/// built whole; the first that does not gets a seeded sample, without replacement and across
+/// all moments, of what the budget has left, and the enumeration stops there. The stats say
+/// which.
+///
+/// `class(moment)` distinguishes moments whose equal images must be judged separately. The
+/// visitor may stop early with `ControlFlow::Break`.
 pub fn enumerate(
     base: &FsImage,
     trace: &[TraceEntry],
@@ -158,44 +225,225 @@ pub fn enumerate(
     mut visit: impl FnMut(CrashState<'_>) -> ControlFlow<()>,
 ) -> EnumerationStats {
     let mut stats = EnumerationStats::default();
-    let mut seen: HashSet<u128> = HashSet::new();
-    let mut durability = Durability::new(base.clone(), config.model, config.block_size);
-    for moment in 0..=trace.len() {
-        if moment > 0 {
-            let entry = &trace[moment - 1];
-            durability.record(moment - 1, &entry.effects);
-            // A moment after an entry that changed nothing repeats the previous one, unless
-            // the workload's history moved on (its class changed).
-            if !entry.has_effects() && class(moment) == class(moment - 1) {
-                continue;
+    let prefix_only = config.model == PersistenceModel::ProcessCrash;
+    let replay = |at: &mut dyn FnMut(usize, &Durability) -> ControlFlow<()>| {
+        let mut durability = Durability::new(base.clone(), config.model, config.block_size);
+        for moment in 0..=trace.len() {
+            if moment > 0 {
+                let entry = &trace[moment - 1];
+                durability.record(moment - 1, &entry.effects);
+                // A moment after an entry that changed nothing repeats the previous one,
+                // unless the workload's history moved on (its class changed).
+                if !entry.has_effects() && class(moment) == class(moment - 1) {
+                    continue;
+                }
             }
+            at(moment, &durability)?;
         }
+        ControlFlow::Continue(())
+    };
+    // First the shape: moments, the space, and the most changes any moment has in doubt.
+    let mut most_pending = 0usize;
+    let _ = replay(&mut |_, durability| {
+        let weights = Weights::new(durability, prefix_only);
         stats.moments += 1;
-        let key = u128::from(class(moment)).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835);
-        let plan = ChoicePlan::new(&durability, config, moment);
-        stats.sampled_moments += u64::from(plan.sampled);
-        let flow = plan.for_each(|masks| {
-            stats.choices += 1;
-            let image = durability.materialize(masks);
-            if !seen.insert(image.digest() ^ key) {
+        stats.space = stats.space.saturating_add(weights.space());
+        most_pending = most_pending.max(weights.lossy());
+        ControlFlow::Continue(())
+    });
+    let mut seen: HashSet<u128> = HashSet::new();
+    let mut budget = config.max_choices;
+    let mut stopped = false;
+    for level in 0..=most_pending {
+        let level32 = u32::try_from(level).unwrap_or(u32::MAX);
+        let mut counts = Vec::new();
+        let _ = replay(&mut |_, durability| {
+            counts.push(Weights::new(durability, prefix_only).ways(level).count());
+            ControlFlow::Continue(())
+        });
+        let total = counts.iter().fold(0u128, |a, c| a.saturating_add(*c));
+        let picks = (total > u128::from(budget)).then(|| sample(total, budget, config.seed ^ level as u64));
+        // Global index of the first choice of the moment being built.
+        let mut first = 0u128;
+        let mut next_pick = 0usize;
+        let mut n = 0usize;
+        let flow = replay(&mut |moment, durability| {
+            let count = counts[n];
+            n += 1;
+            let block = first;
+            first = first.saturating_add(count);
+            if count == 0 {
                 return ControlFlow::Continue(());
             }
-            stats.distinct_states += 1;
-            let id = CrashStateId {
-                moment,
-                masks: masks.to_vec(),
+            let weights = Weights::new(durability, prefix_only);
+            let ways = weights.ways(level);
+            let key = u128::from(class(moment)).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835);
+            let mut build = |index: u128| {
+                stats.choices += 1;
+                let masks = ways.choice(&weights, index);
+                let image = durability.materialize(&masks);
+                if !seen.insert(image.digest() ^ key) {
+                    return ControlFlow::Continue(());
+                }
+                stats.distinct_states += 1;
+                visit(CrashState {
+                    id: CrashStateId { moment, masks },
+                    image,
+                    pending: durability.pending(),
+                    lost: level32,
+                })
             };
-            visit(CrashState {
-                id,
-                image,
-                pending: durability.pending(),
-            })
+            match &picks {
+                None => {
+                    let mut index = 0u128;
+                    while index < count {
+                        build(index)?;
+                        index += 1;
+                    }
+                }
+                Some(picks) => {
+                    while next_pick < picks.len() && picks[next_pick] < first {
+                        build(picks[next_pick] - block)?;
+                        next_pick += 1;
+                    }
+                }
+            }
+            ControlFlow::Continue(())
         });
         if flow.is_break() {
+            stopped = true;
+        }
+        if picks.is_some() {
+            stats.cut_level = Some(level32);
+            break;
+        }
+        budget -= u64::try_from(total).unwrap_or(u64::MAX);
+        stats.complete_below = level32 + 1;
+        if stopped {
             break;
         }
     }
     stats
+}
+
+/// `count` distinct indices below `total`, sorted, by Floyd's algorithm (seeded). The
+/// remainder of a 128-bit draw favours small indices by at most `total / 2^128`.
+fn sample(total: u128, count: u64, seed: u64) -> Vec<u128> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let count = u128::from(count).min(total);
+    let mut chosen: HashSet<u128> = HashSet::new();
+    for j in total - count..total {
+        let draw = (u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64())) % (j + 1);
+        if !chosen.insert(draw) {
+            chosen.insert(j);
+        }
+    }
+    let mut picks: Vec<u128> = chosen.into_iter().collect();
+    picks.sort_unstable();
+    picks
+}
+
+/// For each pending change, how many ways it can be kept less than whole: lost, or torn
+/// (under process-crash, only a prefix of its blocks).
+struct Weights {
+    units: Vec<u32>,
+    partial: Vec<u128>,
+    prefix_only: bool,
+}
+
+impl Weights {
+    fn new(durability: &Durability, prefix_only: bool) -> Self {
+        let units = durability.units();
+        let partial = units
+            .iter()
+            .map(|u| {
+                if prefix_only {
+                    u128::from(*u)
+                } else {
+                    u128::from(prefix_mask(u64::from(*u)))
+                }
+            })
+            .collect();
+        Weights {
+            units,
+            partial,
+            prefix_only,
+        }
+    }
+
+    /// Changes that can be kept less than whole.
+    fn lossy(&self) -> usize {
+        self.partial.iter().filter(|w| **w > 0).count()
+    }
+
+    /// Every choice at this moment: each change kept whole or in one of its partial ways.
+    fn space(&self) -> u128 {
+        self.partial
+            .iter()
+            .fold(1u128, |a, w| a.saturating_mul(w.saturating_add(1)))
+    }
+
+    /// The choices that keep exactly `lost` changes less than whole.
+    fn ways(&self, lost: usize) -> Ways {
+        // table[i][j]: ways to choose j changes among i.. and how each is kept partly.
+        let n = self.partial.len();
+        let mut table = vec![vec![0u128; lost + 1]; n + 1];
+        table[n][0] = 1;
+        for i in (0..n).rev() {
+            for j in 0..=lost {
+                let mut ways = table[i + 1][j];
+                if j > 0 {
+                    ways = ways.saturating_add(self.partial[i].saturating_mul(table[i + 1][j - 1]));
+                }
+                table[i][j] = ways;
+            }
+        }
+        Ways { table, lost }
+    }
+
+    /// The mask that keeps change `i` in its `way`th partial way: 0 (lost) first.
+    fn partial_mask(&self, i: usize, way: u128) -> u64 {
+        let way = way.min(self.partial[i].saturating_sub(1));
+        if self.prefix_only {
+            prefix_mask(u64::try_from(way).unwrap_or(u64::MAX))
+        } else {
+            u64::try_from(way).unwrap_or(u64::MAX)
+        }
+    }
+}
+
+/// The choices of one moment and level, numbered so that they can be built by index.
+struct Ways {
+    table: Vec<Vec<u128>>,
+    lost: usize,
+}
+
+impl Ways {
+    fn count(&self) -> u128 {
+        self.table[0][self.lost]
+    }
+
+    /// The `index`th choice: changes kept whole come first, so the lowest indices lose the
+    /// most recent changes.
+    fn choice(&self, weights: &Weights, mut index: u128) -> Vec<u64> {
+        let mut masks: Vec<u64> = weights.units.iter().map(|u| prefix_mask(u64::from(*u))).collect();
+        let mut left = self.lost;
+        for (i, mask) in masks.iter_mut().enumerate() {
+            if left == 0 {
+                break;
+            }
+            let keep_whole = self.table[i + 1][left];
+            if index < keep_whole {
+                continue;
+            }
+            index -= keep_whole;
+            let rest = self.table[i + 1][left - 1].max(1);
+            *mask = weights.partial_mask(i, index / rest);
+            index %= rest;
+            left -= 1;
+        }
+        masks
+    }
 }
 
 /// Rebuilds the state `id` names, with the pending mutations of its moment.
@@ -226,91 +474,6 @@ pub fn reproduce(
         });
     }
     Ok((durability.materialize(&id.masks), durability.pending().to_vec()))
-}
-
-/// The choices to try at one moment: all of them, prefixes only (process-crash), or a sample.
-struct ChoicePlan {
-    units: Vec<u32>,
-    prefix_only: bool,
-    sampled: bool,
-    samples: u64,
-    seed: u64,
-}
-
-impl ChoicePlan {
-    fn new(durability: &Durability, config: &EnumerationConfig, moment: usize) -> Self {
-        let units = durability.units();
-        let prefix_only = config.model == PersistenceModel::ProcessCrash;
-        let total_bits: u32 = units.iter().sum();
-        let count = if prefix_only {
-            units.iter().map(|u| u64::from(*u) + 1).product::<u64>()
-        } else if total_bits >= 63 {
-            u64::MAX
-        } else {
-            1u64 << total_bits
-        };
-        let sampled = count > config.max_choices_per_moment;
-        ChoicePlan {
-            units,
-            prefix_only,
-            sampled,
-            samples: config.max_choices_per_moment,
-            seed: config.seed ^ (moment as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
-        }
-    }
-
-    fn for_each(&self, mut f: impl FnMut(&[u64]) -> ControlFlow<()>) -> ControlFlow<()> {
-        let mut masks = vec![0u64; self.units.len()];
-        if self.sampled {
-            let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
-            for _ in 0..self.samples {
-                for (mask, units) in masks.iter_mut().zip(&self.units) {
-                    *mask = if self.prefix_only {
-                        prefix_mask(rng.next_u64() % (u64::from(*units) + 1))
-                    } else {
-                        rng.next_u64() & prefix_mask(u64::from(*units))
-                    };
-                }
-                f(&masks)?;
-            }
-            return ControlFlow::Continue(());
-        }
-        // An odometer over the masks; the first pending mutation turns fastest.
-        let limits: Vec<u64> = self
-            .units
-            .iter()
-            .map(|u| {
-                if self.prefix_only {
-                    u64::from(*u) + 1
-                } else {
-                    1u64 << u
-                }
-            })
-            .collect();
-        let mut digits = vec![0u64; self.units.len()];
-        loop {
-            for ((mask, digit), _) in masks.iter_mut().zip(&digits).zip(&self.units) {
-                *mask = if self.prefix_only {
-                    prefix_mask(*digit)
-                } else {
-                    *digit
-                };
-            }
-            f(&masks)?;
-            let mut i = 0;
-            loop {
-                if i == digits.len() {
-                    return ControlFlow::Continue(());
-                }
-                digits[i] += 1;
-                if digits[i] < limits[i] {
-                    break;
-                }
-                digits[i] = 0;
-                i += 1;
-            }
-        }
-    }
 }
 
 /// The mask with the low `n` bits set.

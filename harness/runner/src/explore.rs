@@ -63,10 +63,10 @@ pub struct ExploreResult {
     pub model: PersistenceModel,
     /// Where writes tear.
     pub block_size_bytes: u64,
-    /// Seeds the workload's randomness and the sample beyond the bound.
+    /// Seeds the workload's randomness and the sample of the level the budget cuts.
     pub seed: u64,
-    /// The bound on choices per moment.
-    pub max_choices_per_moment: u64,
+    /// The budget of choices for the whole exploration.
+    pub max_choices: u64,
     /// Document families: sizes of the versions written (version 0 first).
     pub version_sizes: Vec<usize>,
     /// Trace entries the workload made.
@@ -180,11 +180,8 @@ pub fn reproduce_command(request: &ExploreRequest, state: Option<&CrashStateId>)
     if request.config.seed != 0 {
         cmd.push_str(&format!(" --seed {:#x}", request.config.seed));
     }
-    if request.config.max_choices_per_moment != EnumerationConfig::DEFAULT_MAX_CHOICES_PER_MOMENT {
-        cmd.push_str(&format!(
-            " --max-choices {}",
-            request.config.max_choices_per_moment
-        ));
+    if request.config.max_choices != EnumerationConfig::DEFAULT_MAX_CHOICES {
+        cmd.push_str(&format!(" --max-choices {}", request.config.max_choices));
     }
     if request.variant.judges_documents() && request.oracles != Oracle::ALL {
         let names: Vec<&str> = request.oracles.iter().map(|o| o.name()).collect();
@@ -266,7 +263,7 @@ fn result(
         model: request.config.model,
         block_size_bytes: request.config.block_size.bytes(),
         seed: request.config.seed,
-        max_choices_per_moment: request.config.max_choices_per_moment,
+        max_choices: request.config.max_choices,
         version_sizes: if documents {
             request.workload.sizes()
         } else {

@@ -266,11 +266,12 @@ fn scenario_section(h: &mut String, results: &[VariantResult], baseline: Option<
     let first = &results[0];
     let _ = writeln!(
         h,
-        "<section class=\"scenario\">\n<h2>{}</h2>\n<p class=\"path\">{} &middot; family {} &middot; seed {:#x}</p>",
+        "<section class=\"scenario\">\n<h2>{}</h2>\n<p class=\"path\">{} &middot; family {} &middot; seed {:#x} &middot; {:.1} s</p>",
         escape(&first.scenario),
         escape(&first.scenario_path),
         escape(&first.family),
-        first.seed
+        first.seed,
+        results.iter().map(|r| r.elapsed_s).sum::<f64>()
     );
     chart(h, results, baseline);
     h.push_str("<table><tr><th>variant</th><th>ID</th><th>trials</th><th>failed (unit)</th><th>kinds</th><th>verdict</th></tr>\n");

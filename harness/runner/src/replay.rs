@@ -148,7 +148,10 @@ struct ExploreResultLite {
     model: String,
     block_size_bytes: u64,
     seed: u64,
-    max_choices_per_moment: u64,
+    /// Reports before the one budget named the bound per moment; a state's id does not depend
+    /// on either.
+    #[serde(alias = "max_choices_per_moment")]
+    max_choices: u64,
     oracles: Vec<String>,
     first_by_kind: BTreeMap<FailureKind, FailedStateLite>,
 }
@@ -190,7 +193,7 @@ pub fn explore_cases(path: &Path) -> Result<Vec<ExploreCase>, ReplayError> {
         let mut request = ExploreRequest::new(variant, model);
         request.config.block_size = BlockSize::new(r.block_size_bytes).map_err(|e| bad(format!("{e}")))?;
         request.config.seed = r.seed;
-        request.config.max_choices_per_moment = r.max_choices_per_moment;
+        request.config.max_choices = r.max_choices;
         request.oracles = r
             .oracles
             .iter()

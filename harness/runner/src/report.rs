@@ -127,6 +127,15 @@ impl RunReport {
         }
     }
 
+    /// The wall time of `scenario`'s variants, which run one after the other.
+    pub fn scenario_seconds(&self, scenario: &str) -> f64 {
+        self.results
+            .iter()
+            .filter(|r| r.scenario == scenario)
+            .map(|r| r.elapsed_s)
+            .sum()
+    }
+
     /// Before/after tables per scenario, and a reproduce line for each first failure.
     pub fn to_markdown(&self) -> String {
         let mut md = format!("# faultline {}\n", self.kind);
@@ -134,7 +143,10 @@ impl RunReport {
         for r in &self.results {
             if r.scenario != scenario {
                 scenario = &r.scenario;
-                md.push_str(&format!("\n## {scenario}\n\n"));
+                md.push_str(&format!(
+                    "\n## {scenario}\n\nWall time {:.1} s.\n\n",
+                    self.scenario_seconds(scenario)
+                ));
                 md.push_str("| variant | ID | trials | failed reads | failed trials | kinds | verdict |\n");
                 md.push_str("|---|---|---:|---|---|---|---|\n");
             }

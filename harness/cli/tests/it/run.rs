@@ -73,6 +73,14 @@ fn config_race_reports_rates_and_exits_0_when_both_expectations_hold() {
     assert!(text.contains("reproduce: faultline run "), "{text}");
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("run.json")).expect("run.json")).expect("json");
+    // The scenario's wall time, in the terminal and the Markdown: its variants' times summed.
+    let seconds: f64 = (0..2)
+        .map(|i| json["results"][i]["elapsed_s"].as_f64().expect("elapsed_s"))
+        .sum();
+    let header = format!("config-race  ({}, {seconds:.1} s)", path.display());
+    assert!(text.contains(&header), "expected '{header}' in:\n{text}");
+    let md = std::fs::read_to_string(out.join("run.md")).expect("run.md");
+    assert!(md.contains(&format!("Wall time {seconds:.1} s.")), "{md}");
     assert_eq!(json["format_version"], 1);
     assert_eq!(json["results"][1]["variant"], "durable");
     assert_eq!(json["results"][1]["reads"]["trials"], 2000);

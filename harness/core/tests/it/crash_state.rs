@@ -1,4 +1,5 @@
-//! The enumerator: distinct states, stable ids that reproduce, the bound and its sample.
+//! The enumerator: distinct states, stable ids that reproduce, fewest lost changes first,
+//! and the one budget with its sample.
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;
@@ -31,7 +32,7 @@ fn config(max: u64, seed: u64) -> EnumerationConfig {
     EnumerationConfig {
         model: PersistenceModel::PowerLoss,
         block_size: BlockSize::new(512).expect("valid"),
-        max_choices_per_moment: max,
+        max_choices: max,
         seed,
     }
 }
@@ -77,25 +78,123 @@ fn every_visited_state_is_distinct_and_reproducible_from_its_id() {
     assert!(visited > 100, "the busy trace has many states, saw {visited}");
 }
 
-#[test]
-fn beyond_the_bound_a_seeded_sample_is_taken_and_replays_exactly() {
-    let (a, stats) = ids(64, 1);
-    assert!(
-        stats.sampled_moments > 0,
-        "the bound of 64 must force sampling: {stats:?}"
-    );
-    let (again, _) = ids(64, 1);
-    assert_eq!(a, again, "the same seed must give the same sample");
-    let (other, _) = ids(64, 2);
-    assert_ne!(a, other, "another seed must give another sample");
+/// What each pending change keeps, whole or not, for a choice.
+fn lost_in(id: &CrashStateId, units: &[u32]) -> u32 {
+    let full = |u: u32| if u >= 64 { u64::MAX } else { (1u64 << u) - 1 };
+    id.masks
+        .iter()
+        .zip(units)
+        .filter(|(m, u)| **m != full(**u))
+        .count() as u32
 }
 
 #[test]
-fn within_the_bound_enumeration_is_exhaustive_and_seed_independent() {
-    let (a, stats) = ids(1 << 20, 1);
-    assert_eq!(stats.sampled_moments, 0);
+fn with_room_in_the_budget_every_state_the_model_allows_is_visited_fewest_lost_first() {
+    let (base, trace) = busy_trace();
+    let cfg = config(1 << 20, 1);
+    // Brute force: every mask of every pending change at every moment.
+    let mut expected = HashSet::new();
+    let mut durability = faultline_core::Durability::new(base.clone(), cfg.model, cfg.block_size);
+    let mut space = 0u128;
+    for moment in 0..=trace.len() {
+        if moment > 0 {
+            durability.record(moment - 1, &trace[moment - 1].effects);
+            // A moment after a call that changed nothing repeats the one before.
+            if !trace[moment - 1].has_effects() {
+                continue;
+            }
+        }
+        let units = durability.units();
+        let bits: u32 = units.iter().sum();
+        space += 1u128 << bits;
+        for all in 0..(1u64 << bits) {
+            let mut masks = Vec::new();
+            let mut at = 0;
+            for u in &units {
+                masks.push((all >> at) & ((1u64 << u) - 1));
+                at += u;
+            }
+            expected.insert(durability.materialize(&masks).digest());
+        }
+    }
+    let mut seen = HashSet::new();
+    let mut last_level = 0;
+    let stats = enumerate(
+        &base,
+        &trace,
+        &cfg,
+        |_| 0,
+        |s| {
+            let units: Vec<u32> = s.pending.iter().map(|p| p.mutation.units(512)).collect();
+            assert_eq!(
+                s.lost,
+                lost_in(&s.id, &units),
+                "state {} counts its lost changes",
+                s.id
+            );
+            assert!(
+                s.lost >= last_level,
+                "state {} (level {}) came after level {last_level}",
+                s.id,
+                s.lost
+            );
+            last_level = s.lost;
+            seen.insert(s.image.digest());
+            ControlFlow::Continue(())
+        },
+    );
+    assert_eq!(
+        seen, expected,
+        "the visited states are exactly the brute-force ones"
+    );
+    assert!(stats.exhaustive(), "{stats:?}");
+    assert_eq!(stats.space, space);
+    // Six changes can be lost at once, but a file whose name is lost hides its write: no new
+    // state needs more than one lost (or torn) change per file.
+    assert_eq!(last_level, 3, "the last new state loses three changes");
+    let (a, _) = ids(1 << 20, 1);
     let (b, _) = ids(1 << 20, 99);
-    assert_eq!(a, b);
+    assert_eq!(a, b, "within the budget the seed plays no part");
+}
+
+#[test]
+fn the_budget_cuts_one_level_by_a_seeded_sample_without_replacement() {
+    let (a, stats) = ids(300, 1);
+    assert_eq!(stats.choices, 300, "the budget is spent exactly: {stats:?}");
+    let cut = stats.cut_level.expect("300 choices cannot cover the busy trace");
+    assert_eq!(
+        stats.complete_below, cut,
+        "every level below the cut is whole: {stats:?}"
+    );
+    assert!(!stats.exhaustive());
+    assert!(stats.coverage().contains("300 of"), "{}", stats.coverage());
+    let distinct: HashSet<&CrashStateId> = a.iter().collect();
+    assert_eq!(distinct.len(), a.len(), "no state is visited twice");
+    let (again, _) = ids(300, 1);
+    assert_eq!(a, again, "the same seed must give the same sample");
+    let (other, _) = ids(300, 2);
+    assert_ne!(a, other, "another seed must give another sample");
+    // The sample spreads over the moments rather than filling the first ones.
+    let (all, _) = ids(1 << 20, 1);
+    let last_moment = all.iter().map(|id| id.moment).max().expect("states");
+    let (base, trace) = busy_trace();
+    let mut sampled_moments = HashSet::new();
+    enumerate(
+        &base,
+        &trace,
+        &config(300, 1),
+        |_| 0,
+        |s| {
+            if s.lost == cut {
+                sampled_moments.insert(s.id.moment);
+            }
+            ControlFlow::Continue(())
+        },
+    );
+    assert!(
+        sampled_moments.contains(&last_moment) && sampled_moments.len() > 2,
+        "the cut level's sample reaches the last moment: {sampled_moments:?}"
+    );
 }
 
 #[test]

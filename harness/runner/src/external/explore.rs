@@ -138,10 +138,10 @@ pub struct TraceExploreResult {
     pub model: PersistenceModel,
     /// Where writes tear.
     pub block_size_bytes: u64,
-    /// Seeds the sample beyond the bound.
+    /// Seeds the sample of the level the budget cuts.
     pub seed: u64,
-    /// The bound on choices per moment.
-    pub max_choices_per_moment: u64,
+    /// The budget of choices for the whole exploration.
+    pub max_choices: u64,
     /// Entries in the trace.
     pub trace_len: usize,
     /// What the recording noted (extended attributes, strings strace cut short, ...).
@@ -835,11 +835,8 @@ pub fn reproduce_command(request: &TraceExploreRequest, state: Option<&CrashStat
     if request.config.seed != 0 {
         cmd.push_str(&format!(" --seed {:#x}", request.config.seed));
     }
-    if request.config.max_choices_per_moment != EnumerationConfig::DEFAULT_MAX_CHOICES_PER_MOMENT {
-        cmd.push_str(&format!(
-            " --max-choices {}",
-            request.config.max_choices_per_moment
-        ));
+    if request.config.max_choices != EnumerationConfig::DEFAULT_MAX_CHOICES {
+        cmd.push_str(&format!(" --max-choices {}", request.config.max_choices));
     }
     if let Some(id) = state {
         cmd.push_str(&format!(" --state {id}"));
@@ -932,7 +929,9 @@ pub fn explore_trace(
                 moments: 1,
                 choices: 1,
                 distinct_states: 1,
-                sampled_moments: 0,
+                space: 1,
+                complete_below: 0,
+                cut_level: None,
             }
         } else {
             crash_state::enumerate(&trace.base, &trace.entries, &request.config, class, |state| {
@@ -998,7 +997,7 @@ pub fn explore_trace(
         model: request.config.model,
         block_size_bytes: request.config.block_size.bytes(),
         seed: request.config.seed,
-        max_choices_per_moment: request.config.max_choices_per_moment,
+        max_choices: request.config.max_choices,
         trace_len: len,
         warnings: trace.warnings.clone(),
         unsupported: trace.unsupported.clone(),
@@ -1068,18 +1067,18 @@ fn result_markdown(r: &TraceExploreResult) -> String {
     let _ = writeln!(out, "- trace: `{}` ({} entries)", r.trace, r.trace_len);
     let checker = shell_words::join(&r.checker);
     let _ = writeln!(out, "- checker: `{checker}`");
-    let sampled = if r.enumeration.sampled_moments > 0 {
-        format!(
-            "{} moments sampled ({} choices each, seed {:#x})",
-            r.enumeration.sampled_moments, r.max_choices_per_moment, r.seed
-        )
+    let seed = if r.enumeration.exhaustive() {
+        String::new()
     } else {
-        "every choice enumerated".to_string()
+        format!(", seed {:#x}", r.seed)
     };
     let _ = writeln!(
         out,
-        "- explored: {} distinct crash states at {} moments ({} choices, {sampled}; blocks of {} bytes)",
-        r.enumeration.distinct_states, r.enumeration.moments, r.enumeration.choices, r.block_size_bytes
+        "- explored: {} distinct crash states at {} moments ({}{seed}; blocks of {} bytes)",
+        r.enumeration.distinct_states,
+        r.enumeration.moments,
+        r.enumeration.coverage(),
+        r.block_size_bytes
     );
     // The states are the whole set the model allows (not a sample), so no interval.
     let verdict = if r.failed_states.failures > 0 {

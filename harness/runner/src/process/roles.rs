@@ -112,6 +112,12 @@ pub trait Roles {
         false
     }
 
+    /// Whether the workers can pass crash point `point` at all: a trial armed at a point
+    /// they never pass could not fire its fault, so it is not planned.
+    fn passes(&self, _point: &str) -> bool {
+        true
+    }
+
     /// Whether readers, not writers, pass crash point `point`.
     fn readers_pass(&self, _point: &str) -> bool {
         false

@@ -138,8 +138,14 @@ pub fn choose_faults(plan: &TrialPlan<'_>, roles: &dyn Roles) -> Faults {
         };
         faults.kill = Some((victim, pick(k.offset_ms_min, k.offset_ms_max)));
     }
-    if let Some(turn) = turns.crash {
-        let cp = &s.crash_points[(turn % s.crash_points.len() as u64) as usize];
+    // Only the points the workers pass: a trial armed elsewhere would run to its end unhurt.
+    let points: Vec<_> = s
+        .crash_points
+        .iter()
+        .filter(|cp| roles.passes(cp.point))
+        .collect();
+    if let Some(turn) = turns.crash.filter(|_| !points.is_empty()) {
+        let cp = points[(turn % points.len() as u64) as usize];
         let readers_pass = s.readers > 0 && roles.readers_pass(cp.point);
         let worker = if readers_pass {
             s.writers + 1 + (pick(0, u64::from(s.readers) - 1) as u32)

@@ -381,3 +381,48 @@ fn a_reproduce_command_pastes_as_itself_whatever_the_file_is_called() {
         ["--variant", "durable", "--seed", "0x0", "--trial", "3"]
     );
 }
+
+#[test]
+fn a_variant_is_armed_only_at_the_crash_points_it_passes() {
+    let s = parse(
+        r#"
+family = "atomic-write"
+variants = ["truncate_in_place", "durable"]
+[roles]
+writers = 1
+[faults]
+crash_points = [
+  { point = "atomic_write.after_create" },
+  { point = "atomic_write.after_write" },
+  { point = "atomic_write.before_rename" },
+  { point = "atomic_write.after_rename" },
+]
+"#,
+    );
+    let armed = |variant: Variant| -> std::collections::BTreeSet<String> {
+        let roles = Target::BuiltIn(variant.info())
+            .roles(&s)
+            .expect("a process workload");
+        (0..16)
+            .map(|t| {
+                let (_, plan) = faults_of(&s, &*roles, t)
+                    .crash
+                    .expect("every trial is a crash-point trial");
+                plan.point
+            })
+            .collect()
+    };
+    // Writing in place, it has no temp to rename: a trial armed at a rename would run all its
+    // saves unhurt.
+    assert_eq!(
+        armed(Variant::TruncateInPlace),
+        ["atomic_write.after_create", "atomic_write.after_write"]
+            .map(String::from)
+            .into()
+    );
+    assert_eq!(
+        armed(Variant::Durable).len(),
+        4,
+        "the reference passes all four points"
+    );
+}

@@ -178,6 +178,22 @@ pub enum Writes<'s> {
 }
 
 impl Writes<'_> {
+    /// The crash points a writer passes, seen rather than declared: an atomic-write variant
+    /// replaces a file twice on the simulated file system, whose trace names each point
+    /// passed. Stores and programs: not known, so every point counts as passed.
+    fn points(self) -> Option<Vec<&'static str>> {
+        let Writes::AtomicWrite(variant) = self else {
+            return None;
+        };
+        use faultline_targets::atomic_write::AtomicWrite as _;
+        let fs = faultline_core::SimFs::default();
+        let path = Path::new("/document");
+        for data in [&b"first"[..], b"second"] {
+            variant.replace(&fs, path, data).ok()?;
+        }
+        Some(fs.trace().iter().filter_map(|e| e.crash_point).collect())
+    }
+
     /// The variant's own recovery after a crash. Programs recover the next time they run;
     /// the checker judges after.
     fn recover(self, fs: &dyn Fs, path: &Path) -> faultline_core::FsResult<()> {
@@ -206,6 +222,8 @@ pub struct DocumentRoles<'s> {
     hashes: Option<tempfile::TempDir>,
     /// The check is on, so a missing `hashes` is an error, not a check skipped.
     wants_hashes: bool,
+    /// The crash points a writer passes, where that is known.
+    points: Option<Vec<&'static str>>,
 }
 
 impl<'s> DocumentRoles<'s> {
@@ -221,6 +239,7 @@ impl<'s> DocumentRoles<'s> {
             writes,
             hashes,
             wants_hashes,
+            points: writes.points(),
         }
     }
 
@@ -376,6 +395,10 @@ impl Roles for DocumentRoles<'_> {
     /// Bundled writers replace until the readers are done; readers of programs read until
     /// the programs have written their versions, so the two overlap however slowly the
     /// programs start.
+    fn passes(&self, point: &str) -> bool {
+        self.points.as_ref().is_none_or(|points| points.contains(&point))
+    }
+
     fn stop(&self) -> Stop {
         match self.writes {
             Writes::Program(_) => Stop::ReadersAfterWriters,
