@@ -3,7 +3,7 @@
 //! and under both model checkers. Ordinary builds never compile loom or shuttle (they are
 //! dependencies only for those cfgs).
 //!
-//! The families lock through [`lock`], [`read`] and [`write`]. In ordinary builds these also
+//! The families lock through [`lock`], [`read`] and [`write()`]. In ordinary builds these also
 //! feed the in-process lock-order graph ([`order`]) once it is enabled: like tracing-mutex,
 //! it records which lock was taken while which were held, and reports a cycle the moment an
 //! acquisition closes one, from a single sequential run, without the deadlock happening.
@@ -75,7 +75,7 @@ pub fn write<T>(rw: &RwLock<T>) -> Held<RwLockWriteGuard<'_, T>> {
     }
 }
 
-/// The in-process lock-order graph. Off until [`enable`]d; under the model checkers it never
+/// The in-process lock-order graph. Off until `enable` is called; under the model checkers it never
 /// records (they find the deadlocks themselves).
 pub mod order {
     use std::cell::RefCell;

@@ -446,6 +446,50 @@ impl Ways {
     }
 }
 
+/// What a crash did to one change in doubt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fate {
+    /// Kept whole.
+    Persisted,
+    /// Lost whole.
+    Lost,
+    /// Kept in part: these of its `units` blocks.
+    Torn {
+        /// The blocks kept.
+        kept: Vec<u32>,
+        /// Its blocks in all.
+        units: u32,
+    },
+}
+
+/// The fate of each of `pending` (the changes in doubt at state `id`'s moment), with writes
+/// torn at `block` bytes.
+pub fn fates<'p>(pending: &'p [Pending], id: &CrashStateId, block: u64) -> Vec<(&'p Pending, Fate)> {
+    pending
+        .iter()
+        .zip(&id.masks)
+        .map(|(p, mask)| {
+            let units = p.mutation.units(block);
+            let full = if units >= 64 {
+                u64::MAX
+            } else {
+                (1u64 << units) - 1
+            };
+            let fate = if *mask == 0 {
+                Fate::Lost
+            } else if mask & full == full {
+                Fate::Persisted
+            } else {
+                Fate::Torn {
+                    kept: (0..units).filter(|u| mask & (1 << u) != 0).collect(),
+                    units,
+                }
+            };
+            (p, fate)
+        })
+        .collect()
+}
+
 /// Rebuilds the state `id` names, with the pending mutations of its moment.
 pub fn reproduce(
     base: &FsImage,

@@ -3,9 +3,9 @@
 //! The procedure: create a temp in the target's directory with O_CREAT|O_EXCL|O_CLOEXEC and a
 //! name that is random and carries the writer's pid; write everything; give it the target's
 //! mode; fsync it; rename it over the target; fsync the directory. Any error before the rename
-//! removes the temp. [`Durable::recover`] removes temps whose writer is no longer running.
+//! removes the temp. Its recovery (`AtomicWrite::recover` of [`Durable`]) removes temps whose writer is no longer running.
 //!
-//! Each broken variant is this procedure with one step of [`Recipe`] changed, so the variant
+//! Each broken variant is this procedure with one step of its recipe changed, so the variant
 //! differs from the reference by exactly its catalogue bug.
 
 use std::path::{Path, PathBuf};

@@ -8,7 +8,7 @@
 //!
 //! The broken variants Q1-Q8 are the catalogue's: Q1 ([`Variant::TruncateRewriteDequeue`]) is
 //! a one-file JSONL queue of its own; Q2-Q8 are the reference with one step changed (a
-//! [`reference::Recipe`] each, in `variants.rs`). [`Variant::open`] opens any of them behind
+//! recipe each, in `variants.rs`). [`Variant::open`] opens any of them behind
 //! the [`Queue`] trait.
 
 mod reference;

@@ -5,3 +5,4 @@ mod atomic_write;
 mod lock;
 mod queue;
 mod state_machines;
+mod through_faultline;
