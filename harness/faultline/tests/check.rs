@@ -197,7 +197,9 @@ fn replay_target() {
 fn a_printed_replay_judges_that_one_state() {
     let failures = two_versions(save_in_place, Model::ProcessCrash).expect_err("torn");
     assert!(
-        failures.replay.ends_with("cargo test -- --exact a_printed_replay_judges_that_one_state"),
+        failures
+            .replay
+            .ends_with("cargo test -- --exact a_printed_replay_judges_that_one_state"),
         "the replay line names this test: {}",
         failures.replay
     );
