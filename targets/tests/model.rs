@@ -260,3 +260,125 @@ mod with_loom {
         }
     }
 }
+
+/// Crashes and concurrency together, through faultline's public API: under shuttle, each
+/// schedule runs the store's two threads (the debounced save's timer and the program) inside
+/// `faultline::Check`, whose file-system calls are scheduling points, and every power-loss
+/// crash state of that schedule is judged. S1 deadlocks (shuttle reports both threads
+/// blocked), S2's stale snapshot overwrites the newer save, S3's shared temp name makes one
+/// save fail; the reference passes every schedule and every crash state.
+#[cfg(shuttle)]
+mod crashes_with_concurrency {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use faultline::{Check, CheckFs, Model};
+    use faultline_targets::store;
+
+    const ITERATIONS: usize = 300;
+    const FILE: &str = "/data/store.json";
+
+    fn render(generation: u64) -> Vec<u8> {
+        format!("{{\"generation\": {generation}}}\n").into_bytes()
+    }
+
+    /// One schedule: the program, then every crash state of what it did.
+    fn one_schedule(variant: store::Variant) {
+        Check::new()
+            .models(&[Model::PowerLoss])
+            .setup(|| faultline::fs::create_dir("data"))
+            .check(
+                || {
+                    let state: Arc<Box<dyn store::SaveLogic>> = Arc::new(variant.store());
+                    let save = |state: &Arc<Box<dyn store::SaveLogic>>| {
+                        state
+                            .save(&CheckFs, Path::new(FILE), &render)
+                            .map_err(std::io::Error::other)
+                    };
+                    let timer = {
+                        let state = Arc::clone(&state);
+                        shuttle::thread::spawn(move || save(&state))
+                    };
+                    let program = {
+                        let state = Arc::clone(&state);
+                        shuttle::thread::spawn(move || {
+                            state.mutate();
+                            state.mutate();
+                            save(&state)
+                        })
+                    };
+                    for thread in [timer, program] {
+                        thread.join().expect("a store thread panicked")?;
+                    }
+                    // Both saves returned: the newest generation is promised.
+                    faultline::ack(state.generation().to_string());
+                    Ok(())
+                },
+                |crashed| {
+                    let Some(newest) = crashed.last_ack() else {
+                        return Ok(());
+                    };
+                    let newest: u64 = newest.parse().map_err(|e| format!("{e}"))?;
+                    match crashed.read(FILE) {
+                        Some(held) if held == render(newest) => Ok(()),
+                        held => Err(format!(
+                            "both saves returned at generation {newest}, but the file holds {:?}",
+                            held.map(|h| String::from_utf8_lossy(&h).trim().to_string())
+                        )),
+                    }
+                },
+            );
+    }
+
+    /// The first failure shuttle's random scheduler finds in `ITERATIONS` schedules, and
+    /// the schedules run.
+    fn search(variant: store::Variant) -> (Option<String>, usize) {
+        let schedules = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = Arc::clone(&schedules);
+        let found = std::panic::catch_unwind(|| {
+            let config = shuttle::Config::default();
+            let scheduler = shuttle::scheduler::RandomScheduler::new_from_seed(0x5eed_0007, ITERATIONS);
+            shuttle::Runner::new(scheduler, config).run(move || {
+                counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                one_schedule(variant)
+            });
+        });
+        let failure = found.err().map(|panic| {
+            panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(ToString::to_string))
+                .unwrap_or_default()
+        });
+        (failure, schedules.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    #[test]
+    fn the_reference_passes_every_schedule_and_every_crash_state_of_each() {
+        assert_eq!(search(store::Variant::Generational), (None, ITERATIONS));
+    }
+
+    #[test]
+    fn s1_to_s3_are_found_with_their_failure() {
+        let cases = [
+            (store::Variant::SaveUnderLock, "deadlock"),
+            (store::Variant::SnapshotOutsideLock, "but the file holds"),
+            (
+                store::Variant::SharedTmpSave,
+                "the workload failed before any crash",
+            ),
+        ];
+        for (variant, why) in cases {
+            let (found, schedules) = search(variant);
+            let message = found.unwrap_or_else(|| panic!("{variant:?} not found in {ITERATIONS} schedules"));
+            assert!(
+                message.contains(why),
+                "{variant:?}: expected '{why}' in\n{message}"
+            );
+            eprintln!(
+                "{variant:?}: found after {schedules} schedules: {}",
+                message.lines().next().unwrap_or_default()
+            );
+        }
+    }
+}

@@ -24,7 +24,7 @@ macro_rules! route {
         match session::current() {
             Some(s) => {
                 $(let $path = &sim_path($path);)*
-                s.fs.$method($($arg),*)
+                s.step().$method($($arg),*)
             }
             None => REAL.$method($($arg),*),
         }

@@ -80,7 +80,7 @@ impl File {
     pub fn sync_all(&self) -> io::Result<()> {
         match &self.inner {
             Inner::Real(f) => f.sync_all(),
-            Inner::Sim { session, fd } => session.fs.fsync(*fd).map_err(io_error),
+            Inner::Sim { session, fd } => session.step().fsync(*fd).map_err(io_error),
         }
     }
 
@@ -88,7 +88,7 @@ impl File {
     pub fn sync_data(&self) -> io::Result<()> {
         match &self.inner {
             Inner::Real(f) => f.sync_data(),
-            Inner::Sim { session, fd } => session.fs.fdatasync(*fd).map_err(io_error),
+            Inner::Sim { session, fd } => session.step().fdatasync(*fd).map_err(io_error),
         }
     }
 
@@ -96,7 +96,7 @@ impl File {
     pub fn set_len(&self, len: u64) -> io::Result<()> {
         match &self.inner {
             Inner::Real(f) => f.set_len(len),
-            Inner::Sim { session, fd } => session.fs.ftruncate(*fd, len).map_err(io_error),
+            Inner::Sim { session, fd } => session.step().ftruncate(*fd, len).map_err(io_error),
         }
     }
 
@@ -107,7 +107,7 @@ impl File {
                 use std::os::unix::fs::PermissionsExt as _;
                 f.set_permissions(std::fs::Permissions::from_mode(mode))
             }
-            Inner::Sim { session, fd } => session.fs.fchmod(*fd, mode).map_err(io_error),
+            Inner::Sim { session, fd } => session.step().fchmod(*fd, mode).map_err(io_error),
         }
     }
 
@@ -115,7 +115,11 @@ impl File {
     pub fn metadata(&self) -> io::Result<Metadata> {
         match &self.inner {
             Inner::Real(f) => f.metadata().map(Metadata::from_std),
-            Inner::Sim { session, fd } => session.fs.fstat(*fd).map(Metadata::from_sim).map_err(io_error),
+            Inner::Sim { session, fd } => session
+                .step()
+                .fstat(*fd)
+                .map(Metadata::from_sim)
+                .map_err(io_error),
         }
     }
 
@@ -124,7 +128,7 @@ impl File {
         match &self.inner {
             Inner::Real(f) => rustix_flock(f, true),
             Inner::Sim { session, fd } => session
-                .fs
+                .step()
                 .flock(*fd, LockKind::Exclusive, LockWait::Block)
                 .map_err(io_error),
         }
@@ -134,7 +138,7 @@ impl File {
     pub fn unlock(&self) -> io::Result<()> {
         match &self.inner {
             Inner::Real(f) => rustix_flock(f, false),
-            Inner::Sim { session, fd } => session.fs.unlock(*fd).map_err(io_error),
+            Inner::Sim { session, fd } => session.step().unlock(*fd).map_err(io_error),
         }
     }
 }
@@ -152,7 +156,7 @@ impl Read for File {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match &mut self.inner {
             Inner::Real(f) => f.read(buf),
-            Inner::Sim { session, fd } => session.fs.read(*fd, buf).map_err(io_error),
+            Inner::Sim { session, fd } => session.step().read(*fd, buf).map_err(io_error),
         }
     }
 }
@@ -161,7 +165,7 @@ impl Write for File {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match &mut self.inner {
             Inner::Real(f) => f.write(buf),
-            Inner::Sim { session, fd } => session.fs.write(*fd, buf).map_err(io_error),
+            Inner::Sim { session, fd } => session.step().write(*fd, buf).map_err(io_error),
         }
     }
 
@@ -173,7 +177,7 @@ impl Write for File {
 impl Drop for File {
     fn drop(&mut self) {
         if let Inner::Sim { session, fd } = &self.inner {
-            let _ = session.fs.close(*fd);
+            let _ = session.step().close(*fd);
         }
     }
 }
@@ -285,7 +289,7 @@ impl OpenOptions {
                     mode: self.mode,
                 };
                 let fd = session
-                    .fs
+                    .step()
                     .open(&session::sim_path(path), &options)
                     .map_err(io_error)?;
                 Ok(File {
@@ -374,10 +378,10 @@ pub fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<()> {
     let (from, to) = (from.as_ref(), to.as_ref());
     match session::current() {
         None => std::fs::rename(from, to),
-        Some(s) => {
-            s.fs.rename(&session::sim_path(from), &session::sim_path(to))
-                .map_err(io_error)
-        }
+        Some(s) => s
+            .step()
+            .rename(&session::sim_path(from), &session::sim_path(to))
+            .map_err(io_error),
     }
 }
 
@@ -386,10 +390,10 @@ pub fn hard_link(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<()>
     let (from, to) = (from.as_ref(), to.as_ref());
     match session::current() {
         None => std::fs::hard_link(from, to),
-        Some(s) => {
-            s.fs.link(&session::sim_path(from), &session::sim_path(to))
-                .map_err(io_error)
-        }
+        Some(s) => s
+            .step()
+            .link(&session::sim_path(from), &session::sim_path(to))
+            .map_err(io_error),
     }
 }
 
@@ -398,7 +402,7 @@ pub fn remove_file(path: impl AsRef<Path>) -> io::Result<()> {
     let path = path.as_ref();
     match session::current() {
         None => std::fs::remove_file(path),
-        Some(s) => s.fs.unlink(&session::sim_path(path)).map_err(io_error),
+        Some(s) => s.step().unlink(&session::sim_path(path)).map_err(io_error),
     }
 }
 
@@ -407,7 +411,7 @@ pub fn create_dir(path: impl AsRef<Path>) -> io::Result<()> {
     let path = path.as_ref();
     match session::current() {
         None => std::fs::create_dir(path),
-        Some(s) => s.fs.mkdir(&session::sim_path(path), 0o755).map_err(io_error),
+        Some(s) => s.step().mkdir(&session::sim_path(path), 0o755).map_err(io_error),
     }
 }
 
@@ -421,7 +425,7 @@ pub fn create_dir_all(path: impl AsRef<Path>) -> io::Result<()> {
     let mut at = PathBuf::from("/");
     for part in full.components().skip(1) {
         at.push(part);
-        match s.fs.metadata(&at) {
+        match s.step().metadata(&at) {
             Ok(m) if m.kind == FileKind::Dir => continue,
             Ok(_) => {
                 return Err(io::Error::new(
@@ -429,7 +433,7 @@ pub fn create_dir_all(path: impl AsRef<Path>) -> io::Result<()> {
                     format!("{} is a file", at.display()),
                 ));
             }
-            Err(_) => s.fs.mkdir(&at, 0o755).map_err(io_error)?,
+            Err(_) => s.step().mkdir(&at, 0o755).map_err(io_error)?,
         }
     }
     Ok(())
@@ -440,11 +444,11 @@ pub fn metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
     let path = path.as_ref();
     match session::current() {
         None => std::fs::metadata(path).map(Metadata::from_std),
-        Some(s) => {
-            s.fs.metadata(&session::sim_path(path))
-                .map(Metadata::from_sim)
-                .map_err(io_error)
-        }
+        Some(s) => s
+            .step()
+            .metadata(&session::sim_path(path))
+            .map(Metadata::from_sim)
+            .map_err(io_error),
     }
 }
 
@@ -465,7 +469,7 @@ pub fn read_dir_names(path: impl AsRef<Path>) -> io::Result<Vec<String>> {
             names.sort();
             Ok(names)
         }
-        Some(s) => s.fs.read_dir(&session::sim_path(path)).map_err(io_error),
+        Some(s) => s.step().read_dir(&session::sim_path(path)).map_err(io_error),
     }
 }
 
@@ -480,6 +484,6 @@ pub fn sync_dir(path: impl AsRef<Path>) -> io::Result<()> {
     };
     match session::current() {
         None => std::fs::File::open(path)?.sync_all(),
-        Some(s) => s.fs.fsync_dir(&session::sim_path(path)).map_err(io_error),
+        Some(s) => s.step().fsync_dir(&session::sim_path(path)).map_err(io_error),
     }
 }

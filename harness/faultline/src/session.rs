@@ -30,6 +30,15 @@ impl Session {
             acks: std::sync::Mutex::new(Vec::new()),
         })
     }
+
+    /// The simulated file system, for one call. Built with `--cfg shuttle`, each call is
+    /// first a scheduling point, so the model checker can run another thread between two
+    /// system calls, as the kernel can.
+    pub(crate) fn step(&self) -> &SimFs {
+        #[cfg(shuttle)]
+        shuttle::thread::yield_now();
+        &self.fs
+    }
 }
 
 /// Makes `session` this thread's file system until the guard drops.
