@@ -68,8 +68,8 @@ pub struct Check {
     models: Vec<Model>,
     block_size: u64,
     max_choices: u64,
-    setup: Option<Step>,
-    recover: Option<Step>,
+    pub(crate) setup: Option<Step>,
+    pub(crate) recover: Option<Step>,
 }
 
 impl Default for Check {
@@ -119,10 +119,21 @@ impl std::fmt::Display for Failures {
 impl std::error::Error for Failures {}
 
 /// What the workload did: the trace, the image it started from, and its acknowledgements.
-struct Run {
+pub(crate) struct Run {
     base: FsImage,
-    trace: Vec<TraceEntry>,
+    pub(crate) trace: Vec<TraceEntry>,
     acks: Vec<(usize, String)>,
+}
+
+impl Run {
+    /// The acknowledgements made by the time `moment` trace entries had run.
+    pub(crate) fn acknowledged_at(&self, moment: usize) -> Vec<String> {
+        self.acks
+            .iter()
+            .filter(|(at, _)| *at <= moment)
+            .map(|(_, label)| label.clone())
+            .collect()
+    }
 }
 
 impl Check {
@@ -266,7 +277,7 @@ impl Check {
     }
 
     /// Runs the setup and the workload on a fresh simulated file system.
-    fn record(&self, workload: impl FnOnce() -> io::Result<()>) -> Run {
+    pub(crate) fn record(&self, workload: impl FnOnce() -> io::Result<()>) -> Run {
         let session = Session::new(SimFs::new(SimOptions {
             record: true,
             ..SimOptions::default()
@@ -310,12 +321,7 @@ impl Check {
         }
         let state = State {
             image: session.fs.image(),
-            acknowledged: run
-                .acks
-                .iter()
-                .filter(|(at, _)| *at <= id.moment)
-                .map(|(_, label)| label.clone())
-                .collect(),
+            acknowledged: run.acknowledged_at(id.moment),
             model,
             id: id.to_string(),
         };
@@ -361,6 +367,14 @@ fn describe(
         let _ = writeln!(out, "  {fate}: call #{} {call}", p.trace_index);
     }
     out.push_str("  files after recovery:");
+    out.push_str(&listing(image));
+    out.push('\n');
+    out
+}
+
+/// The files of an image, for a failure message: ` /a (3 bytes, mode 644); /d;`.
+pub(crate) fn listing(image: &FsImage) -> String {
+    let mut out = String::new();
     for (path, node) in image.walk() {
         match node {
             Node::File { data, mode } => {
@@ -371,20 +385,29 @@ fn describe(
             }
         }
     }
-    out.push('\n');
     out
 }
 
 /// A crash state after the recovery ran: a read-only view of its files and what the workload
 /// had acknowledged when the crash came. Paths are as the workload used them.
 pub struct State {
-    image: FsImage,
+    pub(crate) image: FsImage,
     acknowledged: Vec<String>,
     model: Model,
     id: String,
 }
 
 impl State {
+    /// A directory of the real file system after a kill, read into an image.
+    pub(crate) fn real(image: FsImage, acknowledged: Vec<String>, id: String) -> Self {
+        State {
+            image,
+            acknowledged,
+            model: Model::ProcessCrash,
+            id,
+        }
+    }
+
     /// The file's bytes; `None` if nothing, or a directory, is there.
     pub fn read(&self, path: impl AsRef<Path>) -> Option<Vec<u8>> {
         self.image
@@ -464,7 +487,8 @@ pub fn ack(label: impl Into<String>) {
 /// states name the last point passed; outside, it costs one atomic load.
 #[doc(hidden)]
 pub fn __crash_point(name: &'static str) {
-    if let Some(session) = crate::session::current() {
-        faultline_core::Fs::crash_point(&session.fs, name);
+    match crate::session::current() {
+        Some(session) => faultline_core::Fs::crash_point(session.step(), name),
+        None => crate::real::crash_point(name),
     }
 }
