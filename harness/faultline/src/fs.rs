@@ -38,14 +38,19 @@ pub struct File {
 
 enum Inner {
     Real(std::fs::File),
-    Sim { session: Arc<Session>, fd: Fd },
+    Sim {
+        session: Arc<Session>,
+        fd: Fd,
+        /// The path it was opened by, to name its lock.
+        path: PathBuf,
+    },
 }
 
 impl std::fmt::Debug for Inner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Inner::Real(file) => file.fmt(f),
-            Inner::Sim { fd, .. } => write!(f, "simulated fd {}", fd.0),
+            Inner::Sim { fd, path, .. } => write!(f, "simulated fd {} ({})", fd.0, path.display()),
         }
     }
 }
@@ -80,7 +85,7 @@ impl File {
     pub fn sync_all(&self) -> io::Result<()> {
         match &self.inner {
             Inner::Real(f) => f.sync_all(),
-            Inner::Sim { session, fd } => session.step().fsync(*fd).map_err(io_error),
+            Inner::Sim { session, fd, .. } => session.step().fsync(*fd).map_err(io_error),
         }
     }
 
@@ -88,7 +93,7 @@ impl File {
     pub fn sync_data(&self) -> io::Result<()> {
         match &self.inner {
             Inner::Real(f) => f.sync_data(),
-            Inner::Sim { session, fd } => session.step().fdatasync(*fd).map_err(io_error),
+            Inner::Sim { session, fd, .. } => session.step().fdatasync(*fd).map_err(io_error),
         }
     }
 
@@ -96,7 +101,7 @@ impl File {
     pub fn set_len(&self, len: u64) -> io::Result<()> {
         match &self.inner {
             Inner::Real(f) => f.set_len(len),
-            Inner::Sim { session, fd } => session.step().ftruncate(*fd, len).map_err(io_error),
+            Inner::Sim { session, fd, .. } => session.step().ftruncate(*fd, len).map_err(io_error),
         }
     }
 
@@ -107,7 +112,7 @@ impl File {
                 use std::os::unix::fs::PermissionsExt as _;
                 f.set_permissions(std::fs::Permissions::from_mode(mode))
             }
-            Inner::Sim { session, fd } => session.step().fchmod(*fd, mode).map_err(io_error),
+            Inner::Sim { session, fd, .. } => session.step().fchmod(*fd, mode).map_err(io_error),
         }
     }
 
@@ -115,7 +120,7 @@ impl File {
     pub fn metadata(&self) -> io::Result<Metadata> {
         match &self.inner {
             Inner::Real(f) => f.metadata().map(Metadata::from_std),
-            Inner::Sim { session, fd } => session
+            Inner::Sim { session, fd, .. } => session
                 .step()
                 .fstat(*fd)
                 .map(Metadata::from_sim)
@@ -123,14 +128,34 @@ impl File {
         }
     }
 
-    /// Takes an exclusive lock on the file (flock), waiting for it.
+    /// Takes an exclusive lock on the file (flock), waiting for it. Inside a check, a wait
+    /// that closes a cycle between threads (each holding a lock the next one waits for) fails
+    /// with `ErrorKind::Deadlock`, naming each thread's locks and where it took them.
+    #[track_caller]
     pub fn lock(&self) -> io::Result<()> {
-        match &self.inner {
-            Inner::Real(f) => rustix_flock(f, true),
-            Inner::Sim { session, fd } => session
+        let (session, fd, path) = match &self.inner {
+            Inner::Real(f) => return rustix_flock(f, true),
+            Inner::Sim { session, fd, path } => (session, *fd, path.display().to_string()),
+        };
+        let at = std::panic::Location::caller();
+        let me = crate::locks::task();
+        loop {
+            match session
                 .step()
-                .flock(*fd, LockKind::Exclusive, LockWait::Block)
-                .map_err(io_error),
+                .flock(fd, LockKind::Exclusive, LockWait::NonBlocking)
+            {
+                Ok(()) => {
+                    session.locks().acquired(me, fd, path, at);
+                    return Ok(());
+                }
+                Err(e) if e.errno == faultline_core::Errno::WOULDBLOCK => {
+                    if let Some(cycle) = session.locks().wait(me, path.clone(), at) {
+                        return Err(io::Error::new(io::ErrorKind::Deadlock, cycle));
+                    }
+                    session::yield_now();
+                }
+                Err(e) => return Err(io_error(e)),
+            }
         }
     }
 
@@ -138,7 +163,10 @@ impl File {
     pub fn unlock(&self) -> io::Result<()> {
         match &self.inner {
             Inner::Real(f) => rustix_flock(f, false),
-            Inner::Sim { session, fd } => session.step().unlock(*fd).map_err(io_error),
+            Inner::Sim { session, fd, .. } => {
+                session.locks().released(*fd);
+                session.step().unlock(*fd).map_err(io_error)
+            }
         }
     }
 }
@@ -156,7 +184,7 @@ impl Read for File {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match &mut self.inner {
             Inner::Real(f) => f.read(buf),
-            Inner::Sim { session, fd } => session.step().read(*fd, buf).map_err(io_error),
+            Inner::Sim { session, fd, .. } => session.step().read(*fd, buf).map_err(io_error),
         }
     }
 }
@@ -165,7 +193,7 @@ impl Write for File {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match &mut self.inner {
             Inner::Real(f) => f.write(buf),
-            Inner::Sim { session, fd } => session.step().write(*fd, buf).map_err(io_error),
+            Inner::Sim { session, fd, .. } => session.step().write(*fd, buf).map_err(io_error),
         }
     }
 
@@ -176,7 +204,8 @@ impl Write for File {
 
 impl Drop for File {
     fn drop(&mut self) {
-        if let Inner::Sim { session, fd } = &self.inner {
+        if let Inner::Sim { session, fd, .. } = &self.inner {
+            session.locks().released(*fd);
             let _ = session.step().close(*fd);
         }
     }
@@ -293,7 +322,11 @@ impl OpenOptions {
                     .open(&session::sim_path(path), &options)
                     .map_err(io_error)?;
                 Ok(File {
-                    inner: Inner::Sim { session, fd },
+                    inner: Inner::Sim {
+                        session,
+                        fd,
+                        path: path.to_path_buf(),
+                    },
                 })
             }
         }

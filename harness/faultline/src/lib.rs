@@ -72,6 +72,7 @@ pub mod oracle;
 
 mod check;
 mod core_fs;
+mod locks;
 mod real;
 mod session;
 

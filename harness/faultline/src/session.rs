@@ -21,6 +21,7 @@ thread_local! {
 pub(crate) struct Session {
     pub(crate) fs: SimFs,
     pub(crate) acks: std::sync::Mutex<Vec<(usize, String)>>,
+    pub(crate) locks: std::sync::Mutex<crate::locks::Locks>,
 }
 
 impl Session {
@@ -28,6 +29,7 @@ impl Session {
         Arc::new(Session {
             fs,
             acks: std::sync::Mutex::new(Vec::new()),
+            locks: std::sync::Mutex::new(crate::locks::Locks::default()),
         })
     }
 
@@ -39,6 +41,19 @@ impl Session {
         shuttle::thread::yield_now();
         &self.fs
     }
+
+    /// The lock table.
+    pub(crate) fn locks(&self) -> std::sync::MutexGuard<'_, crate::locks::Locks> {
+        self.locks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Lets another thread run while this one waits for a lock.
+pub(crate) fn yield_now() {
+    #[cfg(shuttle)]
+    shuttle::thread::yield_now();
+    #[cfg(not(shuttle))]
+    std::thread::yield_now();
 }
 
 /// Makes `session` this thread's file system until the guard drops.

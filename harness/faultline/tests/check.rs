@@ -225,3 +225,46 @@ fn a_printed_replay_judges_that_one_state() {
         "{text}"
     );
 }
+
+#[test]
+fn two_threads_taking_two_file_locks_in_opposite_orders_are_reported_with_both_chains() {
+    use std::sync::{Arc, Barrier};
+    let both_hold_one = Arc::new(Barrier::new(2));
+    let lock_both = |first: &'static str, second: &'static str, barrier: Arc<Barrier>| {
+        faultline::spawn(move || -> std::io::Result<()> {
+            let a = fs::OpenOptions::new().write(true).create(true).open(first)?;
+            a.lock()?;
+            barrier.wait();
+            let b = fs::OpenOptions::new().write(true).create(true).open(second)?;
+            b.lock()?;
+            Ok(())
+        })
+    };
+    let outcome = std::panic::catch_unwind(|| {
+        Check::new().models(&[Model::ProcessCrash]).run(
+            || {
+                let one = lock_both("a.lock", "b.lock", Arc::clone(&both_hold_one));
+                let two = lock_both("b.lock", "a.lock", Arc::clone(&both_hold_one));
+                let (one, two) = (one.join().expect("no panic"), two.join().expect("no panic"));
+                one.and(two)
+            },
+            |_| Ok(()),
+        )
+    });
+    let panic = outcome.expect_err("the workload cannot finish both");
+    let text = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(text.contains("lock-order cycle between 2 threads"), "{text}");
+    // Both chains: each thread's held lock (with where it was taken) and the one it waits for.
+    assert!(
+        text.contains("holds a.lock (locked at") && text.contains("and waits for b.lock"),
+        "{text}"
+    );
+    assert!(
+        text.contains("holds b.lock (locked at") && text.contains("and waits for a.lock"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tests/check.rs:"),
+        "the places are the test's lock calls: {text}"
+    );
+}
