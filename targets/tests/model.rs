@@ -261,20 +261,26 @@ mod with_loom {
     }
 }
 
-/// Crashes and concurrency together, through faultline's public API: under shuttle, each
-/// schedule runs the store's two threads (the debounced save's timer and the program) inside
+/// Crashes and concurrency together, through faultline's public API: under shuttle (300
+/// random schedules) and loom (every interleaving within the preemption bound), each schedule
+/// runs the store's two threads (the debounced save's timer and the program) inside
 /// `faultline::Check`, whose file-system calls are scheduling points, and every power-loss
-/// crash state of that schedule is judged. S1 deadlocks (shuttle reports both threads
+/// crash state of that schedule is judged. S1 deadlocks (the checker reports the threads
 /// blocked), S2's stale snapshot overwrites the newer save, S3's shared temp name makes one
-/// save fail; the reference passes every schedule and every crash state.
-#[cfg(shuttle)]
+/// save fail; the reference passes every schedule and every crash state of each.
+#[cfg(any(shuttle, loom))]
 mod crashes_with_concurrency {
     use std::path::Path;
     use std::sync::Arc;
 
     use faultline::{Check, CheckFs, Model};
     use faultline_targets::store;
+    #[cfg(loom)]
+    use loom::thread;
+    #[cfg(shuttle)]
+    use shuttle::thread;
 
+    #[cfg(shuttle)]
     const ITERATIONS: usize = 300;
     const FILE: &str = "/data/store.json";
 
@@ -297,11 +303,11 @@ mod crashes_with_concurrency {
                     };
                     let timer = {
                         let state = Arc::clone(&state);
-                        shuttle::thread::spawn(move || save(&state))
+                        thread::spawn(move || save(&state))
                     };
                     let program = {
                         let state = Arc::clone(&state);
-                        shuttle::thread::spawn(move || {
+                        thread::spawn(move || {
                             state.mutate();
                             state.mutate();
                             save(&state)
@@ -330,6 +336,7 @@ mod crashes_with_concurrency {
             );
     }
 
+    #[cfg(shuttle)]
     /// The first failure shuttle's random scheduler finds in `ITERATIONS` schedules, and
     /// the schedules run.
     fn search(variant: store::Variant) -> (Option<String>, usize) {
@@ -353,11 +360,13 @@ mod crashes_with_concurrency {
         (failure, schedules.load(std::sync::atomic::Ordering::Relaxed))
     }
 
+    #[cfg(shuttle)]
     #[test]
     fn the_reference_passes_every_schedule_and_every_crash_state_of_each() {
         assert_eq!(search(store::Variant::Generational), (None, ITERATIONS));
     }
 
+    #[cfg(shuttle)]
     #[test]
     fn s1_to_s3_are_found_with_their_failure() {
         let cases = [
@@ -379,6 +388,72 @@ mod crashes_with_concurrency {
                 "{variant:?}: found after {schedules} schedules: {}",
                 message.lines().next().unwrap_or_default()
             );
+        }
+    }
+
+    #[cfg(loom)]
+    const CHILD: &str = "FAULTLINE_LOOM_CRASHES";
+
+    /// Runs in a child process (see [`explore`]); does nothing in an ordinary test run.
+    #[cfg(loom)]
+    #[test]
+    fn child() {
+        let Ok(wanted) = std::env::var(CHILD) else { return };
+        let variant = store::Variant::ALL
+            .into_iter()
+            .find(|v| format!("{v:?}") == wanted)
+            .expect("a store variant");
+        let executions = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = Arc::clone(&executions);
+        loom::model(move || {
+            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            one_schedule(variant)
+        });
+        eprintln!(
+            "loom executions: {}",
+            executions.load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
+
+    /// Every interleaving within the preemption bound, each with every power-loss crash state,
+    /// in a child process (loom aborts a process whose model fails with threads blocked):
+    /// its stderr if it failed.
+    #[cfg(loom)]
+    fn explore(variant: store::Variant) -> Option<String> {
+        let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+            .args([
+                "--exact",
+                "crashes_with_concurrency::child",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
+            .env(CHILD, format!("{variant:?}"))
+            .output()
+            .expect("run the child");
+        (!out.status.success()).then(|| String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
+    #[cfg(loom)]
+    #[test]
+    fn loom_passes_the_reference_at_every_interleaving_and_crash_state() {
+        assert_eq!(explore(store::Variant::Generational), None);
+    }
+
+    #[cfg(loom)]
+    #[test]
+    fn loom_finds_s1_to_s3_with_their_failure() {
+        let cases = [
+            (store::Variant::SaveUnderLock, "deadlock"),
+            (store::Variant::SnapshotOutsideLock, "but the file holds"),
+            (
+                store::Variant::SharedTmpSave,
+                "the workload failed before any crash",
+            ),
+        ];
+        for (variant, why) in cases {
+            let stderr = explore(variant).unwrap_or_else(|| panic!("{variant:?} not found"));
+            assert!(stderr.contains(why), "{variant:?}: expected '{why}' in\n{stderr}");
         }
     }
 }

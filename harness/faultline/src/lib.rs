@@ -63,9 +63,9 @@
 //! [`check`] panics instead of returning the failures, for use in a `#[test]`; [`Check`]
 //! sets the models, the block size writes tear at, the budget, the setup and the recovery.
 //! [`Check::run_real`] kills the workload for real, with SIGKILL at each [`crash_point!`],
-//! in a child process. Built with `--cfg shuttle`, each simulated call is a scheduling point
-//! of the shuttle model checker, so a check inside a shuttle test judges the crash states of
-//! every schedule it visits.
+//! in a child process. Built with `--cfg shuttle` or `--cfg loom`, each simulated call is a
+//! scheduling point of that model checker, so a check inside a shuttle or loom test judges the
+//! crash states of every schedule it visits.
 
 pub mod fs;
 pub mod oracle;

@@ -10,13 +10,21 @@ use faultline_core::fs::Fd;
 /// A thread (or a shuttle task) of the check.
 pub(crate) type Task = u64;
 
-/// This thread's task number: shuttle's task id under shuttle, else a number per thread.
+/// This thread's task number: the model checker's thread under shuttle or loom (whose
+/// threads share one OS thread), else a number per thread.
 pub(crate) fn task() -> Task {
     #[cfg(shuttle)]
     {
         usize::from(shuttle::current::me()) as Task
     }
-    #[cfg(not(shuttle))]
+    #[cfg(loom)]
+    {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        loom::thread::current().id().hash(&mut hasher);
+        hasher.finish()
+    }
+    #[cfg(not(any(shuttle, loom)))]
     {
         use std::sync::atomic::{AtomicU64, Ordering};
         static NEXT: AtomicU64 = AtomicU64::new(1);

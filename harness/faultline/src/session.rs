@@ -20,6 +20,11 @@ thread_local! {
 /// workload acknowledged, each with the trace length at the time.
 pub(crate) struct Session {
     pub(crate) fs: SimFs,
+    /// Under loom, every call takes this lock for a moment: loom then sees the calls of
+    /// different threads as conflicting steps and explores their orders (its reduction
+    /// ignores what it cannot see, such as the simulated file system's own state).
+    #[cfg(loom)]
+    kernel: loom::sync::Mutex<()>,
     pub(crate) acks: std::sync::Mutex<Vec<(usize, String)>>,
     pub(crate) locks: std::sync::Mutex<crate::locks::Locks>,
 }
@@ -28,17 +33,21 @@ impl Session {
     pub(crate) fn new(fs: SimFs) -> Arc<Self> {
         Arc::new(Session {
             fs,
+            #[cfg(loom)]
+            kernel: loom::sync::Mutex::new(()),
             acks: std::sync::Mutex::new(Vec::new()),
             locks: std::sync::Mutex::new(crate::locks::Locks::default()),
         })
     }
 
-    /// The simulated file system, for one call. Built with `--cfg shuttle`, each call is
-    /// first a scheduling point, so the model checker can run another thread between two
-    /// system calls, as the kernel can.
+    /// The simulated file system, for one call. Built with `--cfg shuttle` or `--cfg loom`,
+    /// each call is first a scheduling point, so the model checker can run another thread
+    /// between two system calls, as the kernel can.
     pub(crate) fn step(&self) -> &SimFs {
         #[cfg(shuttle)]
         shuttle::thread::yield_now();
+        #[cfg(loom)]
+        drop(self.kernel.lock());
         &self.fs
     }
 
@@ -52,7 +61,9 @@ impl Session {
 pub(crate) fn yield_now() {
     #[cfg(shuttle)]
     shuttle::thread::yield_now();
-    #[cfg(not(shuttle))]
+    #[cfg(loom)]
+    loom::thread::yield_now();
+    #[cfg(not(any(shuttle, loom)))]
     std::thread::yield_now();
 }
 
