@@ -463,6 +463,31 @@ impl State {
 /// Runs `workload` on a simulated file system and judges every state a process crash or a
 /// power cut could leave with `oracle`, with the default options (see [`Check`]). Panics
 /// with the first failed state, what the crash lost, and a line that replays that state.
+///
+/// ```
+/// use std::io::Write;
+///
+/// // An append-only log: each record is durable once `sync_data` returns.
+/// faultline::check(
+///     || {
+///         let mut log = faultline::fs::OpenOptions::new().append(true).create(true).open("log")?;
+///         faultline::fs::sync_dir(".")?; // the new name, before anything is promised
+///         for n in 1..=3 {
+///             log.write_all(format!("record {n}\n").as_bytes())?;
+///             log.sync_data()?;
+///             faultline::ack(n.to_string());
+///         }
+///         Ok(())
+///     },
+///     |state| {
+///         let log = String::from_utf8(state.read("log").unwrap_or_default()).map_err(|e| e.to_string())?;
+///         match state.last_ack() {
+///             Some(n) if !log.contains(&format!("record {n}\n")) => Err(format!("record {n} was promised: {log:?}")),
+///             _ => Ok(()),
+///         }
+///     },
+/// );
+/// ```
 pub fn check(
     workload: impl FnOnce() -> io::Result<()>,
     oracle: impl Fn(&State) -> Result<(), String>,

@@ -59,6 +59,26 @@ pub fn acknowledged_durable(
 
 /// Directory `dir` holds no names but `expected`: no temp file is left behind (run it after
 /// a recovery that should have removed them).
+///
+/// ```
+/// use faultline::{Check, fs, oracle};
+///
+/// let save = || -> std::io::Result<()> {
+///     fs::write("doc.tmp", "new")?;
+///     fs::File::open("doc.tmp")?.sync_all()?;
+///     fs::rename("doc.tmp", "doc")?;
+///     fs::sync_dir(".")
+/// };
+/// let only_doc = |s: &faultline::State| oracle::no_leaked_temps(s, "/", &["doc"]);
+/// // A crash before the rename leaves the temp behind...
+/// assert!(Check::new().setup(|| fs::write("doc", "old")).run(save, only_doc).is_err());
+/// // ...which a recovery that removes it puts right.
+/// Check::new()
+///     .setup(|| fs::write("doc", "old"))
+///     .recover(|| if fs::exists("doc.tmp") { fs::remove_file("doc.tmp") } else { Ok(()) })
+///     .run(save, only_doc)
+///     .expect("no temp is left after the recovery");
+/// ```
 pub fn no_leaked_temps(state: &State, dir: impl AsRef<Path>, expected: &[&str]) -> Result<(), String> {
     let dir = dir.as_ref();
     let extra: Vec<String> = state
