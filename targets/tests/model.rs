@@ -284,6 +284,16 @@ mod crashes_with_concurrency {
     const ITERATIONS: usize = 300;
     const FILE: &str = "/data/store.json";
 
+    /// S1-S3 and what each one's failure says: a deadlock, the stale save, the failed save.
+    const BROKEN: [(store::Variant, &str); 3] = [
+        (store::Variant::SaveUnderLock, "deadlock"),
+        (store::Variant::SnapshotOutsideLock, "but the file holds"),
+        (
+            store::Variant::SharedTmpSave,
+            "the workload failed before any crash",
+        ),
+    ];
+
     fn render(generation: u64) -> Vec<u8> {
         format!("{{\"generation\": {generation}}}\n").into_bytes()
     }
@@ -369,15 +379,7 @@ mod crashes_with_concurrency {
     #[cfg(shuttle)]
     #[test]
     fn s1_to_s3_are_found_with_their_failure() {
-        let cases = [
-            (store::Variant::SaveUnderLock, "deadlock"),
-            (store::Variant::SnapshotOutsideLock, "but the file holds"),
-            (
-                store::Variant::SharedTmpSave,
-                "the workload failed before any crash",
-            ),
-        ];
-        for (variant, why) in cases {
+        for (variant, why) in BROKEN {
             let (found, schedules) = search(variant);
             let message = found.unwrap_or_else(|| panic!("{variant:?} not found in {ITERATIONS} schedules"));
             assert!(
@@ -443,15 +445,7 @@ mod crashes_with_concurrency {
     #[cfg(loom)]
     #[test]
     fn loom_finds_s1_to_s3_with_their_failure() {
-        let cases = [
-            (store::Variant::SaveUnderLock, "deadlock"),
-            (store::Variant::SnapshotOutsideLock, "but the file holds"),
-            (
-                store::Variant::SharedTmpSave,
-                "the workload failed before any crash",
-            ),
-        ];
-        for (variant, why) in cases {
+        for (variant, why) in BROKEN {
             let stderr = explore(variant).unwrap_or_else(|| panic!("{variant:?} not found"));
             assert!(stderr.contains(why), "{variant:?}: expected '{why}' in\n{stderr}");
         }

@@ -225,15 +225,21 @@ impl Check {
             let mut described = false;
             let mut judge = |id: &CrashStateId, image: FsImage, pending: &[Pending]| {
                 failures.states += 1;
-                let Err(why) = self.judge(&run, *model, id, image.clone(), &oracle) else {
+                let Err((why, recovered)) = self.judge(&run, *model, id, image, &oracle) else {
                     return;
                 };
                 failures.failed += 1;
                 if !described {
                     described = true;
-                    failures
-                        .first
-                        .push(describe(&run, *model, id, &image, pending, &why, self.block_size));
+                    failures.first.push(describe(
+                        &run,
+                        *model,
+                        id,
+                        &recovered,
+                        pending,
+                        &why,
+                        self.block_size,
+                    ));
                     if failures.replay.is_empty() {
                         // libtest names each test's thread after the test.
                         let test = match std::thread::current().name() {
@@ -298,7 +304,8 @@ impl Check {
         }
     }
 
-    /// Boots the crash state, runs the recovery on it, and asks the oracle.
+    /// Boots the crash state, runs the recovery on it, and asks the oracle; on a failure, why
+    /// and the files after the recovery.
     fn judge(
         &self,
         run: &Run,
@@ -306,7 +313,7 @@ impl Check {
         id: &CrashStateId,
         image: FsImage,
         oracle: &dyn Fn(&State) -> Result<(), String>,
-    ) -> Result<(), String> {
+    ) -> Result<(), (String, FsImage)> {
         // The recovery is a new process: the workload's pid is not running any more, so
         // what it left (a temp named by its pid, a lock) is seen as left by the dead.
         let options = SimOptions {
@@ -316,8 +323,8 @@ impl Check {
         };
         let session = Session::new(SimFs::from_image(image, options));
         let _enter = Enter::new(Arc::clone(&session));
-        if let Some(recover) = &self.recover {
-            recover().map_err(|e| format!("the recovery failed: {e}"))?;
+        if let Some(Err(e)) = self.recover.as_ref().map(|recover| recover()) {
+            return Err((format!("the recovery failed: {e}"), session.fs.image()));
         }
         let state = State {
             image: session.fs.image(),
@@ -325,7 +332,7 @@ impl Check {
             model,
             id: id.to_string(),
         };
-        oracle(&state)
+        oracle(&state).map_err(|why| (why, state.image))
     }
 }
 
