@@ -66,7 +66,7 @@ type Step = Box<dyn Fn() -> io::Result<()>>;
 /// ```
 pub struct Check {
     models: Vec<Model>,
-    block_size: u64,
+    block_size: BlockSize,
     max_choices: u64,
     pub(crate) setup: Option<Step>,
     pub(crate) recover: Option<Step>,
@@ -141,7 +141,7 @@ impl Check {
     pub fn new() -> Self {
         Check {
             models: vec![Model::ProcessCrash, Model::PowerLoss],
-            block_size: BlockSize::DEFAULT.bytes(),
+            block_size: BlockSize::DEFAULT,
             max_choices: EnumerationConfig::DEFAULT_MAX_CHOICES,
             setup: None,
             recover: None,
@@ -160,7 +160,7 @@ impl Check {
     /// On any other size.
     pub fn block_size(mut self, bytes: u64) -> Self {
         match BlockSize::new(bytes) {
-            Ok(b) => self.block_size = b.bytes(),
+            Ok(b) => self.block_size = b,
             Err(e) => panic!("faultline: {e}"),
         }
         self
@@ -217,7 +217,7 @@ impl Check {
         for model in &self.models {
             let config = EnumerationConfig {
                 model: model.core(),
-                block_size: BlockSize::new(self.block_size).expect("checked by block_size"),
+                block_size: self.block_size,
                 max_choices: self.max_choices,
                 seed: 0,
             };
@@ -238,14 +238,10 @@ impl Check {
                         &recovered,
                         pending,
                         &why,
-                        self.block_size,
+                        self.block_size.bytes(),
                     ));
                     if failures.replay.is_empty() {
-                        // libtest names each test's thread after the test.
-                        let test = match std::thread::current().name() {
-                            Some(name) if name != "main" => format!(" -- --exact {name}"),
-                            _ => String::new(),
-                        };
+                        let test = test_name().map_or_else(String::new, |t| format!(" -- --exact {t}"));
                         failures.replay = format!("{REPLAY_VAR}={}:{id} cargo test{test}", model.name());
                     }
                 }
@@ -334,6 +330,14 @@ impl Check {
         };
         oracle(&state).map_err(|why| (why, state.image))
     }
+}
+
+/// The running test's name: libtest names each test's thread after the test.
+pub(crate) fn test_name() -> Option<String> {
+    std::thread::current()
+        .name()
+        .filter(|name| *name != "main")
+        .map(str::to_string)
 }
 
 /// A failed state, for people: the call the crash came after, what was lost, the files.

@@ -150,13 +150,9 @@ impl Check {
             !CALLED.with(|c| c.replace(true)),
             "faultline: one run_real per test: its child process runs the test again and stops at the first"
         );
-        let test = std::thread::current()
-            .name()
-            .filter(|n| *n != "main")
-            .map(str::to_string)
-            .unwrap_or_else(|| {
-                panic!("faultline: run_real must run inside a #[test], whose name finds the child")
-            });
+        let test = crate::check::test_name().unwrap_or_else(|| {
+            panic!("faultline: run_real must run inside a #[test], whose name finds the child")
+        });
         let run = self.record(workload);
         // Each point and pass, with what had been acknowledged when the workload got there.
         let mut points: Vec<(String, u64, Vec<String>)> = Vec::new();
