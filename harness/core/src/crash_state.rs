@@ -156,6 +156,9 @@ pub struct EnumerationStats {
     /// that lose exactly this many changes was built, and none that lose more.
     #[serde(default)]
     pub cut_level: Option<u32>,
+    /// How many choices of the cut level the sample built (what the budget had left).
+    #[serde(default)]
+    pub cut_sampled: u64,
 }
 
 impl EnumerationStats {
@@ -179,8 +182,13 @@ impl EnumerationStats {
                         plural(n - 1)
                     ),
                 };
+                let cut = if self.cut_sampled == 0 {
+                    format!("none of those that lose {level}")
+                } else {
+                    format!("a seeded sample of those that lose {level}")
+                };
                 format!(
-                    "{} of {} choices the model allows: {whole}a seeded sample of those that lose {level} (budget --max-choices)",
+                    "{} of {} choices the model allows: {whole}{cut} (budget --max-choices)",
                     self.choices,
                     big_count(self.space)
                 )
@@ -253,7 +261,6 @@ pub fn enumerate(
     });
     let mut seen: HashSet<u128> = HashSet::new();
     let mut budget = config.max_choices;
-    let mut stopped = false;
     for level in 0..=most_pending {
         let level32 = u32::try_from(level).unwrap_or(u32::MAX);
         let mut counts = Vec::new();
@@ -310,18 +317,17 @@ pub fn enumerate(
             }
             ControlFlow::Continue(())
         });
+        // The visitor stopped: the level is not whole, and the caller knows why.
         if flow.is_break() {
-            stopped = true;
+            break;
         }
-        if picks.is_some() {
+        if let Some(picks) = picks {
             stats.cut_level = Some(level32);
+            stats.cut_sampled = picks.len() as u64;
             break;
         }
         budget -= u64::try_from(total).unwrap_or(u64::MAX);
         stats.complete_below = level32 + 1;
-        if stopped {
-            break;
-        }
     }
     stats
 }

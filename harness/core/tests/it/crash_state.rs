@@ -166,8 +166,17 @@ fn the_budget_cuts_one_level_by_a_seeded_sample_without_replacement() {
         stats.complete_below, cut,
         "every level below the cut is whole: {stats:?}"
     );
+    assert!(
+        stats.cut_sampled > 0 && stats.cut_sampled < 300,
+        "the cut level got what the whole levels left: {stats:?}"
+    );
     assert!(!stats.exhaustive());
-    assert!(stats.coverage().contains("300 of"), "{}", stats.coverage());
+    assert!(
+        stats.coverage().contains("300 of")
+            && stats.coverage().contains("a seeded sample of those that lose"),
+        "{}",
+        stats.coverage()
+    );
     let distinct: HashSet<&CrashStateId> = a.iter().collect();
     assert_eq!(distinct.len(), a.len(), "no state is visited twice");
     let (again, _) = ids(300, 1);

@@ -932,6 +932,7 @@ pub fn explore_trace(
                 space: 1,
                 complete_below: 0,
                 cut_level: None,
+                cut_sampled: 0,
             }
         } else {
             crash_state::enumerate(&trace.base, &trace.entries, &request.config, class, |state| {
