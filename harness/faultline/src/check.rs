@@ -268,6 +268,15 @@ impl Check {
                 }
             }
         }
+        // A replay that names no state of this check must not pass it silently.
+        if let Some(replay) = &replay
+            && failures.states == 0
+        {
+            panic!(
+                "faultline: {}={replay} names no state of this check",
+                crate::REPLAY_VAR
+            );
+        }
         if failures.failed > 0 {
             return Err(failures);
         }

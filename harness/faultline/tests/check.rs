@@ -268,3 +268,27 @@ fn two_threads_taking_two_file_locks_in_opposite_orders_are_reported_with_both_c
         "the places are the test's lock calls: {text}"
     );
 }
+
+/// Judged by `a_replay_that_names_no_state_of_the_check_fails` in a child process.
+#[test]
+fn replay_of_nothing() {
+    if std::env::var(faultline::REPLAY_VAR).is_err() {
+        return;
+    }
+    let _ = two_versions(save_durable, Model::PowerLoss);
+}
+
+#[test]
+fn a_replay_that_names_no_state_of_the_check_fails() {
+    let out = std::process::Command::new(std::env::current_exe().expect("this test binary"))
+        .args(["--exact", "replay_of_nothing", "--nocapture", "--test-threads=1"])
+        .env(faultline::REPLAY_VAR, "process-crash:3:-")
+        .output()
+        .expect("the test binary runs");
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "a power-loss check has no process-crash state:\n{text}"
+    );
+    assert!(text.contains("names no state of this check"), "{text}");
+}
