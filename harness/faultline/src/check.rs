@@ -272,10 +272,7 @@ impl Check {
         if let Some(replay) = &replay
             && failures.states == 0
         {
-            panic!(
-                "faultline: {}={replay} names no state of this check",
-                crate::REPLAY_VAR
-            );
+            panic!("faultline: {}={replay} names no state of this check", REPLAY_VAR);
         }
         if failures.failed > 0 {
             return Err(failures);
@@ -525,15 +522,5 @@ pub fn ack(label: impl Into<String>) {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push((at, label.into()));
-    }
-}
-
-/// Marks a named place in the code: inside a check it is recorded in the trace, so failed
-/// states name the last point passed; outside, it costs one atomic load.
-#[doc(hidden)]
-pub fn __crash_point(name: &'static str) {
-    match crate::session::current() {
-        Some(session) => faultline_core::Fs::crash_point(session.step(), name),
-        None => crate::real::crash_point(name),
     }
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use faultline_core::{FileData, FsImage, Node};
 
-use crate::check::{Check, Failures, State, Summary};
+use crate::check::{Check, Failures, REPLAY_VAR, State, Summary};
 
 /// Tells a child run of the test what to do: `crash\tDIR\tPOINT\tHIT` or `recover\tDIR`.
 const CHILD_VAR: &str = "FAULTLINE_REAL_CHILD";
@@ -166,7 +166,7 @@ impl Check {
             !points.is_empty(),
             "faultline: the workload passes no crash point; mark places with faultline::crash_point!"
         );
-        let replay = std::env::var(crate::REPLAY_VAR).ok();
+        let replay = std::env::var(REPLAY_VAR).ok();
         let mut failures = Failures {
             states: 0,
             failed: 0,
@@ -188,7 +188,7 @@ impl Check {
                     failures.first.push(format!(
                         "\nfirst failed state: killed at crash point {point} (pass {hit})\n{why}\n"
                     ));
-                    failures.replay = format!("{}={id} cargo test -- --exact {test}", crate::REPLAY_VAR);
+                    failures.replay = format!("{}={id} cargo test -- --exact {test}", REPLAY_VAR);
                 }
             }
         }
@@ -196,10 +196,7 @@ impl Check {
         if let Some(replay) = &replay
             && failures.states == 0
         {
-            panic!(
-                "faultline: {}={replay} names no state of this check",
-                crate::REPLAY_VAR
-            );
+            panic!("faultline: {}={replay} names no state of this check", REPLAY_VAR);
         }
         if failures.failed > 0 {
             return Err(failures);
