@@ -93,7 +93,7 @@ pub fn __crash_point(name: &'static str) {
 
 /// Marks a named place in your code, e.g. `faultline::crash_point!("after_rename")`.
 /// Inside a check it is recorded in the trace, so a failed state names the last point
-/// passed; outside a check it costs one atomic load.
+/// passed; outside a check it costs two relaxed atomic loads.
 #[macro_export]
 macro_rules! crash_point {
     ($name:literal) => {
