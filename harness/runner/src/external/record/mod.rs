@@ -187,7 +187,10 @@ pub fn record(request: &RecordRequest, cancel: &AtomicBool) -> Result<TraceFile,
             path: PathBuf::from("/dev/null"),
             message: e.to_string(),
         })?;
-    let ack_fd = std::os::fd::AsRawFd::as_raw_fd(&ack);
+    let open_fd = std::os::fd::AsRawFd::as_raw_fd(&ack);
+    // The program sees it as descriptor 9 whatever number it has here: a shell redirects
+    // only to single digits (`>&"$FAULTLINE_ACK_FD"` fails in dash at 10 and above).
+    let ack_fd = ACK_FD_NUMBER;
     let side_file = |what: &str| {
         std::fs::File::create(request.scratch.join(what)).map_err(|e| RecordError::Dir {
             path: request.scratch.join(what),
@@ -216,10 +219,14 @@ pub fn record(request: &RecordRequest, cancel: &AtomicBool) -> Result<TraceFile,
     // the group at once; the lifeline kills it if faultline dies first.
     crate::child::own_group(&mut command);
     #[expect(unsafe_code, reason = "pre_exec runs between fork and exec in the child")]
-    // SAFETY: the closure makes one system call (fcntl), which is async-signal-safe; it
-    // allocates nothing and touches no lock. It clears close-on-exec in the child only.
+    // SAFETY: the closure makes two system calls (dup2, fcntl), both async-signal-safe; it
+    // allocates nothing and touches no lock. In the child only, it puts the channel on
+    // descriptor 9 and clears close-on-exec there.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+            if open_fd != ack_fd && libc::dup2(open_fd, ack_fd) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
             let fd = std::os::fd::BorrowedFd::borrow_raw(ack_fd);
             rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
             Ok(())
@@ -1292,6 +1299,10 @@ impl Recorder {
 
 /// The environment variable that names the acknowledgement descriptor of a recorded program.
 pub const ACK_FD_VAR: &str = "FAULTLINE_ACK_FD";
+
+/// The descriptor the recorded program inherits the acknowledgement channel on: one digit,
+/// so shells can redirect to it.
+pub const ACK_FD_NUMBER: i32 = 9;
 
 /// A warning when every acknowledgement arrived in one write after the program's last change:
 /// the sign of output block-buffered into a pipe, which makes no crash state count anything
