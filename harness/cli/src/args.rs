@@ -1,6 +1,6 @@
 //! Command-line arguments, and the checks that turn bad ones into one-line errors.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -159,7 +159,8 @@ pub struct GateArgs {
     /// Judge expectations only; compare with no baseline.
     #[arg(long, conflicts_with = "baseline", help_heading = "Gate")]
     pub no_baseline: bool,
-    /// Judge this run.json (a merge of shards, say) instead of running.
+    /// Judge this run.json (a merge of shards, say; or the directory holding it) instead of
+    /// running.
     #[arg(long, value_name = "REPORT", help_heading = "Gate")]
     pub from: Option<PathBuf>,
 }
@@ -187,7 +188,8 @@ pub struct BaselineArgs {
 
 #[derive(Args, Debug)]
 pub struct ReplayArgs {
-    /// The report: run.json, model.json or explore.json.
+    /// The report: run.json, model.json or explore.json, or the directory a command wrote
+    /// its report set into (reports/out/gate, say).
     pub report: PathBuf,
     /// The failure to replay, numbered as run.md, run.html and the text output list them.
     #[arg(long)]
@@ -209,9 +211,9 @@ pub struct MergeArgs {
     /// The run.json files to merge.
     #[arg(required = true)]
     pub reports: Vec<PathBuf>,
-    /// Where the merged run.json and run.md are written.
-    #[arg(long, default_value = "reports/out")]
-    pub out: PathBuf,
+    /// Where the merged run.json and its renderings are written. Default: reports/out/merge.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
@@ -252,9 +254,9 @@ pub struct ModelArgs {
     /// ...and the schedule it printed.
     #[arg(long, requires = "replay")]
     pub schedule: Option<String>,
-    /// Where model.json and model.md are written.
-    #[arg(long, default_value = "reports/out")]
-    pub out: PathBuf,
+    /// Where model.json and its renderings are written. Default: reports/out/model.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
@@ -395,17 +397,54 @@ pub struct RunArgs {
     /// its references (exit 1 if one failed), the merge judges everything.
     #[arg(long, value_name = "I/N", help_heading = "What to run")]
     pub shard: Option<String>,
-    /// Where run.json and run.md are written.
-    #[arg(
-        long,
-        default_value = "reports/out",
-        env = "FAULTLINE_OUT",
-        help_heading = "Output"
-    )]
-    pub out: PathBuf,
+    /// Where the report set is written. Default: a directory of the command's own under
+    /// reports/out (run, reproduce for a single --trial, gate, baseline).
+    #[arg(long, env = "FAULTLINE_OUT", help_heading = "Output")]
+    pub out: Option<PathBuf>,
+    /// Print every expected catch in full, not one line per scenario.
+    #[arg(long, short, help_heading = "Output")]
+    pub verbose: bool,
     /// Output format on stdout.
     #[arg(long, value_enum, default_value = "text", help_heading = "Output")]
     pub format: Format,
+}
+
+/// Where generated reports go: each command writes its own set into a directory of its own
+/// below this one, so no command leaves another's files stale.
+pub const REPORTS_ROOT: &str = "reports/out";
+
+/// The directory of `command`'s report set: `out` when given, else `reports/out/<command>`.
+pub fn out_dir(out: Option<&Path>, command: &str) -> PathBuf {
+    out.map_or_else(|| Path::new(REPORTS_ROOT).join(command), Path::to_path_buf)
+}
+
+/// A report named by its file, or by the directory of a report set: there the first of
+/// `names` that exists.
+pub fn report_path(given: &Path, names: &[&str]) -> Result<PathBuf, UsageError> {
+    if !given.is_dir() {
+        return Ok(given.to_path_buf());
+    }
+    names
+        .iter()
+        .map(|n| given.join(n))
+        .find(|p| p.is_file())
+        .ok_or_else(|| UsageError::NoReportIn {
+            dir: given.display().to_string(),
+            names: names.join(", "),
+        })
+}
+
+impl RunArgs {
+    /// Where this run's report set goes: a single trial (a reproduce line) writes to
+    /// `reproduce`, so it never replaces the run whose failure it reproduces.
+    pub fn out_dir(&self, command: &str) -> PathBuf {
+        let command = if command == "run" && self.trial.is_some() {
+            "reproduce"
+        } else {
+            command
+        };
+        out_dir(self.out.as_deref(), command)
+    }
 }
 
 /// Bad input, reported in one line with the valid choices; exit code 2.
@@ -452,6 +491,10 @@ pub enum UsageError {
     ShardedGate(&'static str),
     #[error("the baseline {0} does not exist; write it with `faultline baseline`, or pass --no-baseline")]
     NoBaseline(String),
+    #[error(
+        "{dir} is a directory with no report in it (looked for {names}); name a report file, or the directory a command wrote"
+    )]
+    NoReportIn { dir: String, names: String },
     #[error("{0}")]
     Read(#[from] faultline_runner::report::ReadError),
     #[error("--checker: {0}; give the checker as shell words, e.g. --checker 'python3 check.py {{stdout}}'")]

@@ -100,7 +100,7 @@ pub fn result_text(r: &ExploreResult) -> String {
         e.moments,
         e.coverage()
     );
-    let _ = writeln!(out, "  failed     {}", r.failed_states.summary());
+    let _ = writeln!(out, "  failed     {}", r.failed_text());
     for (kind, n) in &r.failures_by_kind {
         let _ = writeln!(out, "    {kind:<22} {n}");
     }
@@ -177,7 +177,7 @@ pub fn summary_text(report: &ExploreReport) -> String {
             r.catalogue_id.unwrap_or("reference"),
             r.model.to_string(),
             r.enumeration.distinct_states,
-            r.failed_states.summary(),
+            r.failed_text(),
             expectation_text(&r.expectation)
         );
     }

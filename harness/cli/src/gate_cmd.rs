@@ -32,8 +32,9 @@ fn check_arguments(args: &RunArgs, from: Option<&Path>, command: &'static str) -
 
 /// The report to judge: read with `--from`, or run. `None` when the run was interrupted.
 fn obtain(args: &RunArgs, from: Option<&Path>) -> anyhow::Result<Option<RunReport>> {
-    if let Some(path) = from {
-        let mut report = report::read_results(path, &["run"]).map_err(UsageError::Read)?;
+    if let Some(given) = from {
+        let path = crate::args::report_path(given, &["run.json"])?;
+        let mut report = report::read_results(&path, &["run"]).map_err(UsageError::Read)?;
         // Verdicts are judged again from the counts, as a merge does: never taken on trust.
         for r in &mut report.results {
             r.verdict = faultline_runner::results::judge(r);
@@ -134,7 +135,8 @@ pub fn gate(args: &GateArgs) -> anyhow::Result<u8> {
     let base = baseline.as_ref().map(|(_, b)| b);
     let base_path = baseline.as_ref().map(|(p, _)| p.as_path());
     let judgement = gate::judge(&report, base, scope);
-    let mut paths = render::write_rendered(&args.run.out, "run", &report, Some(&judgement), base)?;
+    let dir = args.run.out_dir("gate");
+    let mut paths = render::write_rendered(&dir, "run", &report, Some(&judgement), base)?;
     let gate_json = serde_json::json!({
         "format_version": report::FORMAT_VERSION,
         "kind": "gate",
@@ -143,7 +145,7 @@ pub fn gate(args: &GateArgs) -> anyhow::Result<u8> {
         "judgement": judgement,
     });
     paths.extend(report::write_files(
-        &args.run.out,
+        &dir,
         &[
             ("gate.json", serde_json::to_string_pretty(&gate_json)? + "\n"),
             (
@@ -151,7 +153,7 @@ pub fn gate(args: &GateArgs) -> anyhow::Result<u8> {
                 format!(
                     "{}\n{}",
                     judgement.to_markdown(base_path),
-                    report.to_markdown().replacen("# faultline run", "## The run", 1)
+                    render::markdown(&report, &judgement, &dir).replacen("# faultline run", "## The run", 1)
                 ),
             ),
         ],
@@ -161,7 +163,14 @@ pub fn gate(args: &GateArgs) -> anyhow::Result<u8> {
     }
     let text = match args.run.format {
         Format::Json => serde_json::to_string_pretty(&gate_json)? + "\n",
-        Format::Text => run_cmd::text(&report) + &judgement_text(&judgement, base_path),
+        Format::Text => {
+            let view = run_cmd::View {
+                judgement: &judgement,
+                verbose: args.run.verbose,
+                out: &dir,
+            };
+            run_cmd::text(&report, &view) + &judgement_text(&judgement, base_path)
+        }
     };
     crate::print_stdout(&text)?;
     Ok(judgement.exit_code())
@@ -184,8 +193,9 @@ pub fn baseline(args: &BaselineArgs) -> anyhow::Result<u8> {
     let Some(report) = obtain(&args.run, args.from.as_deref())? else {
         return Ok(faultline_runner::exit::INTERRUPTED);
     };
+    let dir = args.run.out_dir("baseline");
     if args.from.is_none() {
-        for path in render::write_run(&args.run.out, &report)? {
+        for path in render::write_run(&dir, &report)? {
             eprintln!("wrote {}", path.display());
         }
     }
@@ -200,7 +210,12 @@ pub fn baseline(args: &BaselineArgs) -> anyhow::Result<u8> {
             .iter()
             .any(|f| f.failure == Failure::FixedFailed);
     if failed {
-        crate::print_stdout(&(run_cmd::text(&report) + &judgement_text(&judgement, None)))?;
+        let view = run_cmd::View {
+            judgement: &judgement,
+            verbose: args.run.verbose,
+            out: &dir,
+        };
+        crate::print_stdout(&(run_cmd::text(&report, &view) + &judgement_text(&judgement, None)))?;
         eprintln!(
             "error: the run's expectations did not hold (exit {}); a baseline records a suite that passes, so nothing was written",
             judgement.exit_code()

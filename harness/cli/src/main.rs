@@ -149,15 +149,27 @@ fn run_scenarios(args: &RunArgs) -> anyhow::Result<u8> {
 fn merge(args: &args::MergeArgs) -> anyhow::Result<u8> {
     let mut reports = Vec::new();
     for path in &args.reports {
-        reports.push(faultline_runner::merge::read(path)?);
+        reports.push(faultline_runner::merge::read(&args::report_path(
+            path,
+            &["run.json"],
+        )?)?);
     }
     let report = faultline_runner::merge::merge(reports)?;
-    for path in render::write_run(&args.out, &report)? {
+    let dir = args::out_dir(args.out.as_deref(), "merge");
+    for path in render::write_run(&dir, &report)? {
         eprintln!("wrote {}", path.display());
     }
+    let judgement = faultline_runner::outcome::own_judgement(&report);
     let text = match args.format {
         Format::Json => report.to_json(),
-        Format::Text => run_cmd::text(&report),
+        Format::Text => run_cmd::text(
+            &report,
+            &run_cmd::View {
+                judgement: &judgement,
+                verbose: false,
+                out: &dir,
+            },
+        ),
     };
     print_stdout(&text)?;
     Ok(exit_of(&report))

@@ -11,7 +11,9 @@ use faultline_core::FailureKind;
 use faultline_core::stats::FailureCount;
 use faultline_runner::render;
 use faultline_runner::report::{FORMAT_VERSION, Report};
-use faultline_runner::results::{Expectation, Faults, FirstSeen, VariantResult, Verdict, judge};
+use faultline_runner::results::{
+    Expectation, Faults, FirstSeen, TimelineEntry, TrialKind, VariantResult, Verdict, judge,
+};
 use faultline_targets::registry::{self, Detector};
 
 use crate::args::{Format, ModelArgs, parse_seed};
@@ -87,19 +89,37 @@ pub fn run(args: &ModelArgs) -> anyhow::Result<u8> {
     for (n, text) in String::from_utf8_lossy(&out.stdout).lines().enumerate() {
         let line: Line = serde_json::from_str(text)
             .with_context(|| format!("line {} of the checker's output is not a result: {text:?}", n + 1))?;
-        results.push(result(&line)?);
+        let mut r = result(&line)?;
+        if let Some(schedule) = &line.schedule {
+            for first in r.first_by_kind.values_mut() {
+                first.timeline = interleaving_of(&bin, &line.workload, schedule);
+            }
+        }
+        results.push(r);
     }
     let report = Report {
         format_version: FORMAT_VERSION,
         kind: "model",
         results,
+        environment: Some(Box::new(faultline_runner::environment::Environment::capture(
+            None,
+        ))),
     };
-    for path in render::write_model(&args.out, &report)? {
+    let dir = crate::args::out_dir(args.out.as_deref(), "model");
+    for path in render::write_model(&dir, &report)? {
         eprintln!("wrote {}", path.display());
     }
+    let judgement = faultline_runner::outcome::own_judgement(&report);
     let text = match args.format {
         Format::Json => report.to_json(),
-        Format::Text => crate::run_cmd::text(&report),
+        Format::Text => crate::run_cmd::text(
+            &report,
+            &crate::run_cmd::View {
+                judgement: &judgement,
+                verbose: false,
+                out: &dir,
+            },
+        ),
     };
     crate::print_stdout(&text)?;
     Ok(crate::exit_of(&report))
@@ -150,6 +170,7 @@ fn result(line: &Line) -> anyhow::Result<VariantResult> {
                 after_s: line.seconds,
                 faults: Faults::default(),
                 reproduce,
+                timeline: Vec::new(),
             },
         );
     }
@@ -172,6 +193,7 @@ fn result(line: &Line) -> anyhow::Result<VariantResult> {
         max_shared_holders: None,
         queue_items: None,
         crash_states: None,
+        trial_kind: TrialKind::Executions,
         failures_by_kind,
         first_by_kind,
         time_to_first_failure_s: kind.map(|_| line.seconds),
@@ -183,6 +205,55 @@ fn result(line: &Line) -> anyhow::Result<VariantResult> {
     };
     r.verdict = judge(&r);
     Ok(r)
+}
+
+/// The interleaving a replay line gives, with the first step of each line.
+fn interleaving(value: &serde_json::Value) -> Vec<(u64, String)> {
+    value["interleaving"]
+        .as_array()
+        .map(|steps| {
+            steps
+                .iter()
+                .filter_map(|s| s.as_str())
+                .map(|s| {
+                    let first = s
+                        .trim_start_matches("steps ")
+                        .trim_start_matches("step ")
+                        .split(['-', ':'])
+                        .next()
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or(0);
+                    (first, s.to_string())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The interleaving of a failing schedule, replayed once, for the case's page; empty when
+/// the replay does not give one.
+fn interleaving_of(bin: &Path, workload: &str, schedule: &str) -> Vec<TimelineEntry> {
+    let Ok(out) = Command::new(bin)
+        .args(["--replay", workload, "--schedule", schedule])
+        .output()
+    else {
+        return Vec::new();
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let Some(value) = stdout
+        .lines()
+        .next()
+        .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+    else {
+        return Vec::new();
+    };
+    interleaving(&value)
+        .into_iter()
+        .map(|(step, event)| TimelineEntry {
+            at_ms: step as f64,
+            event,
+        })
+        .collect()
 }
 
 /// Replays `schedule` of `workload` with the checker; 0 when it reproduced, 1 when not.
@@ -198,6 +269,13 @@ pub fn replay(bin: &Path, workload: &str, schedule: &str) -> anyhow::Result<u8> 
         anyhow::bail!("{first}");
     };
     let value: serde_json::Value = serde_json::from_str(line).context("the checker's replay line")?;
+    let steps = interleaving(&value);
+    if !steps.is_empty() {
+        println!("the interleaving (task 0 is the main thread, the others numbered as spawned):");
+        for (_, step) in &steps {
+            println!("  {step}");
+        }
+    }
     if value["reproduced"] == true {
         println!(
             "reproduced: {} fails with {}: {}",

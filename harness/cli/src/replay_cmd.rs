@@ -41,7 +41,7 @@ fn verdict(what: &str, kind: faultline_core::FailureKind, r: &Replayed) -> u8 {
 
 /// `faultline replay`.
 pub fn replay(args: &ReplayArgs) -> anyhow::Result<u8> {
-    let path = args.report.as_path();
+    let path = &crate::args::report_path(&args.report, &["run.json", "model.json", "explore.json"])?;
     let (kind, _) = faultline_runner::envelope::read_checked(path, &["run", "model", "explore"])
         .map_err(UsageError::Read)?;
     let usage = |e: replay::ReplayError| -> anyhow::Error {

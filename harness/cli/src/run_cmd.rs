@@ -1,14 +1,17 @@
 //! `faultline run`: loads every scenario first (a bad file stops everything before anything
 //! runs), runs them with a progress bar, prints before/after tables, writes the report.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
 use faultline_core::stats::percent;
+use faultline_runner::gate::Judgement;
+use faultline_runner::outcome;
 use faultline_runner::render;
-use faultline_runner::report::{RunReport, verdict_text};
+use faultline_runner::report::{Case, RunReport, verdict_text};
 use faultline_runner::results::{VariantResult, Verdict};
 use faultline_runner::run::{self, RunOptions};
 use faultline_runner::scenario::Scenario;
@@ -86,18 +89,31 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Outcome> {
         }
     }
     bar.finish();
-    Ok(Outcome::Done(RunReport::new(results)))
+    let mut report = RunReport::new(results);
+    report.environment = Some(Box::new(faultline_runner::environment::Environment::capture(
+        args.temp_dir.as_deref(),
+    )));
+    Ok(Outcome::Done(report))
 }
 
 /// Prints and writes the report.
 pub fn present(report: &RunReport, args: &RunArgs) -> anyhow::Result<String> {
-    let paths = render::write_run(&args.out, report)?;
+    let dir = args.out_dir("run");
+    let paths = render::write_run(&dir, report)?;
     for path in paths {
         eprintln!("wrote {}", path.display());
     }
+    let judgement = outcome::own_judgement(report);
     Ok(match args.format {
         Format::Json => report.to_json(),
-        Format::Text => text(report),
+        Format::Text => text(
+            report,
+            &View {
+                judgement: &judgement,
+                verbose: args.verbose,
+                out: &dir,
+            },
+        ),
     })
 }
 
@@ -145,22 +161,22 @@ fn figures(out: &mut String, r: &VariantResult) {
             .iter()
             .map(|(k, n)| format!("{k} {n}"))
             .collect();
-        let _ = writeln!(out, "  {:<22} {}", "", kinds.join(", "));
+        let _ = writeln!(out, "  {:<24} {}", "", kinds.join(", "));
     }
     if let Some(most) = r.max_shared_holders {
-        let _ = writeln!(out, "  {:<22} most shared holders inside at once: {most}", "");
+        let _ = writeln!(out, "  {:<24} most shared holders inside at once: {most}", "");
     }
-    if let faultline_runner::results::Verdict::NotCaught { .. } = r.verdict {
+    if let Verdict::NotCaught { .. } = r.verdict {
         let _ = writeln!(
             out,
-            "  {:<22} not caught in {} trials, {:.0} s (its own trials and the catch budget)",
+            "  {:<24} not caught in {} trials, {:.0} s (its own trials and the catch budget)",
             "", r.trials, r.elapsed_s
         );
     }
     if r.inconclusive > 0 {
         let _ = writeln!(
             out,
-            "  {:<22} {} inconclusive run(s), rerun and not counted; first: {}",
+            "  {:<24} {} inconclusive run(s), rerun and not counted; first: {}",
             "",
             r.inconclusive,
             r.inconclusive_detail.as_deref().unwrap_or("-")
@@ -169,14 +185,14 @@ fn figures(out: &mut String, r: &VariantResult) {
     if let Some(q) = r.queue_items {
         let _ = writeln!(
             out,
-            "  {:<22} {} items processed; {} again after a delivery never acked (allowed)",
+            "  {:<24} {} items processed; {} again after a delivery never acked (allowed)",
             "", q.processed, q.allowed_duplicates
         );
     }
     if let Some(states) = r.crash_states {
         let _ = writeln!(
             out,
-            "  {:<22} crash states: {} distinct at {} moments ({})",
+            "  {:<24} crash states: {} distinct at {} moments ({})",
             "",
             states.distinct_states,
             states.moments,
@@ -192,16 +208,75 @@ fn figures(out: &mut String, r: &VariantResult) {
         };
         let _ = writeln!(
             out,
-            "  {:<22} {claim} at 95%: needs {needed} clean {unit} given the first variant's rate; ran {} with {} failures",
+            "  {:<24} {claim} at 95%: needs {needed} clean {unit} given the first variant's rate; ran {} with {} failures",
             "", count.trials, count.failures
         );
     }
 }
 
-/// The terminal rendering: a before/after table per scenario and the first failures.
-pub fn text(report: &RunReport) -> String {
+/// How a report is shown in the terminal: whose judgement, how much, and where its report
+/// set was written (for the replay lines).
+pub struct View<'a> {
+    /// The gate's judgement, or the run's own ([`outcome::own_judgement`]).
+    pub judgement: &'a Judgement,
+    /// Every expected catch in full instead of one line per scenario.
+    pub verbose: bool,
+    /// The report set's directory.
+    pub out: &'a Path,
+}
+
+/// One recorded failure in full: what, where, and the lines that run it again.
+fn case_text(out: &mut String, case: &Case<'_>, dir: &Path, indent: &str) {
+    use std::fmt::Write as _;
+    let (r, first) = (case.result, case.first);
+    let seen = r.failures_by_kind.get(&case.kind).copied().unwrap_or(0);
+    let _ = writeln!(
+        out,
+        "{indent}case {}: {} / {}: {} seen {seen} time(s); first in trial {} at {:.2} s (seed {:#x}): {}",
+        case.number, r.scenario, r.variant, case.kind, first.trial, first.after_s, r.seed, first.detail
+    );
+    let _ = writeln!(out, "{indent}  reproduce: {}", first.reproduce);
+    let _ = writeln!(
+        out,
+        "{indent}  replay:    faultline replay {} --case {}",
+        shell_words::quote(&dir.display().to_string()),
+        case.number
+    );
+    let _ = writeln!(
+        out,
+        "{indent}  page:      {}",
+        dir.join(render::case_page(case.number)).display()
+    );
+}
+
+/// The terminal rendering: the unexpected outcomes first, a before/after table per scenario,
+/// then the expected catches (one line per scenario unless verbose).
+pub fn text(report: &RunReport, view: &View<'_>) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
+    let outcomes = outcome::sort(report, view.judgement);
+    if !outcomes.unexpected.is_empty() {
+        let _ = writeln!(
+            out,
+            "UNEXPECTED ({}): listed first; the expected catches are summed up below",
+            outcomes.unexpected.len()
+        );
+        for u in &outcomes.unexpected {
+            let f = u.finding;
+            let _ = writeln!(
+                out,
+                "  !! exit {}  {}: {} / {}: {}",
+                f.failure.exit_code(),
+                outcome::headline(f),
+                f.scenario,
+                f.variant.as_deref().unwrap_or("-"),
+                f.message
+            );
+            for case in &u.cases {
+                case_text(&mut out, case, view.out, "     ");
+            }
+        }
+    }
     let mut scenario = "";
     for r in &report.results {
         if r.scenario != scenario {
@@ -215,62 +290,98 @@ pub fn text(report: &RunReport) -> String {
             );
             let _ = writeln!(
                 out,
-                "  {:<22} {:<9} {:>6}  {:<40} {:<36} verdict",
-                "variant", "ID", "trials", "failed reads", "failed trials"
+                "  {:<24} {:<9} {:<44} {:<20} verdict",
+                "variant", "ID", "failed (the verdict's unit)", "failed reads"
             );
         }
-        let reads = if r.reads.trials > 0 {
-            r.reads.summary()
+        let reads = if r.reads.trials > 0 && r.measure().unit != "reads" {
+            format!(
+                "{} of {} ({})",
+                r.reads.failures,
+                r.reads.trials,
+                r.reads.rate().map(percent).unwrap_or_default()
+            )
         } else {
             "-".into()
         };
+        let flag = if outcome::is_unexpected(r, view.judgement) {
+            "  !! UNEXPECTED"
+        } else {
+            ""
+        };
         let _ = writeln!(
             out,
-            "  {:<22} {:<9} {:>6}  {:<40} {:<36} {}",
+            "  {:<24} {:<9} {:<44} {:<20} {}{flag}",
             r.variant,
             r.id_label(),
-            r.trials,
+            r.measure().summary(),
             reads,
-            r.failed_trials.summary(),
             verdict_text(&r.verdict)
         );
         figures(&mut out, r);
     }
-    for case in faultline_runner::report::cases(&report.results) {
-        let (r, kind, first) = (case.result, case.kind, case.first);
-        let (count, unit) = r.primary();
-        let rate = count.rate().map(percent).unwrap_or_else(|| "-".into());
-        let seen = r.failures_by_kind.get(&kind).copied().unwrap_or(0);
-        let _ = writeln!(
-            out,
-            "\nFAIL case {}: {} / {}: {kind} seen {seen} time(s); {} of {} {unit} failed ({rate})\n  first at {:.2} s, seed {:#x}, trial {}: {}\n  reproduce: {}",
-            case.number,
-            r.scenario,
-            r.variant,
-            count.failures,
-            count.trials,
-            first.after_s,
-            r.seed,
-            first.trial,
-            first.detail,
-            first.reproduce
-        );
-    }
-    for r in &report.results {
-        for kept in &r.kept {
-            let _ = writeln!(out, "  kept failing trial directory: {kept}");
+    if !outcomes.expected.is_empty() {
+        if view.verbose {
+            let _ = writeln!(out, "\nExpected catches ({}):", outcomes.expected.len());
+            for case in &outcomes.expected {
+                case_text(&mut out, case, view.out, "  ");
+            }
+        } else {
+            let mut per_scenario: Vec<(&str, Vec<String>)> = Vec::new();
+            for case in &outcomes.expected {
+                let r = case.result;
+                let item = format!("{} {} (case {})", r.id_label(), case.kind, case.number);
+                match per_scenario.last_mut() {
+                    Some((name, items)) if *name == r.scenario => items.push(item),
+                    _ => per_scenario.push((&r.scenario, vec![item])),
+                }
+            }
+            let _ = writeln!(
+                out,
+                "\nExpected catches: {} cases in {} scenarios, one line each (--verbose prints each in full; every case is in {})",
+                outcomes.expected.len(),
+                per_scenario.len(),
+                view.out.join("run.html").display()
+            );
+            for (name, items) in per_scenario {
+                let _ = writeln!(out, "  {name}: {}", items.join(", "));
+            }
         }
     }
-    let held = report
-        .results
-        .iter()
-        .filter(|r| matches!(r.verdict, Verdict::Held))
-        .count();
-    let judged = report
-        .results
-        .iter()
-        .filter(|r| !matches!(r.verdict, Verdict::NoExpectation))
-        .count();
+    kept_text(&mut out, report, view);
+    let (held, judged) = report.expectations_held();
     let _ = writeln!(out, "\n{held} of {judged} expectations held");
     out
+}
+
+/// The kept trial directories, by result: each labelled with its scenario, variant and
+/// trial, the one holding a case named first; every one of them when verbose.
+fn kept_text(out: &mut String, report: &RunReport, view: &View<'_>) {
+    use std::fmt::Write as _;
+    let all = faultline_runner::report::cases(&report.results);
+    for r in report.results.iter().filter(|r| !r.kept.is_empty()) {
+        let labels: Vec<String> = all
+            .iter()
+            .filter(|c| std::ptr::eq(c.result, r))
+            .map(|c| format!("case {} is trial {}", c.number, c.first.trial))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  kept {} failing trial directories of {} / {} ({}); first: {}",
+            r.kept.len(),
+            r.scenario,
+            r.variant,
+            if labels.is_empty() {
+                "no case".to_string()
+            } else {
+                labels.join(", ")
+            },
+            r.kept[0]
+        );
+        if view.verbose {
+            for kept in &r.kept[1..] {
+                let _ = writeln!(out, "    {kept}");
+            }
+        }
+    }
 }

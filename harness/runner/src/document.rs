@@ -90,16 +90,49 @@ pub fn classify(bytes: &[u8], size: usize) -> Read {
             .position(|(a, b)| a != b)
             .unwrap_or(bytes.len().min(expected.len()));
         format!(
-            "read {} bytes: writer {} seq {}'s header over other bytes from offset {at}",
+            "read {} bytes: writer {} seq {}'s header over other bytes from offset {at}; {}",
             bytes.len(),
             version.writer,
-            version.seq
+            version.seq,
+            byte_diff(bytes, &expected, at)
         )
     };
     Read::Bad {
         kind: FailureKind::TornRead,
         detail,
     }
+}
+
+/// The range where `read` differs from `expected` (from `at`, the first difference, to the
+/// last difference they share), with the first 12 bytes of it on each side in hex and ASCII.
+pub fn byte_diff(read: &[u8], expected: &[u8], at: usize) -> String {
+    let common = read.len().min(expected.len());
+    let last = (at..common)
+        .rev()
+        .find(|&i| read[i] != expected[i])
+        .map_or(at, |i| i + 1);
+    let show = |b: &[u8]| {
+        let b = &b[at.min(b.len())..b.len().min(at + 12)];
+        let hex: Vec<String> = b.iter().map(|c| format!("{c:02x}")).collect();
+        let ascii: String = b
+            .iter()
+            .map(|&c| {
+                if c.is_ascii_graphic() || c == b' ' {
+                    c as char
+                } else {
+                    '.'
+                }
+            })
+            .collect();
+        format!("{} |{ascii}|", hex.join(" "))
+    };
+    format!(
+        "bytes {at}..{last} differ from that version (read {}, which is {} bytes long); at {at} read {} where it has {}",
+        read.len(),
+        expected.len(),
+        show(read),
+        show(expected)
+    )
 }
 
 fn header(bytes: &[u8]) -> Option<Version> {

@@ -19,6 +19,10 @@ pub struct Report<R> {
     pub kind: &'static str,
     /// One per variant (and model, for explore).
     pub results: Vec<R>,
+    /// Where a run ran (run and model reports; explore reports hold none, so that the same
+    /// command writes the same bytes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<Box<crate::environment::Environment>>,
 }
 
 impl<R: serde::Serialize> Report<R> {

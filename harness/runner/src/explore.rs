@@ -88,6 +88,20 @@ pub struct ExploreResult {
     pub expectation: Expectation,
 }
 
+impl ExploreResult {
+    /// The failed states in their unit, with no interval: an enumeration is not a sample.
+    /// `64 of 99 states (exhaustive)`.
+    pub fn failed_text(&self) -> String {
+        crate::results::Measure {
+            count: self.failed_states,
+            unit: "states",
+            exhaustive: self.enumeration.exhaustive(),
+            seconds_to_failure: None,
+        }
+        .summary()
+    }
+}
+
 /// Wall-clock figures of one exploration; not part of the deterministic result.
 #[derive(Clone, Copy, Debug)]
 pub struct Timing {

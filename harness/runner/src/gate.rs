@@ -386,7 +386,7 @@ fn verdict_findings(r: &VariantResult, base: Option<&Entry>, has_baseline: bool,
         Verdict::Exceeded { limit } => j.findings.push(finding(
             Failure::FixedFailed,
             r,
-            format!("failed: {} {} ({limit})", r.primary().0.summary(), r.primary().1),
+            format!("failed: {} ({limit})", r.measure().summary()),
         )),
         Verdict::NotCaught { missing } => j.findings.push(finding(
             Failure::PowerLost,

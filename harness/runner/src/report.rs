@@ -26,6 +26,7 @@ impl ExploreReport {
             format_version: FORMAT_VERSION,
             kind: "explore",
             results,
+            environment: None,
         }
     }
 
@@ -46,7 +47,7 @@ impl ExploreReport {
                 r.catalogue_id.unwrap_or("reference"),
                 r.model,
                 r.enumeration.distinct_states,
-                r.failed_states.summary(),
+                r.failed_text(),
                 if kinds.is_empty() {
                     "-".to_string()
                 } else {
@@ -124,6 +125,7 @@ impl RunReport {
             format_version: FORMAT_VERSION,
             kind: "run",
             results,
+            environment: None,
         }
     }
 
@@ -136,83 +138,17 @@ impl RunReport {
             .sum()
     }
 
-    /// Before/after tables per scenario, and a reproduce line for each first failure.
-    pub fn to_markdown(&self) -> String {
-        let mut md = format!("# faultline {}\n", self.kind);
-        let mut scenario = "";
-        for r in &self.results {
-            if r.scenario != scenario {
-                scenario = &r.scenario;
-                md.push_str(&format!(
-                    "\n## {scenario}\n\nWall time {:.1} s.\n\n",
-                    self.scenario_seconds(scenario)
-                ));
-                md.push_str("| variant | ID | trials | failed reads | failed trials | kinds | verdict |\n");
-                md.push_str("|---|---|---:|---|---|---|---|\n");
-            }
-            let mut kinds: Vec<String> = r
-                .failures_by_kind
-                .iter()
-                .map(|(k, n)| format!("{k} {n}"))
-                .collect();
-            if let Some(most) = r.max_shared_holders {
-                kinds.push(format!("(most shared holders at once: {most})"));
-            }
-            if let Some(q) = r.queue_items {
-                kinds.push(format!(
-                    "({} items processed, {} again after an unacked delivery)",
-                    q.processed, q.allowed_duplicates
-                ));
-            }
-            if let Some(states) = r.crash_states {
-                kinds.push(format!("({} distinct crash states)", states.distinct_states));
-            }
-            if r.inconclusive > 0 {
-                kinds.push(format!("({} inconclusive runs, rerun)", r.inconclusive));
-            }
-            let reads = if r.reads.trials > 0 {
-                r.reads.summary()
-            } else {
-                "-".into()
-            };
-            md.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} | {} |\n",
-                r.variant,
-                r.id_label(),
-                r.trials,
-                reads,
-                r.failed_trials.summary(),
-                if kinds.is_empty() {
-                    "-".to_string()
-                } else {
-                    kinds.join(", ")
-                },
-                verdict_text(&r.verdict),
-            ));
-        }
-        let failing: Vec<&VariantResult> = self
+    /// Expectations that held, of the results that had one.
+    pub fn expectations_held(&self) -> (usize, usize) {
+        let judged = self
             .results
             .iter()
-            .filter(|r| !r.first_by_kind.is_empty())
-            .collect();
-        if !failing.is_empty() {
-            md.push_str("\n## First failures\n\n");
-        }
-        for case in cases(&self.results) {
-            let r = case.result;
-            md.push_str(&format!(
-                "- case {}: {} / {} **{}** in trial {} at {:.2} s: {}\n  `{}`\n",
-                case.number,
-                r.scenario,
-                r.variant,
-                case.kind,
-                case.first.trial,
-                case.first.after_s,
-                case.first.detail,
-                case.first.reproduce
-            ));
-        }
-        md
+            .filter(|r| !matches!(r.verdict, Verdict::NoExpectation));
+        let held = judged
+            .clone()
+            .filter(|r| matches!(r.verdict, Verdict::Held))
+            .count();
+        (held, judged.count())
     }
 
     /// Whether a variant with a failure limit exceeded it.
@@ -263,6 +199,8 @@ pub fn cases(results: &[VariantResult]) -> Vec<Case<'_>> {
 #[derive(serde::Deserialize)]
 struct Results {
     results: Vec<VariantResult>,
+    #[serde(default)]
+    environment: Option<Box<crate::environment::Environment>>,
 }
 
 /// Reads a report of one of `kinds` whose results are [`VariantResult`]s (`run`, `model`).
@@ -308,6 +246,7 @@ pub fn results_from_text(path: &Path, text: String, kinds: &[&str]) -> Result<Ru
         format_version: FORMAT_VERSION,
         kind,
         results: results.results,
+        environment: results.environment,
     })
 }
 

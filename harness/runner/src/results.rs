@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use faultline_core::stats::FailureCount;
+use faultline_core::stats::{FailureCount, percent};
 use faultline_core::{CrashPlan, FailureKind};
 
 /// What a variant must do in this scenario.
@@ -35,6 +35,43 @@ pub struct Faults {
     pub window: bool,
 }
 
+impl Faults {
+    /// The faults, one phrase each.
+    pub fn describe(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some((worker, offset)) = self.kill {
+            out.push(format!(
+                "writer {worker} killed with SIGKILL {offset} ms after the trial started"
+            ));
+        }
+        if let Some((worker, plan)) = &self.crash {
+            let who = if self.every_reader {
+                "every reader, from"
+            } else {
+                "worker"
+            };
+            let what = if plan.stop {
+                "paused (SIGSTOP) to hold a race window open"
+            } else {
+                "killed with SIGKILL"
+            };
+            out.push(format!(
+                "{who} {worker} {what} at crash point {} (hit {})",
+                plan.point, plan.hit
+            ));
+        }
+        if let Some((worker, offset, length)) = self.pause {
+            out.push(format!(
+                "writer {worker} paused (SIGSTOP) {offset} ms after the trial started, for {length} ms"
+            ));
+        }
+        if self.window {
+            out.push("the scenario's race window was held open".into());
+        }
+        out
+    }
+}
+
 /// The legacy family name of programs given in a scenario's `[commands]`: scenarios now name
 /// the family the programs implement, and results mark them [`VariantResult::program`]. Still
 /// read in scenarios and in reports written before.
@@ -62,6 +99,15 @@ pub struct QueueItems {
     pub allowed_duplicates: u64,
 }
 
+/// One event of a trial, for its failure page: when (ms after the release) and what.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TimelineEntry {
+    /// Milliseconds after the workers were released.
+    pub at_ms: f64,
+    /// Who did what: `writer 2 killed (SIGKILL)`, `reader 1: TornRead: read an empty file`.
+    pub event: String,
+}
+
 /// The first failure of one kind.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct FirstSeen {
@@ -75,6 +121,9 @@ pub struct FirstSeen {
     pub faults: Faults,
     /// The command that runs that trial again.
     pub reproduce: String,
+    /// What happened in that trial, in order (process trials; empty for crash states).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timeline: Vec<TimelineEntry>,
 }
 
 /// Whether a variant met its expectation.
@@ -95,6 +144,92 @@ pub enum Verdict {
     },
     /// The scenario expects nothing of this variant.
     NoExpectation,
+}
+
+/// What one trial of a result is: a run of real processes, one crash state of an
+/// enumeration, or one execution of a model checker's search.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TrialKind {
+    /// Real processes, with random timing and faults drawn from the seed.
+    #[default]
+    Trials,
+    /// Crash states of an enumeration (each judged once; not a random sample).
+    States,
+    /// Executions of a model checker's search, which stops at its first failure.
+    Executions,
+}
+
+/// The figure a verdict was reached on, in its own unit: failing trials (or reads, for a
+/// failure-rate limit), crash states, or a model search's executions.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Measure {
+    /// Failed units of units.
+    pub count: FailureCount,
+    /// `trials`, `reads`, `states` or `executions`.
+    pub unit: &'static str,
+    /// For states: every state the model allows was judged (no sample was drawn).
+    pub exhaustive: bool,
+    /// For a model search: seconds to its failure.
+    pub seconds_to_failure: Option<f64>,
+}
+
+impl Measure {
+    /// The 95% interval, only where the units are random draws (trials, reads): an
+    /// enumeration or a search has none.
+    pub fn interval(&self) -> Option<faultline_core::stats::Interval> {
+        if !matches!(self.unit, "trials" | "reads") {
+            return None;
+        }
+        match self.count.zero_failure_upper_bound() {
+            Some(high) => Some(faultline_core::stats::Interval { low: 0.0, high }),
+            None => self.count.wilson(),
+        }
+    }
+
+    /// `3 of 4 trials (75.0%, 95% CI ...)`, `0 of 131 states (exhaustive)`, `failed after
+    /// 37 executions (0.42 s)`.
+    pub fn summary(&self) -> String {
+        let c = self.count;
+        match self.unit {
+            "trials" | "reads" => match (self.interval(), c.rate()) {
+                (Some(ci), Some(_)) if c.failures == 0 => format!(
+                    "0 of {} {} (95% upper bound {})",
+                    c.trials,
+                    self.unit,
+                    percent(ci.high)
+                ),
+                (Some(ci), Some(rate)) => format!(
+                    "{} of {} {} ({}, 95% CI {}-{})",
+                    c.failures,
+                    c.trials,
+                    self.unit,
+                    percent(rate),
+                    percent(ci.low),
+                    percent(ci.high)
+                ),
+                _ => format!("{} of {} {}", c.failures, c.trials, self.unit),
+            },
+            "states" => format!(
+                "{} of {} states{}",
+                c.failures,
+                c.trials,
+                if self.exhaustive {
+                    " (exhaustive)"
+                } else {
+                    " (a bounded enumeration)"
+                }
+            ),
+            _ => match (c.failures, self.seconds_to_failure) {
+                (0, _) => format!("0 failures in {} executions", c.trials),
+                (_, Some(s)) if s < 1.0 => {
+                    format!("failed at execution {} ({:.1} ms)", c.trials, s * 1e3)
+                }
+                (_, Some(s)) => format!("failed at execution {} ({s:.2} s)", c.trials),
+                (_, None) => format!("failed at execution {}", c.trials),
+            },
+        }
+    }
 }
 
 /// One scenario x variant. Reports read back (for `faultline merge` and the gate) must name
@@ -147,6 +282,9 @@ pub struct VariantResult {
     pub queue_items: Option<QueueItems>,
     /// Crash-state scenarios: what the enumeration covered (each state is one trial).
     pub crash_states: Option<faultline_core::crash_state::EnumerationStats>,
+    /// What one trial is (real trials, crash states, model executions).
+    #[serde(default)]
+    pub trial_kind: TrialKind,
     /// Failures (reads and trial-level) by kind.
     pub failures_by_kind: BTreeMap<FailureKind, u64>,
     /// The first failure of each kind.
@@ -173,6 +311,35 @@ impl VariantResult {
             (self.reads, "reads")
         } else {
             (self.failed_trials, "trials")
+        }
+    }
+
+    /// The figure the verdict was reached on, in its unit: failing trials (any failure, of a
+    /// read or of the trial), or failed reads when the expectation limits the rate and there
+    /// were reads; crash states; a model search's executions.
+    pub fn measure(&self) -> Measure {
+        let kind = if self.crash_states.is_some() {
+            TrialKind::States
+        } else {
+            self.trial_kind
+        };
+        let rate_limited = self
+            .expectation
+            .as_ref()
+            .is_some_and(|e| e.max_failure_rate.is_some());
+        let (count, unit) = match kind {
+            TrialKind::States => (self.failing_trials(), "states"),
+            TrialKind::Executions => (self.failing_trials(), "executions"),
+            TrialKind::Trials if rate_limited && self.reads.trials > 0 => (self.reads, "reads"),
+            TrialKind::Trials => (self.failing_trials(), "trials"),
+        };
+        Measure {
+            count,
+            unit,
+            exhaustive: self.crash_states.is_some_and(|s| s.exhaustive()),
+            seconds_to_failure: (kind == TrialKind::Executions)
+                .then_some(self.time_to_first_failure_s)
+                .flatten(),
         }
     }
 
@@ -278,7 +445,7 @@ pub fn judge(r: &VariantResult) -> Verdict {
             limit: format!("max_failures = {max}"),
         };
     }
-    if let (Some(max), Some(rate)) = (e.max_failure_rate, r.primary().0.rate())
+    if let (Some(max), Some(rate)) = (e.max_failure_rate, r.measure().count.rate())
         && rate > max
     {
         return Verdict::Exceeded {

@@ -16,7 +16,7 @@ use crate::crash::Sweep;
 use crate::family::target::Target;
 use crate::process::roles::Roles;
 use crate::process::trial::{TrialError, TrialOutcome, TrialPlan, Workspace, run_trial};
-use crate::results::{Faults, FirstSeen, VariantResult, Verdict, judge};
+use crate::results::{Faults, FirstSeen, TrialKind, VariantResult, Verdict, judge};
 use crate::scenario::Scenario;
 
 /// Command-line overrides of a scenario.
@@ -324,6 +324,7 @@ fn new_result(scenario: &Scenario, target: Target<'_>) -> VariantResult {
         max_shared_holders: None,
         queue_items: None,
         crash_states: None,
+        trial_kind: TrialKind::Trials,
         failures_by_kind: BTreeMap::new(),
         first_by_kind: BTreeMap::new(),
         time_to_first_failure_s: None,
@@ -490,10 +491,58 @@ fn fold_trial(
             after_s,
             faults: outcome.faults.clone(),
             reproduce: reproduce_command(scenario, &r.variant, trial),
+            timeline: outcome.timeline.clone(),
         });
     }
     if let Some(kept) = &outcome.kept {
-        r.kept.push(kept.display().to_string());
+        let labelled = label_kept(kept, &r.scenario, &r.variant, trial);
+        // The trial's timeline beside what it left, readable (lock holds too, where the
+        // holders' own logs are raw lines).
+        let mut text = format!(
+            "{} / {} trial {trial} (seed {:#x}): what happened, in ms after the release\n",
+            r.scenario, r.variant, r.seed
+        );
+        for e in &outcome.timeline {
+            text.push_str(&format!("{:>10.3}  {}\n", e.at_ms, e.event));
+        }
+        if let Err(e) = crate::envelope::write_files(&labelled, &[("faultline-timeline.txt", text)]) {
+            eprintln!("warning: {e}");
+        }
+        r.kept.push(labelled.display().to_string());
+    }
+}
+
+/// Renames a kept trial directory to say whose trial it holds
+/// (`faultline-kept-SCENARIO-VARIANT-trial-N`), never over an existing name; where it cannot,
+/// the directory keeps its first name.
+fn label_kept(kept: &std::path::Path, scenario: &str, variant: &str, trial: u64) -> std::path::PathBuf {
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(60)
+            .collect()
+    };
+    let name = format!(
+        "faultline-kept-{}-{}-trial-{trial}",
+        clean(scenario),
+        clean(variant)
+    );
+    let labelled = kept.with_file_name(name);
+    match rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        kept,
+        rustix::fs::CWD,
+        &labelled,
+        rustix::fs::RenameFlags::NOREPLACE,
+    ) {
+        Ok(()) => labelled,
+        Err(_) => kept.to_path_buf(),
     }
 }
 
@@ -513,6 +562,7 @@ fn record_states(r: &mut VariantResult, scenario: &Scenario, sweep: Sweep) {
                 after_s: 0.0,
                 faults: Faults::default(),
                 reproduce: reproduce_command(scenario, &r.variant, index),
+                timeline: Vec::new(),
             },
         );
     }

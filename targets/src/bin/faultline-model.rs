@@ -89,10 +89,107 @@ mod with_shuttle {
         }
     }
 
+    /// Records shuttle's scheduling decisions (its `trace!` of the task it runs next at each
+    /// step) while a schedule is replayed.
+    mod interleaving {
+        use std::fmt::Write as _;
+        use std::sync::Mutex;
+        use std::sync::atomic::{AtomicU64, Ordering};
+
+        use tracing::field::{Field, Visit};
+        use tracing::span::{Attributes, Id, Record};
+        use tracing::{Event, Metadata, Subscriber};
+
+        /// The task that ran at each step, in order.
+        pub static STEPS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+        pub struct Recorder {
+            next_id: AtomicU64,
+        }
+
+        impl Recorder {
+            pub fn new() -> Self {
+                Recorder {
+                    next_id: AtomicU64::new(1),
+                }
+            }
+        }
+
+        struct NextTask(String);
+
+        impl Visit for NextTask {
+            fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "next_task" {
+                    let _ = write!(self.0, "{value:?}");
+                }
+            }
+        }
+
+        impl Subscriber for Recorder {
+            fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+                metadata.target().starts_with("shuttle")
+            }
+            fn new_span(&self, _: &Attributes<'_>) -> Id {
+                Id::from_u64(self.next_id.fetch_add(1, Ordering::Relaxed))
+            }
+            fn record(&self, _: &Id, _: &Record<'_>) {}
+            fn record_follows_from(&self, _: &Id, _: &Id) {}
+            fn event(&self, event: &Event<'_>) {
+                let mut next = NextTask(String::new());
+                event.record(&mut next);
+                // `Some(TaskId(2))` -> "2"; a stop ends the schedule.
+                let digits: String = next.0.chars().filter(char::is_ascii_digit).collect();
+                if !next.0.is_empty()
+                    && let Ok(mut steps) = STEPS.lock()
+                {
+                    steps.push(if digits.is_empty() { "stop".into() } else { digits });
+                }
+            }
+            fn enter(&self, _: &Id) {}
+            fn exit(&self, _: &Id) {}
+        }
+
+        /// Runs of the same task as lines: `steps 4-10: task 1`.
+        pub fn lines() -> Vec<String> {
+            let steps = STEPS.lock().map(|s| s.clone()).unwrap_or_default();
+            let mut out = Vec::new();
+            let mut start = 0;
+            while start < steps.len() {
+                let end = steps[start..]
+                    .iter()
+                    .position(|t| *t != steps[start])
+                    .map_or(steps.len(), |n| start + n);
+                let who = match steps[start].as_str() {
+                    "stop" => "the schedule ends".to_string(),
+                    "0" => "task 0 (the test's main thread) runs".to_string(),
+                    t => format!("task {t} (the {} thread spawned) runs", ordinal(t)),
+                };
+                out.push(if end - start == 1 {
+                    format!("step {start}: {who}")
+                } else {
+                    format!("steps {start}-{}: {who}", end - 1)
+                });
+                start = end;
+            }
+            out
+        }
+
+        fn ordinal(t: &str) -> String {
+            match t {
+                "1" => "first".into(),
+                "2" => "second".into(),
+                "3" => "third".into(),
+                n => format!("{n}th"),
+            }
+        }
+    }
+
     fn replay_one(w: Workload, schedule: &str) -> i32 {
-        let failed = search::replay(w, schedule);
+        let failed =
+            tracing::subscriber::with_default(interleaving::Recorder::new(), || search::replay(w, schedule));
         let line = serde_json::json!({
             "workload": w.name(),
+            "interleaving": interleaving::lines(),
             "reproduced": failed.is_some(),
             "kind": failed.as_ref().and_then(|f| f.kind).map(|k| k.to_string()),
             "detail": failed.as_ref().map(|f| original_panic(&f.message).to_string()),

@@ -409,8 +409,24 @@ fn junit_has_a_case_per_variant_and_failures_carry_the_reproduce_command() {
     let body = failure.text().unwrap_or("");
     assert!(body.contains("reproduce: faultline run "), "{body}");
     assert!(body.contains("--variant truncate_in_place"), "{body}");
-    // Case 1 is the power-loss scenario's (files run in name order).
-    assert!(body.contains("faultline replay REPORT --case 2"), "{body}");
+    // Case 1 is the power-loss scenario's (files run in name order); the replay line names
+    // the report set's directory, and the failure says it was unexpected.
+    let replay = format!("faultline replay {} --case 2", suite.s("out"));
+    assert!(body.contains(&replay), "{body}");
+    assert!(
+        failure
+            .attribute("message")
+            .is_some_and(|m| m.starts_with("UNEXPECTED: a broken variant escaped")),
+        "{body}"
+    );
+    // The unexpected comes first; the expected catch passes, named as one.
+    assert_eq!(cases[0].attribute("name"), Some("truncate_in_place (AW1)"));
+    assert!(
+        cases
+            .iter()
+            .any(|c| c.attribute("name") == Some("torn_tail_swallow (Q4): caught as expected")),
+        "{xml}"
+    );
 }
 
 #[test]
@@ -420,16 +436,13 @@ fn replay_reproduces_a_crash_state_and_a_process_trial_and_refuses_bad_cases() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let report = suite.s("out/run.json");
     let text = stdout(&o);
-    // Case 1 is the power-loss scenario's (files in name order), case 2 the race's.
-    assert!(
-        text.contains("FAIL case 1: power-loss / torn_tail_swallow"),
-        "{text}"
-    );
-    assert!(
-        text.contains("FAIL case 2: race / truncate_in_place: TornRead"),
-        "{text}"
-    );
-    for case in ["1", "2"] {
+    // Case 1 is the power-loss scenario's (files in name order), case 2 the race's: both
+    // expected catches, one line per scenario.
+    assert!(text.contains("  power-loss: Q4 LostItem (case 1)"), "{text}");
+    assert!(text.contains("  race: AW1 TornRead (case 2)"), "{text}");
+    assert!(!text.contains("UNEXPECTED"), "{text}");
+    // A case is replayed from the report, or from the directory of its report set.
+    for (case, report) in [("1", report.clone()), ("2", suite.s("out"))] {
         let o = faultline(&["replay", &report, "--case", case, "--temp-dir", &suite.s("")]);
         assert_exit(&o, 0, "reproduced:");
     }
@@ -465,4 +478,38 @@ fn replay_rebuilds_a_crash_state_of_an_explore_report() {
     let report = Path::new(out).join("explore.json");
     let o = faultline(&["replay", report.to_str().expect("utf-8"), "--case", "1"]);
     assert_exit(&o, 0, "reproduced: no_dir_fsync under power-loss, state ");
+}
+
+#[test]
+fn a_report_set_replaces_what_an_older_set_left_stale_and_nothing_else() {
+    let suite = Suite::new();
+    let o = suite.run("gate", &["--no-baseline"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(suite.path("out/gate.md").exists() && suite.path("out/cases/2.html").exists());
+    std::fs::write(suite.path("out/notes.txt"), "mine").expect("write");
+    std::fs::write(suite.path("out/cases/9.html"), "an old page").expect("write");
+    // A run of one scenario into the same directory: the gate's files judged another run.
+    let (race, out, temp) = (suite.s("scenarios/race.toml"), suite.s("out"), suite.s(""));
+    let run = || faultline(&["run", &race, "--out", &out, "--temp-dir", &temp]);
+    let o = run();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!suite.path("out/gate.md").exists() && !suite.path("out/gate.json").exists());
+    assert!(!suite.path("out/cases/9.html").exists() && !suite.path("out/cases/2.html").exists());
+    assert!(
+        suite.path("out/cases/1.html").exists(),
+        "the new run's one case has its page"
+    );
+    assert_eq!(
+        std::fs::read_to_string(suite.path("out/notes.txt")).expect("kept"),
+        "mine"
+    );
+    // Case pages never go through a symlink.
+    std::fs::remove_dir_all(suite.path("out/cases")).expect("rm");
+    let elsewhere = suite.path("elsewhere");
+    std::fs::create_dir(&elsewhere).expect("mkdir");
+    std::os::unix::fs::symlink(&elsewhere, suite.path("out/cases")).expect("symlink");
+    let o = run();
+    assert_ne!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cases"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_dir(&elsewhere).expect("dir").count(), 0);
 }

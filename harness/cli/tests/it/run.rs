@@ -59,18 +59,27 @@ fn config_race_reports_rates_and_exits_0_when_both_expectations_hold() {
         path.to_str().expect("utf-8"),
         "--out",
         out.to_str().expect("utf-8"),
+        "--verbose",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
     let text = stdout(&o);
+    // The verdict's unit is failing trials; the reads are beside them.
     assert!(
-        text.contains("0 of 2000 (95% upper bound 0.15%)"),
-        "durable over 2000 reads:\n{text}"
+        text.contains("0 of 1 trials (95% upper bound 95.0%)") && text.contains("0 of 2000 (0.0%)"),
+        "durable over one trial of 2000 reads:\n{text}"
     );
+    assert!(text.contains("3 of 3 trials (100.0%"), "{text}");
+    // --verbose prints the expected catch in full.
     assert!(
-        text.contains("FAIL case 1: config-race / truncate_in_place: TornRead"),
+        text.contains("case 1: config-race / truncate_in_place: TornRead"),
         "{text}"
     );
     assert!(text.contains("reproduce: faultline run "), "{text}");
+    assert!(
+        text.contains(&format!("replay:    faultline replay {} --case 1", out.display())),
+        "{text}"
+    );
+    assert!(out.join("cases/1.html").exists());
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("run.json")).expect("run.json")).expect("json");
     // The scenario's wall time, in the terminal and the Markdown: its variants' times summed.
@@ -374,4 +383,76 @@ fn a_minimal_scenario_with_every_default_passes_the_reference() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("0 of 2"), "{}", stdout(&o));
+}
+
+/// Each case's page shows its trial's timeline: the kill and what the check after it saw, and
+/// for two holders the holds around the overlap; `--keep` labels each kept directory by its
+/// trial and leaves the timeline beside what the trial left.
+#[test]
+fn case_pages_show_the_trials_timeline_and_kept_directories_say_whose_they_are() {
+    let dir = tempfile::tempdir().expect("temp");
+    let (out, temp) = (dir.path().join("out"), dir.path().join("trials"));
+    std::fs::create_dir(&temp).expect("mkdir");
+    let kill = scenarios().join("kill-mid-write.toml");
+    let o = faultline(&[
+        "run",
+        kill.to_str().expect("utf-8"),
+        "--variant",
+        "truncate_in_place",
+        "--keep",
+        "--out",
+        out.to_str().expect("utf-8"),
+        "--temp-dir",
+        temp.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let page = std::fs::read_to_string(out.join("cases/1.html")).expect("case 1's page");
+    for needle in [
+        "Timeline of trial",
+        "released 1 writer(s) and 0 reader(s) together; planned: ",
+        "writer 1 died by SIGKILL",
+        "TornFile: after the kill",
+        "faultline run ",
+    ] {
+        assert!(page.contains(needle), "{needle:?} not in {page}");
+    }
+    let text = stdout(&o);
+    assert!(
+        text.contains("failing trial directories of kill-mid-write / truncate_in_place (case 1 is trial "),
+        "{text}"
+    );
+    let kept: Vec<PathBuf> = std::fs::read_dir(&temp)
+        .expect("dir")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(!kept.is_empty());
+    for k in &kept {
+        let name = k.file_name().and_then(|n| n.to_str()).expect("name");
+        assert!(
+            name.starts_with("faultline-kept-kill-mid-write-truncate_in_place-trial-"),
+            "{name}"
+        );
+        let timeline = std::fs::read_to_string(k.join("faultline-timeline.txt")).expect("timeline");
+        assert!(timeline.contains("writer 1 died by SIGKILL"), "{timeline}");
+    }
+
+    let locks = scenarios().join("mutual-exclusion.toml");
+    let out2 = dir.path().join("out2");
+    let o = faultline(&[
+        "run",
+        locks.to_str().expect("utf-8"),
+        "--variant",
+        "unlink_on_release",
+        "--out",
+        out2.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let page = std::fs::read_to_string(out2.join("cases/1.html")).expect("case 1's page");
+    assert!(
+        page.contains("entered the critical section exclusively"),
+        "{page}"
+    );
+    assert!(page.contains("left the critical section"), "{page}");
+    assert!(page.contains("after the trial: TwoHolders"), "{page}");
 }

@@ -46,6 +46,9 @@ pub struct TrialOutcome {
     /// Why the trial was inconclusive: the watchdog expired with no progress and no
     /// evidence. Such a trial is rerun; it never counts as a failure or a pass.
     pub inconclusive: Option<String>,
+    /// What happened, in order: the release, signals sent, failures seen, reports, exits,
+    /// and the checks after the trial.
+    pub timeline: Vec<crate::results::TimelineEntry>,
 }
 
 impl TrialOutcome {

@@ -84,6 +84,8 @@ pub struct Ended {
     pub killed_at: BTreeMap<u32, u64>,
     /// The monotonic time at which the loop ended.
     pub end_ns: u64,
+    /// The monotonic time of the release, from which timelines count.
+    pub release_ns: u64,
     /// The trial's process group.
     pub group: Option<Pid>,
     /// Seconds after the release.

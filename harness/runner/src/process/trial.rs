@@ -122,6 +122,16 @@ fn pipe(nonblocking: bool, nonblocking_read: bool) -> Result<(OwnedFd, OwnedFd),
     Ok((r, w))
 }
 
+/// The faults in the release's line: `; planned: ...`, or nothing.
+fn faults_note(faults: &Faults) -> String {
+    let planned = faults.describe();
+    if planned.is_empty() {
+        String::new()
+    } else {
+        format!("; planned: {}", planned.join("; "))
+    }
+}
+
 /// Chooses the trial's faults from its seed.
 pub fn choose_faults(plan: &TrialPlan<'_>, roles: &dyn Roles) -> Faults {
     let s = plan.scenario;
@@ -267,6 +277,26 @@ impl Crew {
         Ok(crew)
     }
 
+    /// How the timeline names the worker at group index `index`.
+    fn name(&self, index: usize) -> String {
+        let number = self
+            .by_number
+            .iter()
+            .find(|(_, i)| **i == index)
+            .map_or(index as u32 + 1, |(n, _)| *n);
+        // Numbered as their reports number them: holders by worker number, writers and
+        // readers each from 1.
+        if self.holders.contains_key(&index) {
+            format!("holder {number}")
+        } else if let Some(i) = self.writers.iter().position(|w| *w == index) {
+            format!("writer {}", i + 1)
+        } else if let Some(i) = self.readers.iter().position(|r| *r == index) {
+            format!("reader {}", i + 1)
+        } else {
+            format!("worker {number}")
+        }
+    }
+
     fn all_ended(&self, indices: &[usize]) -> bool {
         indices.iter().all(|i| self.group.workers[*i].ended.is_some())
     }
@@ -340,6 +370,17 @@ pub fn run_trial(
         let _ = rustix::io::write(barrier, &vec![b'g'; crew.group.workers.len()]);
     }
     let start = Instant::now();
+    let release_ns = now_ns();
+    let mut timeline = Timeline::new(start);
+    timeline.note(
+        start,
+        format!(
+            "released {} writer(s) and {} reader(s) together{}",
+            s.writers,
+            s.readers,
+            faults_note(&outcome.faults)
+        ),
+    );
     let mut reports = Vec::new();
     let first_write = roles
         .clock_starts_at_first_write()
@@ -355,6 +396,7 @@ pub fn run_trial(
         &mut reports,
         s,
         cancel,
+        &mut timeline,
     )?;
     if roles.runs_programs()
         && let Some(id) = crew.group.id
@@ -385,10 +427,30 @@ pub fn run_trial(
         killed: crew.killed(),
         killed_at: watched.killed_at,
         end_ns: watched.end_ns,
+        release_ns,
         group: crew.group.id,
         at_s: start.elapsed().as_secs_f64(),
     };
     let extra = roles.judge(&mut outcome, &trial, &ended)?;
+    let judged = Instant::now();
+    if let Some(Cut::Inconclusive(reason)) = &watched.cut {
+        timeline.note(judged, format!("stopped, inconclusive: {reason}"));
+    }
+    for f in &outcome.trial_failures {
+        timeline.note(judged, format!("after the trial: {}: {}", f.kind, f.detail));
+    }
+    // First failures the workers' reports did not carry (the checks after a kill, say), at
+    // the time they were seen.
+    for (kind, f) in &outcome.first_by_kind {
+        if !timeline.entries.iter().any(|e| e.event.contains(&f.detail)) {
+            timeline.push(f.at_s * 1e3, format!("{kind}: {}", f.detail));
+        }
+    }
+    // What the family's judgement placed on the timeline (lock holds, say).
+    for e in std::mem::take(&mut outcome.timeline) {
+        timeline.push(e.at_ms, e.event);
+    }
+    outcome.timeline = timeline.finish();
 
     if keep && outcome.failed() {
         outcome.kept = Some(workspace.keep()?);
@@ -413,10 +475,12 @@ fn watch(
     reports: &mut Vec<Report>,
     s: &Scenario,
     cancel: &AtomicBool,
+    timeline: &mut Timeline,
 ) -> Result<Watched, TrialError> {
     let start = Instant::now();
+    let names: Vec<String> = (0..crew.group.workers.len()).map(|i| crew.name(i)).collect();
     let mut watchdog = Watchdog::new(start, s.watchdog_ms);
-    let mut events = timeline(faults, &crew.killable);
+    let mut events = signal_plan(faults, &crew.killable);
     let mut buffer = Vec::with_capacity(8192);
     let mut stop_sent = false;
     let mut cut = None;
@@ -430,12 +494,14 @@ fn watch(
             }
             return Err(TrialError::Cancelled);
         }
-        for w in crew.group.workers.iter_mut() {
-            w.reap();
-        }
+        reap_all(crew, &names, timeline);
         window.advance(&crew.group);
         stop_sent = stop_sent || send_stop(stop, crew, pipes, s);
+        let seen = reports.len();
         drain(&workspace.results_r, &mut buffer, reports);
+        for report in &reports[seen..] {
+            timeline.report(report);
+        }
         if crew.group.workers.iter().all(|w| w.ended.is_some()) {
             break;
         }
@@ -450,7 +516,7 @@ fn watch(
         }
         let clock_running = first_write.is_none();
         let killed = if clock_running {
-            fire_due(&mut events, crew, now, &mut killed_at)
+            fire_due(&mut events, crew, now, &mut killed_at, &names, timeline)
         } else {
             None
         };
@@ -458,7 +524,8 @@ fn watch(
             // A SIGKILLed worker is gone within tens of microseconds. Waiting for it without
             // going to sleep saves every kill a context switch and a wake-up.
             let until = Instant::now() + Duration::from_micros(200);
-            while crew.group.workers[index].reap().is_none() && Instant::now() < until {
+            while crew.group.workers[index].ended.is_none() && Instant::now() < until {
+                reap_all(crew, &names, timeline);
                 std::hint::spin_loop();
             }
             continue;
@@ -485,7 +552,11 @@ fn watch(
     }
     let end_ns = now_ns();
     group_kill(&mut crew.group);
+    let seen = reports.len();
     drain(&workspace.results_r, &mut buffer, reports);
+    for report in &reports[seen..] {
+        timeline.report(report);
+    }
     Ok(Watched {
         cut,
         killed_at,
@@ -508,6 +579,117 @@ fn send_stop(stop: Stop, crew: &Crew, pipes: &TrialPipes, s: &Scenario) -> bool 
     }
 }
 
+/// Reaps every worker that ended, noting each on the timeline.
+fn reap_all(crew: &mut Crew, names: &[String], timeline: &mut Timeline) {
+    for (i, w) in crew.group.workers.iter_mut().enumerate() {
+        if w.ended.is_some() {
+            continue;
+        }
+        if let Some(ended) = w.reap() {
+            let how = match ended {
+                ForkEnded::Exited(0) => "exited".to_string(),
+                ForkEnded::Exited(code) => format!("exited with code {code}"),
+                ForkEnded::Killed(sig) => format!(
+                    "died by {}",
+                    Signal::try_from(sig).map_or_else(|_| format!("signal {sig}"), |s| s.to_string())
+                ),
+            };
+            timeline.note(
+                Instant::now(),
+                format!("{} {how}", names.get(i).map_or("worker", String::as_str)),
+            );
+        }
+    }
+}
+
+/// What happened in a trial, in order, with times from the release; at most
+/// [`Timeline::MAX`] events, so a long trial's page stays readable.
+pub(crate) struct Timeline {
+    start: Instant,
+    entries: Vec<crate::results::TimelineEntry>,
+}
+
+impl Timeline {
+    const MAX: usize = 200;
+
+    fn new(start: Instant) -> Self {
+        Timeline {
+            start,
+            entries: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, at_ms: f64, event: String) {
+        if self.entries.len() < Self::MAX {
+            self.entries.push(crate::results::TimelineEntry { at_ms, event });
+        }
+    }
+
+    fn note(&mut self, at: Instant, event: String) {
+        self.push(
+            at.saturating_duration_since(self.start).as_secs_f64() * 1e3,
+            event,
+        );
+    }
+
+    /// A worker's final report, and the first failure it saw at its own time.
+    fn report(&mut self, report: &Report) {
+        let now = Instant::now();
+        let (who, summary, first) = match report {
+            Report::Writer {
+                id,
+                writes,
+                errors,
+                first,
+                ..
+            } => (
+                format!("writer {id}"),
+                format!("{writes} replaces returned, {errors} failed"),
+                first,
+            ),
+            Report::Reader {
+                id,
+                reads,
+                failures,
+                first,
+            } => (
+                format!("reader {id}"),
+                format!("{reads} reads, {} failed", failures.values().sum::<u64>()),
+                first,
+            ),
+            Report::Holder {
+                id,
+                sections,
+                failures,
+                first,
+                gave_up,
+                ..
+            } => (
+                format!("holder {id}"),
+                format!(
+                    "{sections} critical sections, {} failures{}",
+                    failures.values().sum::<u64>(),
+                    gave_up
+                        .as_deref()
+                        .map(|g| format!("; gave up: {g}"))
+                        .unwrap_or_default()
+                ),
+                first,
+            ),
+        };
+        if let Some(f) = first {
+            self.push(f.at_s * 1e3, format!("{who}: {}: {}", f.kind, f.detail));
+        }
+        self.note(now, format!("{who} reported: {summary}"));
+    }
+
+    /// The events in time order.
+    fn finish(mut self) -> Vec<crate::results::TimelineEntry> {
+        self.entries.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));
+        self.entries
+    }
+}
+
 /// Sends the signals of `events` that are due at `now`; the last worker SIGKILLed, if any.
 /// A holder's kill time is noted in `killed_at`.
 fn fire_due(
@@ -515,6 +697,8 @@ fn fire_due(
     crew: &Crew,
     now: Instant,
     killed_at: &mut BTreeMap<u32, u64>,
+    names: &[String],
+    timeline: &mut Timeline,
 ) -> Option<usize> {
     let mut killed = None;
     while let Some((at, _, _)) = events.first()
@@ -524,6 +708,20 @@ fn fire_due(
         // A holder killed inside held the lock until the signal; the time is taken before
         // it, so nobody can have entered after its death but "before" it.
         let sent_at = now_ns();
+        if crew.group.workers[index].ended.is_none() {
+            timeline.note(
+                Instant::now(),
+                format!(
+                    "{signal} sent to {} ({})",
+                    names[index],
+                    match signal {
+                        Signal::SIGKILL => "the random kill",
+                        Signal::SIGSTOP => "paused",
+                        _ => "continued",
+                    }
+                ),
+            );
+        }
         crew.group.workers[index].signal(signal);
         if signal == Signal::SIGKILL {
             killed = Some(index);
@@ -695,7 +893,7 @@ fn group_kill(group: &mut Group) {
 
 type Event = (Instant, usize, Signal);
 
-fn timeline(faults: &Faults, writers: &BTreeMap<u32, usize>) -> Vec<Event> {
+fn signal_plan(faults: &Faults, writers: &BTreeMap<u32, usize>) -> Vec<Event> {
     let start = Instant::now();
     let mut events = Vec::new();
     if let Some((w, offset_ms)) = faults.kill {

@@ -35,6 +35,35 @@ pub struct Ends {
     pub killed_at: BTreeMap<u32, u64>,
     /// When the trial's processes were all gone (or killed).
     pub end: u64,
+    /// When the holders were released (timelines count from here).
+    pub release: u64,
+}
+
+/// The holds around an overlap, as timeline entries: every hold that overlaps the first
+/// one's span, each as its entry and its exit (at most 16 holds).
+fn holds_timeline(all: &[Interval], a: &Interval, ends: &Ends) -> Vec<crate::results::TimelineEntry> {
+    let ms = |t: u64| t.saturating_sub(ends.release) as f64 / 1e6;
+    let mut out = Vec::new();
+    for i in all.iter().filter(|i| i.from < a.to && i.to > a.from).take(16) {
+        let mode = if i.exclusive { "exclusively" } else { "shared" };
+        out.push(crate::results::TimelineEntry {
+            at_ms: ms(i.from),
+            event: format!(
+                "holder {} entered the critical section {mode} (section {})",
+                i.holder, i.section
+            ),
+        });
+        let left = if ends.killed_at.get(&i.holder) == Some(&i.to) {
+            "was killed inside the critical section"
+        } else {
+            "left the critical section"
+        };
+        out.push(crate::results::TimelineEntry {
+            at_ms: ms(i.to),
+            event: format!("holder {} {left} (section {})", i.holder, i.section),
+        });
+    }
+    out
 }
 
 /// Reads the holders' logs in `dir` into intervals. A holder killed inside (no `X`) held the
@@ -190,6 +219,8 @@ pub fn judge(
                 b.section,
                 mode(b),
             );
+            let holds = holds_timeline(&all, a, ends);
+            outcome.timeline.extend(holds);
             fail(outcome, FailureKind::TwoHolders, detail);
         }
     }
@@ -336,6 +367,7 @@ mod tests {
         let ends = Ends {
             killed_at: BTreeMap::from([(1, 50)]),
             end: 100,
+            release: 0,
         };
         let all = intervals(dir.path(), &ends);
         let spans: Vec<(u32, u64, u64)> = all.iter().map(|i| (i.holder, i.from, i.to)).collect();
@@ -345,6 +377,7 @@ mod tests {
         let alive = Ends {
             killed_at: BTreeMap::new(),
             end: 100,
+            release: 0,
         };
         assert_eq!(overlaps(&intervals(dir.path(), &alive)).0.len(), 1);
     }

@@ -139,6 +139,7 @@ impl Roles for LockRoles<'_> {
         let ends = Ends {
             killed_at: ended.killed_at.clone(),
             end: ended.end_ns,
+            release: ended.release_ns,
         };
         checks::judge(
             outcome,
