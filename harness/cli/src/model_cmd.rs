@@ -202,6 +202,7 @@ fn result(line: &Line) -> anyhow::Result<VariantResult> {
         expectation,
         verdict: Verdict::NoExpectation,
         kept: Vec::new(),
+        kept_dropped: 0,
     };
     r.verdict = judge(&r);
     Ok(r)

@@ -367,8 +367,17 @@ fn kept_text(out: &mut String, report: &RunReport, view: &View<'_>) {
             .collect();
         let _ = writeln!(
             out,
-            "  kept {} failing trial directories of {} / {} ({}); first: {}",
+            "  kept {} failing trial directories{} of {} / {} ({}); first: {}",
             r.kept.len(),
+            if r.kept_dropped > 0 {
+                format!(
+                    " (the first {} and each holding a case; {} more not kept)",
+                    faultline_runner::run::KEPT_PER_VARIANT,
+                    r.kept_dropped
+                )
+            } else {
+                String::new()
+            },
             r.scenario,
             r.variant,
             if labels.is_empty() {

@@ -103,6 +103,7 @@ pub fn merge(reports: Vec<Vec<VariantResult>>) -> Result<RunReport, MergeError> 
         };
         m.elapsed_s += r.elapsed_s;
         m.kept.extend(r.kept);
+        m.kept_dropped += r.kept_dropped;
     }
     let mut results: Vec<VariantResult> = order
         .into_iter()

@@ -99,6 +99,10 @@ pub struct QueueItems {
     pub allowed_duplicates: u64,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// One event of a trial, for its failure page: when (ms after the release) and what.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TimelineEntry {
@@ -302,6 +306,10 @@ pub struct VariantResult {
     pub verdict: Verdict,
     /// Directories kept with `--keep`.
     pub kept: Vec<String>,
+    /// Failing trials whose directories `--keep` did not keep (beyond the first few that
+    /// hold no case).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub kept_dropped: u64,
 }
 
 impl VariantResult {

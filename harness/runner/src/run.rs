@@ -333,6 +333,7 @@ fn new_result(scenario: &Scenario, target: Target<'_>) -> VariantResult {
         expectation: scenario.expect.get(target.name()).cloned(),
         verdict: Verdict::NoExpectation,
         kept: Vec::new(),
+        kept_dropped: 0,
     }
 }
 
@@ -482,6 +483,10 @@ fn fold_trial(
     for (kind, n) in &outcome.failures_by_kind {
         *r.failures_by_kind.entry(*kind).or_default() += n;
     }
+    let holds_a_case = outcome
+        .first_by_kind
+        .keys()
+        .any(|k| !r.first_by_kind.contains_key(k));
     for (kind, first) in &outcome.first_by_kind {
         let after_s = trial_start + first.at_s;
         r.time_to_first_failure_s = Some(r.time_to_first_failure_s.map_or(after_s, |t: f64| t.min(after_s)));
@@ -495,6 +500,15 @@ fn fold_trial(
         });
     }
     if let Some(kept) = &outcome.kept {
+        // The first few failing trials are kept, and every one holding a case: a long run
+        // must not fill the disk with thousands of alike directories.
+        if r.kept.len() >= KEPT_PER_VARIANT && !holds_a_case {
+            if let Err(e) = std::fs::remove_dir_all(kept) {
+                eprintln!("warning: failed to remove {}: {e}", kept.display());
+            }
+            r.kept_dropped += 1;
+            return;
+        }
         let labelled = label_kept(kept, &r.scenario, &r.variant, trial);
         // The trial's timeline beside what it left, readable (lock holds too, where the
         // holders' own logs are raw lines).
@@ -511,6 +525,9 @@ fn fold_trial(
         r.kept.push(labelled.display().to_string());
     }
 }
+
+/// Failing trial directories `--keep` keeps per variant, beyond those holding a case.
+pub const KEPT_PER_VARIANT: usize = 20;
 
 /// Renames a kept trial directory to say whose trial it holds
 /// (`faultline-kept-SCENARIO-VARIANT-trial-N`), never over an existing name; where it cannot,

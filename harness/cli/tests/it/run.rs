@@ -426,7 +426,8 @@ fn case_pages_show_the_trials_timeline_and_kept_directories_say_whose_they_are()
         .flatten()
         .map(|e| e.path())
         .collect();
-    assert!(!kept.is_empty());
+    // The first 20 failing trials are kept, and any that holds a case (the variant has one).
+    assert!(!kept.is_empty() && kept.len() <= 21, "{} kept", kept.len());
     for k in &kept {
         let name = k.file_name().and_then(|n| n.to_str()).expect("name");
         assert!(
