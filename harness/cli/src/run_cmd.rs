@@ -341,7 +341,7 @@ pub fn text(report: &RunReport, view: &View<'_>) -> String {
                 "\nExpected catches: {} cases in {} scenarios, one line each (--verbose prints each in full; every case is in {})",
                 outcomes.expected.len(),
                 per_scenario.len(),
-                view.out.join("run.html").display()
+                view.out.join(format!("{}.html", report.kind)).display()
             );
             for (name, items) in per_scenario {
                 let _ = writeln!(out, "  {name}: {}", items.join(", "));

@@ -9,8 +9,9 @@ use crate::gate::Judgement;
 use crate::outcome;
 use crate::report::Case;
 
-/// The page of `case`; `dir` is the report set's directory (for the replay line).
-pub fn html(case: &Case<'_>, judgement: &Judgement, dir: &Path) -> String {
+/// The page of `case` of a report whose page is `STEM.html`; `dir` is the report set's
+/// directory (for the replay line).
+pub fn html(case: &Case<'_>, judgement: &Judgement, dir: &Path, stem: &str) -> String {
     let (r, first) = (case.result, case.first);
     let mut h = String::new();
     let title = format!(
@@ -19,7 +20,7 @@ pub fn html(case: &Case<'_>, judgement: &Judgement, dir: &Path) -> String {
     );
     let _ = write!(
         h,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{t}</title>\n<style>{}</style>\n</head>\n<body>\n<p><a href=\"../run.html#case-{n}\">&larr; the report</a></p>\n<h1>{t}</h1>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{t}</title>\n<style>{}</style>\n</head>\n<body>\n<p><a href=\"../{stem}.html#case-{n}\">&larr; the report</a></p>\n<h1>{t}</h1>\n",
         super::STYLE,
         t = escape(&title),
         n = case.number

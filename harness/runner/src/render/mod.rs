@@ -765,7 +765,7 @@ pub fn write_rendered(
     )?;
     let pages: Vec<(String, String)> = cases(&report.results)
         .iter()
-        .map(|c| (format!("{}.html", c.number), case_page::html(c, j, dir)))
+        .map(|c| (format!("{}.html", c.number), case_page::html(c, j, dir, stem)))
         .collect();
     if !pages.is_empty() {
         write_files(&dir.join("cases"), &pages)?;
