@@ -26,8 +26,11 @@ pub fn html(case: &Case<'_>, judgement: &Judgement, dir: &Path, stem: &str) -> S
         n = case.number
     );
     let findings: Vec<_> = judgement.about(&r.scenario, &r.variant).collect();
-    if findings.is_empty() {
+    let required = r.expectation.as_ref().is_some_and(|e| e.must_fail.is_some());
+    if findings.is_empty() && required {
         h.push_str("<p class=\"ok\">An expected catch: the scenario requires this variant to fail.</p>\n");
+    } else if findings.is_empty() {
+        h.push_str("<p>Not judged: the scenario expects nothing of this variant.</p>\n");
     } else {
         h.push_str("<section id=\"unexpected\"><h2>Unexpected</h2><ul>\n");
         for f in findings {
