@@ -525,7 +525,7 @@ fn watch(
             // going to sleep saves every kill a context switch and a wake-up.
             let until = Instant::now() + Duration::from_micros(200);
             while crew.group.workers[index].ended.is_none() && Instant::now() < until {
-                reap_all(crew, &names, timeline);
+                reap_one(crew, index, &names, timeline);
                 std::hint::spin_loop();
             }
             continue;
@@ -581,25 +581,28 @@ fn send_stop(stop: Stop, crew: &Crew, pipes: &TrialPipes, s: &Scenario) -> bool 
 
 /// Reaps every worker that ended, noting each on the timeline.
 fn reap_all(crew: &mut Crew, names: &[String], timeline: &mut Timeline) {
-    for (i, w) in crew.group.workers.iter_mut().enumerate() {
-        if w.ended.is_some() {
-            continue;
-        }
-        if let Some(ended) = w.reap() {
-            let how = match ended {
-                ForkEnded::Exited(0) => "exited".to_string(),
-                ForkEnded::Exited(code) => format!("exited with code {code}"),
-                ForkEnded::Killed(sig) => format!(
-                    "died by {}",
-                    Signal::try_from(sig).map_or_else(|_| format!("signal {sig}"), |s| s.to_string())
-                ),
-            };
-            timeline.note(
-                Instant::now(),
-                format!("{} {how}", names.get(i).map_or("worker", String::as_str)),
-            );
-        }
+    for i in 0..crew.group.workers.len() {
+        reap_one(crew, i, names, timeline);
     }
+}
+
+/// Reaps worker `i` if it ended, noting it on the timeline.
+fn reap_one(crew: &mut Crew, i: usize, names: &[String], timeline: &mut Timeline) {
+    let w = &mut crew.group.workers[i];
+    if w.ended.is_some() {
+        return;
+    }
+    let Some(ended) = w.reap() else { return };
+    let how = match ended {
+        ForkEnded::Exited(0) => "exited".to_string(),
+        ForkEnded::Exited(code) => format!("exited with code {code}"),
+        ForkEnded::Killed(sig) => format!(
+            "died by {}",
+            Signal::try_from(sig).map_or_else(|_| format!("signal {sig}"), |s| s.to_string())
+        ),
+    };
+    let who = names.get(i).map_or("worker", String::as_str);
+    timeline.note(Instant::now(), format!("{who} {how}"));
 }
 
 /// What happened in a trial, in order, with times from the release; at most
