@@ -108,7 +108,7 @@ fn is_zero(n: &u64) -> bool {
 pub struct TimelineEntry {
     /// Milliseconds after the workers were released.
     pub at_ms: f64,
-    /// Who did what: `writer 2 killed (SIGKILL)`, `reader 1: TornRead: read an empty file`.
+    /// Who did what: `SIGKILL sent to writer 2 (the random kill)`, `reader 1: TornRead: ...`.
     pub event: String,
 }
 
