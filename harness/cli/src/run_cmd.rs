@@ -365,26 +365,26 @@ fn kept_text(out: &mut String, report: &RunReport, view: &View<'_>) {
             .filter(|c| std::ptr::eq(c.result, r))
             .map(|c| format!("case {} is trial {}", c.number, c.first.trial))
             .collect();
+        let dropped = if r.kept_dropped > 0 {
+            format!(
+                "; the first {} and each holding a case, {} more not kept",
+                faultline_runner::run::KEPT_PER_VARIANT,
+                r.kept_dropped
+            )
+        } else {
+            String::new()
+        };
+        let labels = if labels.is_empty() {
+            "no case".to_string()
+        } else {
+            labels.join(", ")
+        };
         let _ = writeln!(
             out,
-            "  kept {} failing trial directories{} of {} / {} ({}); first: {}",
+            "  kept {} failing trial directories of {} / {} ({labels}{dropped}); first: {}",
             r.kept.len(),
-            if r.kept_dropped > 0 {
-                format!(
-                    " (the first {} and each holding a case; {} more not kept)",
-                    faultline_runner::run::KEPT_PER_VARIANT,
-                    r.kept_dropped
-                )
-            } else {
-                String::new()
-            },
             r.scenario,
             r.variant,
-            if labels.is_empty() {
-                "no case".to_string()
-            } else {
-                labels.join(", ")
-            },
             r.kept[0]
         );
         if view.verbose {
