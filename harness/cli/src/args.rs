@@ -69,6 +69,20 @@ pub enum Command {
     /// the descriptor named by FAULTLINE_ACK_FD (unbuffered, so each acknowledgement counts
     /// from the moment it was made), or to stdout outside a recording.
     Ack(AckArgs),
+    /// Serve BACKING on MOUNTPOINT through FUSE, keeping (like the simulated file system) what
+    /// is durable and what a power cut may lose: file data until an fsync of the file,
+    /// creates, renames and unlinks until an fsync of their directory. A cut (a --cut-after
+    /// trigger, --cut-at-random, `faultline cut MOUNTPOINT`, or a crash point written to the
+    /// control socket) stops the processes using the mount, leaves BACKING in the crash state,
+    /// prints what was lost and unmounts. Ctrl-C unmounts cleanly, keeping everything written.
+    Mount(MountArgs),
+    /// Cut the power under a running `faultline mount`, through its control socket.
+    Cut(CutArgs),
+    /// Repeat mount, run PROGRAM, cut, unmount, run --check on the crash state, restore: N
+    /// times or for a duration, at seeded random moments or at --cut-after triggers. Reports
+    /// the failure rate with its interval and a command that reproduces each failing cut.
+    /// Exit 0 when the checker accepted every state, 1 when it rejected one.
+    Live(LiveArgs),
     /// Used by lock scenarios' `{critical}`: log entering a critical section, stay, log
     /// leaving. Dies with the holder program that runs it.
     #[command(hide = true)]
@@ -147,6 +161,95 @@ pub struct RecordArgs {
     /// The program and its arguments, after `--`.
     #[arg(required = true, last = true)]
     pub command: Vec<String>,
+}
+
+/// What a cut keeps and where it can tear; shared by `mount` and `live`.
+#[derive(Args, Debug, Clone)]
+pub struct CutOptions {
+    /// Cut after the Nth call of OP on a path (relative to the mount) matching GLOB:
+    /// OP:GLOB:N, e.g. 'fsync:*.wal:3', 'rename:*:1', 'point:after-commit:2' (a crash point
+    /// written to the control socket). May be repeated; the first to fire cuts.
+    #[arg(long = "cut-after", value_name = "OP:GLOB:N")]
+    pub cut_after: Vec<faultline_runner::live::Trigger>,
+    /// What a cut keeps of the changes no fsync covered: nothing, or a seeded random subset
+    /// with writes torn at --block-size.
+    #[arg(long, default_value = "nothing", value_name = "nothing|random")]
+    pub keep_pending: faultline_runner::live::Keep,
+    /// The unit writes tear in (a power of two, 512 to 1048576).
+    #[arg(long, default_value_t = 4096)]
+    pub block_size: u64,
+    /// Seeds the random moment and the subset kept (decimal or 0x hex).
+    #[arg(long, default_value = "0")]
+    pub seed: String,
+}
+
+#[derive(Args, Debug)]
+pub struct MountArgs {
+    /// The directory the program's files live in; it gets the crash state.
+    #[arg(required_unless_present = "cleanup")]
+    pub backing: Option<PathBuf>,
+    /// An empty directory to mount on.
+    pub mountpoint: Option<PathBuf>,
+    #[command(flatten)]
+    pub cut: CutOptions,
+    /// Cut after a seeded random number of calls that change something, from 1 to N.
+    #[arg(long, value_name = "N", value_parser = trials_arg)]
+    pub cut_at_random: Option<u64>,
+    /// The control socket (default: in the temp directory, named after the mount point).
+    #[arg(long)]
+    pub control: Option<PathBuf>,
+    /// Unmount a faultline mount left behind at the given mount point (the first argument)
+    /// and remove its stale control socket.
+    #[arg(long)]
+    pub cleanup: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CutArgs {
+    /// The mount point of a running `faultline mount`.
+    pub mountpoint: PathBuf,
+    /// Its control socket, when it was given one with --control.
+    #[arg(long)]
+    pub control: Option<PathBuf>,
+    /// Send this instead of `cut`: `status`, or `point NAME`.
+    #[arg(long, default_value = "cut")]
+    pub command: String,
+}
+
+#[derive(Args, Debug)]
+pub struct LiveArgs {
+    /// The checker: exits 0 when the crash state is acceptable. Placeholders: {dir} (the
+    /// backing directory, holding the crash state), {stdout} (a file with what the program
+    /// printed before the cut), {faultline}.
+    #[arg(long, value_name = "COMMAND", allow_hyphen_values = true)]
+    pub check: String,
+    /// The state every trial starts from (copied; never changed). Default: empty.
+    #[arg(long)]
+    pub start: Option<PathBuf>,
+    /// Trials (cuts) to run.
+    #[arg(long, default_value_t = 100, conflicts_with = "duration", value_parser = trials_arg)]
+    pub trials: u64,
+    /// Run trials for this long instead: 30s, 5m.
+    #[arg(long, value_parser = duration_arg)]
+    pub duration: Option<Duration>,
+    /// Run only this trial, as a reproduce line does.
+    #[arg(long)]
+    pub trial: Option<u64>,
+    #[command(flatten)]
+    pub cut: CutOptions,
+    /// Keep the directories of failing trials (crash state, program output).
+    #[arg(long)]
+    pub keep: bool,
+    /// Where trial directories go.
+    #[arg(long, env = "FAULTLINE_TEMP_DIR")]
+    pub temp_dir: Option<PathBuf>,
+    /// Where the report (live.json, live.md) goes.
+    #[arg(long, default_value = "reports/out/live")]
+    pub out: PathBuf,
+    /// The program and its arguments, after `--`. Placeholders: {dir} (the mount point, also
+    /// its working directory), {control} (the control socket), {faultline}.
+    #[arg(required = true, last = true)]
+    pub program: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -450,6 +553,9 @@ impl RunArgs {
 /// Bad input, reported in one line with the valid choices; exit code 2.
 #[derive(Debug, thiserror::Error)]
 pub enum UsageError {
+    /// A live mount or run that cannot be made as asked; the text says what to change.
+    #[error("{0}")]
+    Live(String),
     #[error("unknown family '{0}'; valid families: {valid}", valid = registry::family_names())]
     UnknownFamily(String),
     #[error("unknown variant '{name}' of family {family}; valid variants: {valid}")]

@@ -4,6 +4,7 @@ mod adapter_cmd;
 mod args;
 mod display;
 mod gate_cmd;
+mod live_cmd;
 mod model_cmd;
 mod replay_cmd;
 mod run_cmd;
@@ -46,6 +47,9 @@ fn main() -> ExitCode {
         Command::Record(args) => trace_cmd::record(&args),
         Command::Adapter(args) => adapter_cmd::run(&args),
         Command::Ack(args) => trace_cmd::ack(&args),
+        Command::Mount(args) => live_cmd::mount(&args),
+        Command::Cut(args) => live_cmd::cut(&args),
+        Command::Live(args) => live_cmd::live(&args),
         Command::CriticalSection(args) => adapter_cmd::critical_section(&args),
     };
     match outcome {

@@ -119,12 +119,49 @@ impl TraceBuilder {
     /// when `path`'s directory is not in the image.
     fn create(&mut self, call: String, path: &Path, make: impl FnOnce(Ino) -> Vec<Effect>) -> Option<Ino> {
         let (dir, name) = self.live.lookup_parent(path).ok()?;
+        Some(self.create_at(call, dir, name, make))
+    }
+
+    /// A new inode made by `make`, named `name` in directory `dir`.
+    fn create_at(
+        &mut self,
+        call: String,
+        dir: Ino,
+        name: &str,
+        make: impl FnOnce(Ino) -> Vec<Effect>,
+    ) -> Ino {
         let name: Arc<str> = Arc::from(name);
         let ino = self.live.next_ino();
         let mut effects = make(ino);
         effects.push(Effect::Mutation(Mutation::Link { dir, name, ino }));
         self.push(call, effects);
-        Some(ino)
+        ino
+    }
+
+    /// A new empty file `name` in directory `dir`, by inode: what a file-system server is
+    /// asked. The caller has checked that `dir` is a directory without that name.
+    pub fn create_file_at(&mut self, call: String, dir: Ino, name: &str, mode: u32) -> Ino {
+        self.create_at(call, dir, name, |ino| {
+            vec![Effect::Mutation(Mutation::NewFile {
+                ino,
+                mode: mode & 0o7777,
+            })]
+        })
+    }
+
+    /// `mkdir` of `name` in directory `dir`, by inode.
+    pub fn mkdir_at(&mut self, call: String, dir: Ino, name: &str, mode: u32) -> Ino {
+        self.create_at(call, dir, name, |ino| {
+            vec![Effect::Mutation(Mutation::NewDir {
+                ino,
+                mode: mode & 0o7777,
+            })]
+        })
+    }
+
+    /// `symlink` of `name` in directory `dir` to `target`, by inode.
+    pub fn symlink_at(&mut self, call: String, dir: Ino, name: &str, target: &str) -> Ino {
+        self.create_at(call, dir, name, |ino| symlink_effects(ino, target))
     }
 
     /// An unnamed file (`O_TMPFILE`); `link` may name it later.
@@ -212,6 +249,11 @@ impl TraceBuilder {
         let Ok((to_dir, to_name)) = self.live.lookup_parent(to) else {
             return;
         };
+        self.rename_at(call, from_dir, from_name, to_dir, to_name);
+    }
+
+    /// A rename that succeeded, by directory inodes and names.
+    pub fn rename_at(&mut self, call: String, from_dir: Ino, from_name: &str, to_dir: Ino, to_name: &str) {
         let Some(ino) = self.live.entry(from_dir, from_name) else {
             return;
         };
@@ -236,6 +278,11 @@ impl TraceBuilder {
         let Ok((dir, name)) = self.live.lookup_parent(to) else {
             return;
         };
+        self.link_at(call, ino, dir, name);
+    }
+
+    /// A new name `name` in directory `dir` for `ino`.
+    pub fn link_at(&mut self, call: String, ino: Ino, dir: Ino, name: &str) {
         self.push(
             call,
             vec![Effect::Mutation(Mutation::Link {
@@ -258,19 +305,7 @@ impl TraceBuilder {
 
     /// `symlink`: a link node holding `target`, named `path`.
     pub fn symlink(&mut self, call: String, target: &str, path: &Path) {
-        self.create(call, path, |ino| {
-            vec![
-                Effect::Mutation(Mutation::NewFile {
-                    ino,
-                    mode: SYMLINK_MODE,
-                }),
-                Effect::Mutation(Mutation::Write {
-                    ino,
-                    offset: 0,
-                    data: Arc::from(target.as_bytes()),
-                }),
-            ]
-        });
+        self.create(call, path, |ino| symlink_effects(ino, target));
     }
 
     /// `unlink` or `rmdir`.
@@ -278,6 +313,11 @@ impl TraceBuilder {
         let Ok((dir, name)) = self.live.lookup_parent(path) else {
             return;
         };
+        self.unlink_at(call, dir, name);
+    }
+
+    /// `unlink` or `rmdir` of `name` in directory `dir`.
+    pub fn unlink_at(&mut self, call: String, dir: Ino, name: &str) {
         let Some(ino) = self.live.entry(dir, name) else {
             return;
         };
@@ -291,11 +331,32 @@ impl TraceBuilder {
         );
     }
 
+    /// The entries added since the last call, handed over: a server that runs for hours
+    /// keeps only what its persistence model still needs, not the whole trace.
+    pub fn take_entries(&mut self) -> Vec<TraceEntry> {
+        std::mem::take(&mut self.entries)
+    }
+
     /// An entry that changes nothing on disk: program output, a note. It still marks a
     /// moment, so a checker told about the output judges states before and after it apart.
     pub fn note(&mut self, call: String) {
         self.push(call, Vec::new());
     }
+}
+
+/// A link node holding `target`: a file with the link mode whose bytes are the target.
+fn symlink_effects(ino: Ino, target: &str) -> Vec<Effect> {
+    vec![
+        Effect::Mutation(Mutation::NewFile {
+            ino,
+            mode: SYMLINK_MODE,
+        }),
+        Effect::Mutation(Mutation::Write {
+            ino,
+            offset: 0,
+            data: Arc::from(target.as_bytes()),
+        }),
+    ]
 }
 
 #[cfg(test)]

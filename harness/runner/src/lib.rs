@@ -37,6 +37,7 @@ pub mod family;
 #[cfg(feature = "arbitrary")]
 pub mod fuzzing;
 pub mod gate;
+pub mod live;
 pub mod merge;
 pub mod outcome;
 pub mod process;

@@ -1,0 +1,294 @@
+//! What a live mount knows: the file system as its users see it (a [`TraceBuilder`]'s live
+//! image), what a power cut would keep and lose (a [`Durability`] under the power-loss model,
+//! the rules the explorer uses), the triggers that cut, and, once cut, the crash state.
+//!
+//! Every call that changes something becomes a trace entry, is handed to the durability
+//! tracker and then forgotten: memory follows the files and the changes still in doubt, not
+//! the length of the run.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use faultline_core::crash_state::{self, Fate};
+use faultline_core::image::ROOT_INO;
+use faultline_core::persistence::{BlockSize, Durability, PersistenceModel};
+use faultline_core::trace_builder::TraceBuilder;
+use faultline_core::{CrashStateId, FsImage, Ino};
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng, SeedableRng};
+
+use super::trigger::{Op, Trigger};
+
+/// What a cut keeps of the changes still in doubt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Keep {
+    /// Nothing: every change no fsync covered is lost (the harshest power loss).
+    Nothing,
+    /// A seeded subset: each change kept or lost, each block of a write kept or lost.
+    Random,
+}
+
+impl std::str::FromStr for Keep {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "nothing" => Ok(Keep::Nothing),
+            "random" => Ok(Keep::Random),
+            _ => Err(format!(
+                "unknown keep policy '{s}'; use 'nothing' (lose every change no fsync covered) or 'random' (a seeded subset, writes torn at the block size)"
+            )),
+        }
+    }
+}
+
+/// A power cut: why, the crash state it left and what it lost.
+#[derive(Clone, Debug)]
+pub struct Cut {
+    /// What cut the power: "faultline cut", "trigger fsync:*.wal:3", "random moment 17", ...
+    pub why: String,
+    /// The state: the moment (calls with an effect before the cut) and a mask per change in
+    /// doubt, as the explorer names its states.
+    pub id: CrashStateId,
+    /// The file system the cut left.
+    pub image: FsImage,
+    /// One line per change in doubt: kept, lost or torn, with the call that made it.
+    pub log: Vec<String>,
+}
+
+/// The mount's state behind one lock.
+pub struct Core {
+    builder: TraceBuilder,
+    durability: Durability,
+    /// Trace entries so far: the moment a cut now would name.
+    moment: usize,
+    /// The call text of each entry whose changes are still in doubt, by entry index.
+    calls: BTreeMap<usize, String>,
+    /// A name for each inode seen: its directory and its name there.
+    names: HashMap<Ino, (Ino, Arc<str>)>,
+    triggers: Vec<(Trigger, u64)>,
+    /// Cut right after this many calls with an effect (a seeded random moment).
+    cut_after_changes: Option<u64>,
+    changes: u64,
+    keep: Keep,
+    seed: u64,
+    /// Set once the power is cut; every call after it fails.
+    cut: Option<Cut>,
+    /// Set when the mount is being taken down cleanly: calls fail, nothing is lost.
+    frozen: bool,
+}
+
+impl Core {
+    /// A mount of `base` (the backing directory as it was) with these triggers.
+    pub fn new(base: FsImage, block_size: BlockSize, keep: Keep, seed: u64) -> Self {
+        Core {
+            durability: Durability::new(base.clone(), PersistenceModel::PowerLoss, block_size),
+            builder: TraceBuilder::new(base),
+            moment: 0,
+            calls: BTreeMap::new(),
+            names: HashMap::new(),
+            triggers: Vec::new(),
+            cut_after_changes: None,
+            changes: 0,
+            keep,
+            seed,
+            cut: None,
+            frozen: false,
+        }
+    }
+
+    /// Cut after the `n`th matching call of each trigger.
+    pub fn with_triggers(mut self, triggers: Vec<Trigger>) -> Self {
+        self.triggers = triggers.into_iter().map(|t| (t, 0)).collect();
+        self
+    }
+
+    /// Cut right after the `n`th call that changes something.
+    pub fn with_cut_after_changes(mut self, n: Option<u64>) -> Self {
+        self.cut_after_changes = n;
+        self
+    }
+
+    /// The file system as its users see it.
+    pub fn live(&self) -> &FsImage {
+        self.builder.live()
+    }
+
+    /// Stops every further call (they fail with EIO), for a clean unmount: what the users
+    /// wrote so far is what the backing directory gets.
+    pub fn freeze(&mut self) {
+        self.frozen = true;
+    }
+
+    /// Whether [`Core::freeze`] was called.
+    pub fn frozen(&self) -> bool {
+        self.frozen
+    }
+
+    /// The cut, once there was one.
+    pub fn cut(&self) -> Option<&Cut> {
+        self.cut.as_ref()
+    }
+
+    /// Calls that changed something so far.
+    pub fn changes(&self) -> u64 {
+        self.changes
+    }
+
+    /// Changes still in doubt: what a cut now could lose.
+    pub fn pending(&self) -> usize {
+        self.durability.pending().len()
+    }
+
+    /// Remembers that `ino` is `name` in `dir` (from a lookup, a create or a rename).
+    pub fn name(&mut self, dir: Ino, name: &str, ino: Ino) {
+        if ino != ROOT_INO {
+            self.names.insert(ino, (dir, Arc::from(name)));
+        }
+    }
+
+    /// A path for `ino` relative to the mount (`db/a.wal`), from the names seen.
+    pub fn path(&self, ino: Ino) -> String {
+        let mut parts = Vec::new();
+        let mut at = ino;
+        while at != ROOT_INO && parts.len() < 64 {
+            let Some((dir, name)) = self.names.get(&at) else {
+                return format!("inode {ino}");
+            };
+            parts.push(name.clone());
+            at = *dir;
+        }
+        parts.reverse();
+        parts.join("/")
+    }
+
+    /// `name` in directory `dir`, relative to the mount.
+    pub fn child_path(&self, dir: Ino, name: &str) -> String {
+        if dir == ROOT_INO {
+            name.to_string()
+        } else {
+            format!("{}/{name}", self.path(dir))
+        }
+    }
+
+    /// Runs one call against the builder, then takes its entries into the durability tracker
+    /// and checks the triggers on `op` at `paths`. Returns what `act` returned.
+    pub fn apply<T>(&mut self, op: Op, paths: &[&str], act: impl FnOnce(&mut TraceBuilder) -> T) -> T {
+        let out = act(&mut self.builder);
+        let mut changed = false;
+        for entry in self.builder.take_entries() {
+            if entry.effects.is_empty() {
+                continue;
+            }
+            changed = true;
+            self.durability.record(self.moment, &entry.effects);
+            self.calls.insert(self.moment, entry.call);
+            self.moment += 1;
+        }
+        if changed {
+            self.changes += 1;
+            self.forget_settled_calls();
+        }
+        self.check_triggers(op, paths, changed);
+        out
+    }
+
+    /// Drops the call text of entries no change in doubt came from.
+    fn forget_settled_calls(&mut self) {
+        if self.calls.len() < 2 * self.durability.pending().len() + 64 {
+            return;
+        }
+        let live: std::collections::BTreeSet<usize> =
+            self.durability.pending().iter().map(|p| p.trace_index).collect();
+        self.calls.retain(|i, _| live.contains(i));
+    }
+
+    fn check_triggers(&mut self, op: Op, paths: &[&str], changed: bool) {
+        if self.cut.is_some() {
+            return;
+        }
+        let mut fired = None;
+        for (trigger, seen) in &mut self.triggers {
+            if trigger.op == op && paths.iter().any(|p| trigger.matches(p)) {
+                *seen += 1;
+                if *seen == trigger.nth && fired.is_none() {
+                    fired = Some(format!("trigger {trigger} ({})", paths.join(" -> ")));
+                }
+            }
+        }
+        if fired.is_none() && changed && self.cut_after_changes == Some(self.changes) {
+            fired = Some(format!(
+                "random moment: after change {} ({} {})",
+                self.changes,
+                op.name(),
+                paths.join(" -> ")
+            ));
+        }
+        if let Some(why) = fired {
+            self.cut_power(why);
+        }
+    }
+
+    /// A crash point reached by a program (written to the control socket): cuts if a
+    /// trigger names it. Returns whether it cut.
+    pub fn crash_point(&mut self, name: &str) -> bool {
+        self.check_triggers(Op::Point, &[name], false);
+        self.cut.is_some()
+    }
+
+    /// Cuts the power now (once; later calls keep the first cut) and returns the cut.
+    pub fn cut_power(&mut self, why: String) -> &Cut {
+        if self.cut.is_none() {
+            let cut = self.crash_state(why);
+            self.cut = Some(cut);
+        }
+        self.cut.as_ref().expect("set above")
+    }
+
+    fn crash_state(&self, why: String) -> Cut {
+        let block = self.durability.block_size().bytes();
+        let pending = self.durability.pending();
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ 0x6c69_7665_6375_7421);
+        let masks: Vec<u64> = pending
+            .iter()
+            .map(|p| match self.keep {
+                Keep::Nothing => 0,
+                Keep::Random => {
+                    let units = p.mutation.units(block);
+                    let full = if units >= 64 {
+                        u64::MAX
+                    } else {
+                        (1u64 << units) - 1
+                    };
+                    // Whole or nothing half the time; otherwise block by block.
+                    match rng.next_u32() % 4 {
+                        0 => 0,
+                        1 => full,
+                        _ => rng.next_u64() & full,
+                    }
+                }
+            })
+            .collect();
+        let id = CrashStateId {
+            moment: self.moment,
+            masks,
+        };
+        let image = self.durability.materialize(&id.masks);
+        let log = crash_state::fates(pending, &id, block)
+            .into_iter()
+            .map(|(p, fate)| {
+                let call = self
+                    .calls
+                    .get(&p.trace_index)
+                    .map_or("(call forgotten)", String::as_str);
+                let fate = match fate {
+                    Fate::Persisted => "kept".to_string(),
+                    Fate::Lost => "lost".to_string(),
+                    Fate::Torn { kept, units } => format!("torn: kept blocks {kept:?} of {units}"),
+                };
+                format!("{fate}: {call} (call {})", p.trace_index + 1)
+            })
+            .collect();
+        Cut { why, id, image, log }
+    }
+}
