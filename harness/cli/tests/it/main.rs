@@ -5,6 +5,7 @@ mod external;
 mod gate;
 mod html;
 mod interrupt;
+mod live;
 mod merge;
 mod run;
 

@@ -151,17 +151,21 @@ fn expand(words: &[String], dir: &Path, stdout: &Path, control: &Path) -> Vec<St
         .collect()
 }
 
-/// The first `{...}` in `words` that is not a live placeholder.
+/// The first `{name}` (a lower-case word in braces) in `words` that is not a live
+/// placeholder; other braces (JSON, shell) are the program's own.
 pub fn unknown_placeholder(words: &[String]) -> Option<String> {
     for w in words {
         let mut rest = w.as_str();
         while let Some(start) = rest.find('{') {
             let Some(len) = rest[start..].find('}') else { break };
             let name = &rest[start..=start + len];
-            if !PLACEHOLDERS.iter().any(|(p, _)| *p == name) {
+            let word = &name[1..name.len() - 1];
+            let looks_like_one =
+                !word.is_empty() && word.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+            if looks_like_one && !PLACEHOLDERS.iter().any(|(p, _)| *p == name) {
                 return Some(name.to_string());
             }
-            rest = &rest[start + len + 1..];
+            rest = &rest[start + 1..];
         }
     }
     None

@@ -6,6 +6,7 @@ mod fuzz_corpus;
 mod hostile;
 mod interleave;
 mod layers;
+mod live;
 mod locks;
 mod process;
 mod record;
