@@ -181,6 +181,11 @@ pub struct CutOptions {
     /// Seeds the random moment and the subset kept (decimal or 0x hex).
     #[arg(long, default_value = "0")]
     pub seed: String,
+    /// Send every write call to faultline as it is made, instead of letting the kernel cache
+    /// writes and hand them over in large pieces (at an fsync, at a cut, or when it writes
+    /// back). Slower; a `write` trigger then counts write calls, not pieces.
+    #[arg(long)]
+    pub no_write_back: bool,
 }
 
 #[derive(Args, Debug)]

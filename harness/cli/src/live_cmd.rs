@@ -58,6 +58,7 @@ pub fn mount(args: &MountArgs) -> anyhow::Result<u8> {
         seed,
         block_size: BlockSize::new(args.cut.block_size)?,
         control: args.control.clone(),
+        write_back: !args.cut.no_write_back,
     };
     let cancel = cancel_flag()?;
     let mounted = Mounted::mount(&options).map_err(usage)?;
@@ -147,8 +148,11 @@ pub fn live(args: &LiveArgs) -> anyhow::Result<u8> {
         "--seed".into(),
         args.cut.seed.clone(),
         "--keep".into(),
-        "--".into(),
     ]);
+    if args.cut.no_write_back {
+        prefix.push("--no-write-back".into());
+    }
+    prefix.push("--".into());
     prefix.extend(args.program.iter().cloned());
     let request = LiveRequest {
         program: args.program.clone(),
@@ -163,6 +167,7 @@ pub fn live(args: &LiveArgs) -> anyhow::Result<u8> {
         block_size: BlockSize::new(args.cut.block_size)?,
         temp_dir,
         keep_failures: args.keep,
+        write_back: !args.cut.no_write_back,
         reproduce_prefix: prefix,
     };
     let cancel = cancel_flag()?;

@@ -72,6 +72,9 @@ pub struct Core {
     changes: u64,
     keep: Keep,
     seed: u64,
+    /// Set when a trigger or a command asks for a cut: from then on only the kernel's
+    /// write-back of data already written is taken, until [`Core::settle`] cuts.
+    requested: Option<String>,
     /// Set once the power is cut; every call after it fails.
     cut: Option<Cut>,
     /// Set when the mount is being taken down cleanly: calls fail, nothing is lost.
@@ -92,6 +95,7 @@ impl Core {
             changes: 0,
             keep,
             seed,
+            requested: None,
             cut: None,
             frozen: false,
         }
@@ -123,6 +127,25 @@ impl Core {
     /// Whether [`Core::freeze`] was called.
     pub fn frozen(&self) -> bool {
         self.frozen
+    }
+
+    /// Whether a cut was asked for or made: the mount's users may make no more calls.
+    pub fn cut_requested(&self) -> bool {
+        self.requested.is_some() || self.cut.is_some()
+    }
+
+    /// Asks for a cut (the first ask wins): calls stop now, and [`Core::settle`] makes the
+    /// crash state once the kernel has handed over the data its users had written.
+    pub fn request_cut(&mut self, why: String) {
+        if !self.cut_requested() {
+            self.requested = Some(why);
+        }
+    }
+
+    /// Makes the cut asked for (or `why`, if none was) and returns it.
+    pub fn settle(&mut self, why: &str) -> &Cut {
+        let why = self.requested.take().unwrap_or_else(|| why.to_string());
+        self.cut_power(why)
     }
 
     /// The cut, once there was one.
@@ -204,7 +227,7 @@ impl Core {
     }
 
     fn check_triggers(&mut self, op: Op, paths: &[&str], changed: bool) {
-        if self.cut.is_some() {
+        if self.cut_requested() {
             return;
         }
         let mut fired = None;
@@ -225,19 +248,19 @@ impl Core {
             ));
         }
         if let Some(why) = fired {
-            self.cut_power(why);
+            self.request_cut(why);
         }
     }
 
-    /// A crash point reached by a program (written to the control socket): cuts if a
-    /// trigger names it. Returns whether it cut.
+    /// A crash point reached by a program (written to the control socket): asks for a cut if
+    /// a trigger names it. Returns whether a cut is asked for.
     pub fn crash_point(&mut self, name: &str) -> bool {
         self.check_triggers(Op::Point, &[name], false);
-        self.cut.is_some()
+        self.cut_requested()
     }
 
     /// Cuts the power now (once; later calls keep the first cut) and returns the cut.
-    pub fn cut_power(&mut self, why: String) -> &Cut {
+    fn cut_power(&mut self, why: String) -> &Cut {
         if self.cut.is_none() {
             let cut = self.crash_state(why);
             self.cut = Some(cut);

@@ -26,13 +26,36 @@ const TTL: Duration = Duration::from_secs(1);
 pub struct Users {
     /// Process id to its start time (to tell a reused id apart).
     seen: HashMap<u32, u64>,
+    /// A request names the thread that made it: thread id to its process's id.
+    threads: HashMap<u32, u32>,
     /// The mount point: a process is stopped only while it holds something under it.
     mountpoint: std::path::PathBuf,
 }
 
 impl Users {
-    fn note(&mut self, pid: u32) {
-        if pid == 0 || pid == std::process::id() || self.seen.contains_key(&pid) {
+    /// The process of thread `tid` (cached), or `None` for this process, the kernel, or a
+    /// thread already gone.
+    fn process_of(&mut self, tid: u32) -> Option<u32> {
+        if tid == 0 {
+            return None;
+        }
+        let pid = match self.threads.get(&tid) {
+            Some(pid) => *pid,
+            None => {
+                let pid = thread_group(tid)?;
+                if self.threads.len() >= 4096 {
+                    self.threads.clear();
+                }
+                self.threads.insert(tid, pid);
+                pid
+            }
+        };
+        (pid != std::process::id()).then_some(pid)
+    }
+
+    fn note(&mut self, tid: u32) {
+        let Some(pid) = self.process_of(tid) else { return };
+        if self.seen.contains_key(&pid) {
             return;
         }
         if self.seen.len() >= 4096 {
@@ -47,14 +70,15 @@ impl Users {
     pub fn new(mountpoint: &std::path::Path) -> Self {
         Users {
             seen: HashMap::new(),
+            threads: HashMap::new(),
             mountpoint: mountpoint.to_path_buf(),
         }
     }
 
-    /// Sends SIGKILL to `pid`, a process that just made a call on the mount.
-    pub fn kill(&self, pid: u32) {
-        if pid != std::process::id()
-            && self.seen.contains_key(&pid)
+    /// Sends SIGKILL to the process of thread `tid`, which just made a call on the mount or
+    /// named a crash point that cut; never to this process.
+    pub fn kill(&mut self, tid: u32) {
+        if let Some(pid) = self.process_of(tid)
             && let Some(pid) = rustix::process::Pid::from_raw(pid as i32)
         {
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
@@ -87,6 +111,15 @@ fn holds_under(pid: u32, dir: &std::path::Path) -> bool {
     std::fs::read_dir(proc.join("fd")).is_ok_and(|fds| fds.flatten().any(|fd| under(&fd.path())))
 }
 
+/// The process (thread group) thread `tid` belongs to, from `/proc/TID/status`.
+fn thread_group(tid: u32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Tgid:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// A process's start time in clock ticks since boot (field 22 of `/proc/PID/stat`).
 fn start_time(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -104,6 +137,9 @@ pub struct LiveFs {
     uid: u32,
     gid: u32,
     started: SystemTime,
+    /// Let the kernel cache writes and hand them over in large pieces (at an fsync, a cut,
+    /// or when it writes back on its own), instead of one request per write call.
+    write_back: bool,
 }
 
 impl LiveFs {
@@ -112,40 +148,45 @@ impl LiveFs {
         core: Arc<Mutex<Core>>,
         users: Arc<Mutex<Users>>,
         on_cut: std::sync::mpsc::Sender<()>,
+        write_back: bool,
     ) -> Self {
         LiveFs {
             core,
             users,
             on_cut,
+            write_back,
             uid: rustix::process::getuid().as_raw(),
             gid: rustix::process::getgid().as_raw(),
             started: SystemTime::now(),
         }
     }
 
-    /// The core, after noting who asked; `None` (answer EIO) once the power is cut.
+    /// The core, after noting who asked; `None` (answer EIO) once a cut is asked for.
     fn core(&self, req: &Request<'_>) -> Option<MutexGuard<'_, Core>> {
         if let Ok(mut users) = self.users.lock() {
             users.note(req.pid());
         }
-        let core = self
-            .core
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if core.cut().is_some() || core.frozen() {
+        let core = self.lock();
+        if core.cut_requested() || core.frozen() {
             None
         } else {
             Some(core)
         }
     }
 
-    /// After a call: if it cut the power, stop the mount's users (the caller first: its call
-    /// is the last it makes) and say so. Returns whether it cut; the call then fails.
+    fn lock(&self) -> MutexGuard<'_, Core> {
+        self.core
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// After a call: if it asked for a cut, stop the mount's users (the caller first: its
+    /// call is the last it makes) and say so. Returns whether it did; the call then fails.
     fn after(&self, core: MutexGuard<'_, Core>, req: &Request<'_>) -> bool {
-        let cut = core.cut().is_some();
+        let cut = core.cut_requested();
         drop(core);
         if cut {
-            if let Ok(users) = self.users.lock() {
+            if let Ok(mut users) = self.users.lock() {
                 users.kill(req.pid());
                 users.kill_all();
             }
@@ -201,6 +242,14 @@ fn free_name(image: &FsImage, parent: Ino, name: &str) -> Result<(), i32> {
 }
 
 impl Filesystem for LiveFs {
+    fn init(&mut self, _req: &Request<'_>, config: &mut fuser::KernelConfig) -> Result<(), libc::c_int> {
+        if self.write_back {
+            let _ = config.add_capabilities(fuser::consts::FUSE_WRITEBACK_CACHE);
+        }
+        let _ = config.set_max_write(1 << 20);
+        Ok(())
+    }
+
     fn lookup(&mut self, req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEntry) {
         let Some(mut core) = self.core(req) else {
             return reply.error(libc::EIO);
@@ -525,14 +574,23 @@ impl Filesystem for LiveFs {
         _fh: u64,
         offset: i64,
         data: &[u8],
-        _write_flags: u32,
+        write_flags: u32,
         _flags: i32,
         _lock: Option<u64>,
         reply: ReplyWrite,
     ) {
-        let Some(mut core) = self.core(req) else {
+        // The kernel writing back data its users wrote before a cut was asked for: taken
+        // until the cut is made, so a cut can keep or lose it like any data in doubt.
+        let write_back = write_flags & fuser::consts::FUSE_WRITE_CACHE != 0;
+        let core = if write_back {
+            Some(self.lock()).filter(|c| c.cut().is_none() && !c.frozen())
+        } else {
+            self.core(req)
+        };
+        let Some(mut core) = core else {
             return reply.error(libc::EIO);
         };
+        let asked_before = core.cut_requested();
         let Ok(offset) = u64::try_from(offset) else {
             return reply.error(libc::EINVAL);
         };
@@ -551,6 +609,9 @@ impl Filesystem for LiveFs {
                 data,
             )
         });
+        if asked_before {
+            return reply.written(data.len() as u32);
+        }
         if self.after(core, req) {
             return reply.error(libc::EIO);
         }

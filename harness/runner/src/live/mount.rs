@@ -36,6 +36,9 @@ pub struct MountOptions {
     pub block_size: BlockSize,
     /// The control socket; `None` for [`control_path`] of the mount point.
     pub control: Option<PathBuf>,
+    /// Let the kernel cache writes and hand them over in large pieces (fast; a `write`
+    /// trigger then counts the pieces), instead of one request per write call.
+    pub write_back: bool,
 }
 
 /// A mount that could not be made or ended cleanly.
@@ -82,13 +85,50 @@ pub fn control_path(mountpoint: &Path) -> PathBuf {
 
 /// A live mount.
 pub struct Mounted {
-    core: Arc<Mutex<Core>>,
-    users: Arc<Mutex<Users>>,
+    shared: Arc<Shared>,
     session: Option<fuser::BackgroundSession>,
     cuts: Receiver<()>,
     control: Option<Control>,
     backing: PathBuf,
     mountpoint: PathBuf,
+}
+
+/// What the mount, its control socket and its owner share.
+struct Shared {
+    core: Arc<Mutex<Core>>,
+    users: Arc<Mutex<Users>>,
+    /// The mount's root, open, to have the kernel hand over cached writes (syncfs).
+    root: std::sync::OnceLock<std::os::fd::OwnedFd>,
+    cuts: Sender<()>,
+}
+
+impl Shared {
+    fn core(&self) -> std::sync::MutexGuard<'_, Core> {
+        self.core
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Has the kernel hand over every write it still caches.
+    fn flush(&self) {
+        if let Some(root) = self.root.get() {
+            let _ = rustix::fs::syncfs(root);
+        }
+    }
+
+    /// Makes the cut asked for (or one for `why`): stops the mount's users, takes in what the
+    /// kernel still caches of what they wrote (so the cut may keep or lose it like any data
+    /// in doubt), then decides what survives.
+    fn settle(&self, why: &str) -> Cut {
+        self.core().request_cut(why.to_string());
+        if let Ok(users) = self.users.lock() {
+            users.kill_all();
+        }
+        self.flush();
+        let cut = self.core().settle(why).clone();
+        let _ = self.cuts.send(());
+        cut
+    }
 }
 
 impl Mounted {
@@ -124,19 +164,34 @@ impl Mounted {
         let core = Core::new(base, options.block_size, options.keep, options.seed)
             .with_triggers(options.triggers.clone())
             .with_cut_after_changes(options.cut_after_changes);
-        let core = Arc::new(Mutex::new(core));
-        let users = Arc::new(Mutex::new(Users::new(&mountpoint)));
         let (cut_tx, cuts) = std::sync::mpsc::channel();
+        let shared = Arc::new(Shared {
+            core: Arc::new(Mutex::new(core)),
+            users: Arc::new(Mutex::new(Users::new(&mountpoint))),
+            root: std::sync::OnceLock::new(),
+            cuts: cut_tx.clone(),
+        });
         let control_at = options
             .control
             .clone()
             .unwrap_or_else(|| control_path(&mountpoint));
-        let control = Control::start(&control_at, core.clone(), users.clone(), cut_tx.clone())?;
-        let fs = LiveFs::new(core.clone(), users.clone(), cut_tx);
+        let control = Control::start(&control_at, shared.clone())?;
+        let fs = LiveFs::new(
+            shared.core.clone(),
+            shared.users.clone(),
+            cut_tx,
+            options.write_back,
+        );
         let session = mount_fuse(fs, &mountpoint)?;
+        if let Ok(root) = rustix::fs::open(
+            &mountpoint,
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        ) {
+            let _ = shared.root.set(root);
+        }
         Ok(Mounted {
-            core,
-            users,
+            shared,
             session: Some(session),
             cuts,
             control: Some(control),
@@ -161,9 +216,9 @@ impl Mounted {
         self.is_cut()
     }
 
-    /// Whether the power has been cut.
+    /// Whether a cut was asked for or made.
     pub fn is_cut(&self) -> bool {
-        self.core.lock().is_ok_and(|c| c.cut().is_some())
+        self.shared.core().cut_requested()
     }
 
     /// Whether the file system stopped serving (unmounted from outside).
@@ -173,27 +228,25 @@ impl Mounted {
 
     /// Calls that changed something so far.
     pub fn changes(&self) -> u64 {
-        self.core.lock().map_or(0, |c| c.changes())
+        self.shared.core().changes()
     }
 
-    /// Cuts the power now, stopping the mount's users.
-    pub fn cut_now(&self, why: &str) {
-        if let Ok(mut core) = self.core.lock() {
-            core.cut_power(why.to_string());
-        }
-        if let Ok(users) = self.users.lock() {
-            users.kill_all();
-        }
+    /// Cuts the power now (unless a cut was already made), stopping the mount's users.
+    pub fn cut_now(&self, why: &str) -> Cut {
+        self.shared.settle(why)
     }
 
     /// Unmounts and leaves the backing directory in the crash state, or after no cut in the
     /// state the users left.
     pub fn finish(mut self) -> Result<Ending, LiveError> {
+        if self.is_cut() {
+            self.shared.settle("asked for");
+        } else {
+            // A clean stop: first everything the kernel still caches.
+            self.shared.flush();
+        }
         let (ending, image) = {
-            let mut core = self
-                .core
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut core = self.shared.core();
             match core.cut() {
                 Some(cut) => (Ending::Cut(cut.clone()), cut.image.clone()),
                 None => {
@@ -213,9 +266,7 @@ impl Mounted {
     }
 
     fn unmount(&mut self) {
-        if let Ok(mut core) = self.core.lock() {
-            core.freeze();
-        }
+        self.shared.core().freeze();
         if let Some(session) = self.session.take() {
             // Dropping the session has the mount helper detach the mount; its thread ends
             // with the connection.
@@ -314,12 +365,7 @@ struct Control {
 }
 
 impl Control {
-    fn start(
-        path: &Path,
-        core: Arc<Mutex<Core>>,
-        users: Arc<Mutex<Users>>,
-        cuts: Sender<()>,
-    ) -> Result<Control, LiveError> {
+    fn start(path: &Path, shared: Arc<Shared>) -> Result<Control, LiveError> {
         if path.exists() {
             if UnixStream::connect(path).is_ok() {
                 return Err(LiveError::Usage(format!(
@@ -343,7 +389,7 @@ impl Control {
         let thread = std::thread::spawn(move || {
             while !stopping.load(Ordering::Relaxed) {
                 match listener.accept() {
-                    Ok((stream, _)) => serve(stream, &core, &users, &cuts),
+                    Ok((stream, _)) => serve(stream, &shared),
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                         std::thread::sleep(Duration::from_millis(10));
                     }
@@ -369,44 +415,43 @@ impl Drop for Control {
     }
 }
 
-fn serve(stream: UnixStream, core: &Mutex<Core>, users: &Mutex<Users>, cuts: &Sender<()>) {
+fn serve(stream: UnixStream, shared: &Shared) {
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let Ok(mut out) = stream.try_clone() else { return };
     for line in BufReader::new(stream).lines().take(1024) {
         let Ok(line) = line else { return };
         let line = line.trim();
-        let answer = {
-            let mut core = core.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let before = core.cut().is_some();
-            let answer = if line == "cut" {
-                let cut = core.cut_power("faultline cut (the control socket)".into());
-                let lost = cut.log.iter().filter(|l| !l.starts_with("kept")).count();
-                format!("cut: {} changes in doubt, {lost} lost or torn", cut.log.len())
-            } else if let Some(name) = line.strip_prefix("point ") {
-                if core.crash_point(name.trim()) {
-                    "cut".to_string()
-                } else {
-                    "continue".to_string()
-                }
-            } else if line == "status" {
-                format!(
-                    "changes {}, in doubt {}, cut {}",
-                    core.changes(),
-                    core.pending(),
-                    core.cut().is_some()
-                )
-            } else {
-                format!("error: unknown command '{line}'; send cut, point NAME or status")
-            };
-            if !before && core.cut().is_some() {
-                drop(core);
-                if let Ok(users) = users.lock() {
+        let answer = if line == "cut" {
+            let cut = shared.settle("faultline cut (the control socket)");
+            let lost = cut.log.iter().filter(|l| !l.starts_with("kept")).count();
+            format!("cut: {} changes in doubt, {lost} lost or torn", cut.log.len())
+        } else if let Some(name) = line.strip_prefix("point ") {
+            let fired = shared.core().crash_point(name.trim());
+            if fired {
+                // The program that named the point stops here (it may hold nothing open on
+                // the mount, so it is found by the socket's peer); the owner makes the cut.
+                if let Ok(mut users) = shared.users.lock() {
+                    if let Ok(peer) = rustix::net::sockopt::socket_peercred(&out) {
+                        users.kill(peer.pid.as_raw_nonzero().get() as u32);
+                    }
                     users.kill_all();
                 }
-                let _ = cuts.send(());
+                let _ = shared.cuts.send(());
+                "cut".to_string()
+            } else {
+                "continue".to_string()
             }
-            answer
+        } else if line == "status" {
+            let core = shared.core();
+            format!(
+                "changes {}, in doubt {}, cut {}",
+                core.changes(),
+                core.pending(),
+                core.cut_requested()
+            )
+        } else {
+            format!("error: unknown command '{line}'; send cut, point NAME or status")
         };
         if writeln!(out, "{answer}").is_err() {
             return;

@@ -62,6 +62,8 @@ pub struct LiveRequest {
     pub block_size: BlockSize,
     /// Where trial directories go.
     pub temp_dir: PathBuf,
+    /// Let the kernel cache writes (see [`MountOptions::write_back`]).
+    pub write_back: bool,
     /// Keep the directories of failing trials.
     pub keep_failures: bool,
     /// The command line to repeat in reproduce lines, without `--trials`/`--duration`; the
@@ -297,6 +299,7 @@ fn one_trial(
         seed,
         block_size: request.block_size,
         control: Some(dir.path().join("control.sock")),
+        write_back: request.write_back,
     })?;
     let control = mounted.control().map(Path::to_path_buf).unwrap_or_default();
     let program = expand(&request.program, mounted.mountpoint(), &stdout_path, &control);
