@@ -237,3 +237,95 @@ fn a_checker_and_what_it_started_die_with_an_explore_killed_outright() {
         );
     }
 }
+
+/// faultline mounts under `dir`.
+fn mounts_under(dir: &Path) -> usize {
+    let dir = std::fs::canonicalize(dir).expect("canonical");
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .expect("mountinfo")
+        .lines()
+        .filter(|l| l.contains(" - fuse.faultline "))
+        .filter(|l| {
+            l.split(' ')
+                .nth(4)
+                .is_some_and(|p| Path::new(p).starts_with(&dir))
+        })
+        .count()
+}
+
+/// Ctrl-C during a live run kills the program with what it started, unmounts, and removes
+/// the trial directory.
+#[test]
+fn ctrl_c_stops_a_live_run_and_leaves_no_mount_program_or_directory() {
+    if !crate::live::fuse_works() {
+        return;
+    }
+    let s = setup();
+    let script = SLEEPER.replace("$PIDS", &s.pids.display().to_string());
+    let fl = start(
+        &[
+            "live", "--out", "out", "--check", "true", "--", "sh", "-c", &script,
+        ],
+        &s.dir,
+        &s.tmp,
+    );
+    let sleeper = pids(&s.pids, 1)[0];
+    assert_eq!(mounts_under(&s.tmp), 1, "the trial's mount is up");
+    signal(&fl, "INT");
+    let out = fl.wait_with_output().expect("ends");
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(ends(sleeper), "the program's child was killed");
+    assert_eq!(mounts_under(&s.tmp), 0, "the mount is gone");
+    assert_eq!(
+        left_in(&s.tmp),
+        Vec::<String>::new(),
+        "the trial directory is removed"
+    );
+}
+
+/// `faultline mount` killed outright leaves no mount (the mount helper unmounts when it
+/// dies), and `faultline mount --cleanup` removes the control socket it left.
+#[test]
+fn a_mount_killed_outright_leaves_no_mount_and_cleanup_removes_its_socket() {
+    if !crate::live::fuse_works() {
+        return;
+    }
+    let s = setup();
+    let (backing, point) = (s.dir.join("b"), s.dir.join("m"));
+    std::fs::create_dir(&backing).expect("mkdir");
+    std::fs::create_dir(&point).expect("mkdir");
+    let mut fl = start(&["mount", "b", "m"], &s.dir, &s.tmp);
+    let until = Instant::now() + Duration::from_secs(60);
+    while mounts_under(&s.dir) == 0 {
+        assert!(Instant::now() < until, "the mount never came up");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::write(point.join("f"), "x").expect("write through the mount");
+    signal(&fl, "KILL");
+    let _ = fl.wait();
+    let until = Instant::now() + Duration::from_secs(60);
+    while mounts_under(&s.dir) > 0 {
+        assert!(Instant::now() < until, "the mount outlived faultline");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        left_in(&s.tmp).len(),
+        1,
+        "the control socket is left: {:?}",
+        left_in(&s.tmp)
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["mount", "--cleanup", "m"])
+        .current_dir(&s.dir)
+        .env("TMPDIR", &s.tmp)
+        .output()
+        .expect("runs");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("removed the stale control socket"));
+    assert_eq!(left_in(&s.tmp), Vec::<String>::new());
+    assert_eq!(
+        std::fs::read_dir(&backing).expect("dir").count(),
+        0,
+        "the backing directory is as it was"
+    );
+}

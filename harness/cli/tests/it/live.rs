@@ -4,7 +4,8 @@
 
 use crate::faultline;
 
-fn fuse_works() -> bool {
+/// Whether FUSE mounts work here; panics when FAULTLINE_REQUIRE_FUSE says they must.
+pub fn fuse_works() -> bool {
     let dir = tempfile::tempdir().expect("temp");
     let (b, m) = (dir.path().join("b"), dir.path().join("m"));
     std::fs::create_dir(&b).expect("mkdir");
