@@ -315,3 +315,70 @@ impl Core {
         Cut { why, id, image, log }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A core over an empty root, with one file `a.wal` created and written.
+    fn with_wal(keep: Keep, seed: u64, triggers: &str) -> (Core, Ino) {
+        let mut core = Core::new(FsImage::new(), BlockSize::new(512).expect("block"), keep, seed)
+            .with_triggers(vec![triggers.parse().expect("trigger")]);
+        let ino = core.apply(Op::Create, &["a.wal"], |b| b.create_file_at("create a.wal".into(), ROOT_INO, "a.wal", 0o644));
+        core.name(ROOT_INO, "a.wal", ino);
+        core.apply(Op::Write, &["a.wal"], |b| b.write("write a.wal".into(), ino, 0, &[7; 2000]));
+        (core, ino)
+    }
+
+    #[test]
+    fn a_trigger_asks_for_the_cut_at_its_nth_call_and_the_cut_loses_what_no_fsync_covered() {
+        let (mut core, ino) = with_wal(Keep::Nothing, 0, "fsync:*.wal:2");
+        core.apply(Op::Fsync, &["a.wal"], |b| b.fsync("fsync a.wal".into(), ino, false));
+        assert!(!core.cut_requested(), "the first fsync does not fire");
+        core.apply(Op::Write, &["a.wal"], |b| b.write("write a.wal again".into(), ino, 2000, &[8; 10]));
+        core.apply(Op::Fsync, &["a.wal"], |b| b.fsync("fsync a.wal".into(), ino, false));
+        assert!(core.cut_requested(), "the second does");
+        assert!(core.cut().is_none(), "asked for, not made: the kernel's cache comes first");
+        let cut = core.settle("unused").clone();
+        assert!(cut.why.starts_with("trigger fsync:*.wal:2"), "{}", cut.why);
+        // The file's data is durable; its name never had a directory fsync.
+        assert_eq!(cut.log, ["lost: create a.wal (call 1)"]);
+        assert!(cut.image.lookup(std::path::Path::new("/a.wal")).is_err());
+        assert_eq!(core.path(ino), "a.wal");
+    }
+
+    #[test]
+    fn a_random_keep_is_the_same_for_a_seed_and_tears_writes_at_the_block_size() {
+        let ids = |seed| {
+            let (mut core, _) = with_wal(Keep::Random, seed, "write:none:1");
+            core.settle("now").id.to_string()
+        };
+        assert_eq!(ids(3), ids(3), "a seed replays its subset");
+        let distinct: std::collections::HashSet<String> = (0..40).map(ids).collect();
+        assert!(distinct.len() >= 4, "seeds reach different subsets: {distinct:?}");
+        let torn = (0..40).find_map(|seed| {
+            let (mut core, _) = with_wal(Keep::Random, seed, "write:none:1");
+            let cut = core.settle("now").clone();
+            cut.log.iter().find(|l| l.starts_with("torn")).cloned()
+        });
+        assert!(
+            torn.is_some_and(|l| l.contains("of 4") && l.ends_with("write a.wal (call 2)")),
+            "2000 bytes at 512-byte blocks tear in 4"
+        );
+    }
+
+    #[test]
+    fn a_frozen_core_and_a_cut_core_take_no_more_calls() {
+        let (mut core, _) = with_wal(Keep::Nothing, 0, "write:none:1");
+        assert!(!core.frozen() && !core.cut_requested());
+        core.freeze();
+        assert!(core.frozen());
+        let (mut core, _) = with_wal(Keep::Nothing, 0, "point:after-commit:2");
+        assert!(!core.crash_point("after-commit"));
+        assert!(!core.crash_point("other"));
+        assert!(core.crash_point("after-commit"), "the second report of the point cuts");
+        let first = core.settle("x").why.clone();
+        core.request_cut("later".into());
+        assert_eq!(core.settle("y").why, first, "the first cut stands");
+    }
+}
