@@ -243,6 +243,29 @@ impl Durability {
         }
     }
 
+    /// Bytes of file data the pending mutations hold.
+    pub fn pending_bytes(&self) -> u64 {
+        self.pending
+            .iter()
+            .map(|p| match &p.mutation {
+                Mutation::Write { data, .. } => data.len() as u64,
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// Makes the `n` oldest pending mutations durable, in order, as a page cache under
+    /// memory pressure writes back what it holds longest. Every crash state from here keeps
+    /// them: the states that remain are those of the whole pending list that keep this
+    /// prefix, so nothing outside the model's states can arise.
+    pub fn write_back_oldest(&mut self, n: usize) {
+        let n = n.min(self.pending.len());
+        let oldest: Vec<Pending> = self.pending.drain(..n).collect();
+        for pending in &oldest {
+            self.make_durable(&pending.mutation);
+        }
+    }
+
     /// How many units each pending mutation has (see [`Mutation::units`]).
     pub fn units(&self) -> Vec<u32> {
         self.pending

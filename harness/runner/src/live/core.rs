@@ -79,7 +79,13 @@ pub struct Core {
     cut: Option<Cut>,
     /// Set when the mount is being taken down cleanly: calls fail, nothing is lost.
     frozen: bool,
+    /// The most data in doubt kept before the oldest is written back.
+    cache_limit: u64,
+    written_back: u64,
 }
+
+/// The default [`Core::with_cache_limit`]: 256 MiB of data in doubt.
+pub const DEFAULT_CACHE_LIMIT: u64 = 256 << 20;
 
 impl Core {
     /// A mount of `base` (the backing directory as it was) with these triggers.
@@ -98,7 +104,15 @@ impl Core {
             requested: None,
             cut: None,
             frozen: false,
+            cache_limit: DEFAULT_CACHE_LIMIT,
+            written_back: 0,
         }
+    }
+
+    /// Writes back the oldest changes once more than `bytes` of data are in doubt.
+    pub fn with_cache_limit(mut self, bytes: u64) -> Self {
+        self.cache_limit = bytes;
+        self
     }
 
     /// Cut after the `n`th matching call of each trigger.
@@ -211,9 +225,40 @@ impl Core {
         if changed {
             self.changes += 1;
             self.forget_settled_calls();
+            self.limit_cache();
         }
         self.check_triggers(op, paths, changed);
         out
+    }
+
+    /// Keeps the data in doubt under [`Core::cache_limit`] bytes: past it, the oldest changes
+    /// are written back (made durable), as a page cache under pressure does. Checked every
+    /// 64 changes, so a long run costs one pass over the pending list per 64 calls.
+    fn limit_cache(&mut self) {
+        if !self.changes.is_multiple_of(64) {
+            return;
+        }
+        let mut bytes = self.durability.pending_bytes();
+        if bytes <= self.cache_limit {
+            return;
+        }
+        let mut n = 0;
+        for p in self.durability.pending() {
+            if bytes <= self.cache_limit / 2 {
+                break;
+            }
+            if let faultline_core::trace::Mutation::Write { data, .. } = &p.mutation {
+                bytes -= data.len() as u64;
+            }
+            n += 1;
+        }
+        self.durability.write_back_oldest(n);
+        self.written_back += n as u64;
+    }
+
+    /// Changes written back early because the data in doubt passed the cache limit.
+    pub fn written_back(&self) -> u64 {
+        self.written_back
     }
 
     /// Drops the call text of entries no change in doubt came from.
@@ -365,6 +410,22 @@ mod tests {
             torn.is_some_and(|l| l.contains("of 4") && l.ends_with("write a.wal (call 2)")),
             "2000 bytes at 512-byte blocks tear in 4"
         );
+    }
+
+    #[test]
+    fn past_the_cache_limit_the_oldest_changes_are_written_back_and_stay_in_every_cut() {
+        let (core, ino) = with_wal(Keep::Nothing, 0, "write:none:1");
+        let mut core = core.with_cache_limit(64 * 1024);
+        for i in 0..200u64 {
+            core.apply(Op::Write, &["a.wal"], |b| b.write(format!("write {i}"), ino, 2000 + i * 1000, &[9; 1000]));
+        }
+        assert!(core.written_back() > 0);
+        assert!(core.durability.pending_bytes() <= 64 * 1024 + 64 * 1000, "{}", core.durability.pending_bytes());
+        let cut = core.settle("now").clone();
+        // The create was the oldest change: written back, so even a cut that keeps nothing
+        // keeps the file, with the oldest writes in it.
+        let data = cut.image.read(std::path::Path::new("/a.wal")).expect("kept");
+        assert!(data.len() >= 3000, "{}", data.len());
     }
 
     #[test]
