@@ -369,21 +369,34 @@ mod tests {
     fn with_wal(keep: Keep, seed: u64, triggers: &str) -> (Core, Ino) {
         let mut core = Core::new(FsImage::new(), BlockSize::new(512).expect("block"), keep, seed)
             .with_triggers(vec![triggers.parse().expect("trigger")]);
-        let ino = core.apply(Op::Create, &["a.wal"], |b| b.create_file_at("create a.wal".into(), ROOT_INO, "a.wal", 0o644));
+        let ino = core.apply(Op::Create, &["a.wal"], |b| {
+            b.create_file_at("create a.wal".into(), ROOT_INO, "a.wal", 0o644)
+        });
         core.name(ROOT_INO, "a.wal", ino);
-        core.apply(Op::Write, &["a.wal"], |b| b.write("write a.wal".into(), ino, 0, &[7; 2000]));
+        core.apply(Op::Write, &["a.wal"], |b| {
+            b.write("write a.wal".into(), ino, 0, &[7; 2000])
+        });
         (core, ino)
     }
 
     #[test]
     fn a_trigger_asks_for_the_cut_at_its_nth_call_and_the_cut_loses_what_no_fsync_covered() {
         let (mut core, ino) = with_wal(Keep::Nothing, 0, "fsync:*.wal:2");
-        core.apply(Op::Fsync, &["a.wal"], |b| b.fsync("fsync a.wal".into(), ino, false));
+        core.apply(Op::Fsync, &["a.wal"], |b| {
+            b.fsync("fsync a.wal".into(), ino, false)
+        });
         assert!(!core.cut_requested(), "the first fsync does not fire");
-        core.apply(Op::Write, &["a.wal"], |b| b.write("write a.wal again".into(), ino, 2000, &[8; 10]));
-        core.apply(Op::Fsync, &["a.wal"], |b| b.fsync("fsync a.wal".into(), ino, false));
+        core.apply(Op::Write, &["a.wal"], |b| {
+            b.write("write a.wal again".into(), ino, 2000, &[8; 10])
+        });
+        core.apply(Op::Fsync, &["a.wal"], |b| {
+            b.fsync("fsync a.wal".into(), ino, false)
+        });
         assert!(core.cut_requested(), "the second does");
-        assert!(core.cut().is_none(), "asked for, not made: the kernel's cache comes first");
+        assert!(
+            core.cut().is_none(),
+            "asked for, not made: the kernel's cache comes first"
+        );
         let cut = core.settle("unused").clone();
         assert!(cut.why.starts_with("trigger fsync:*.wal:2"), "{}", cut.why);
         // The file's data is durable; its name never had a directory fsync.
@@ -417,10 +430,16 @@ mod tests {
         let (core, ino) = with_wal(Keep::Nothing, 0, "write:none:1");
         let mut core = core.with_cache_limit(64 * 1024);
         for i in 0..200u64 {
-            core.apply(Op::Write, &["a.wal"], |b| b.write(format!("write {i}"), ino, 2000 + i * 1000, &[9; 1000]));
+            core.apply(Op::Write, &["a.wal"], |b| {
+                b.write(format!("write {i}"), ino, 2000 + i * 1000, &[9; 1000])
+            });
         }
         assert!(core.written_back() > 0);
-        assert!(core.durability.pending_bytes() <= 64 * 1024 + 64 * 1000, "{}", core.durability.pending_bytes());
+        assert!(
+            core.durability.pending_bytes() <= 64 * 1024 + 64 * 1000,
+            "{}",
+            core.durability.pending_bytes()
+        );
         let cut = core.settle("now").clone();
         // The create was the oldest change: written back, so even a cut that keeps nothing
         // keeps the file, with the oldest writes in it.
@@ -437,7 +456,10 @@ mod tests {
         let (mut core, _) = with_wal(Keep::Nothing, 0, "point:after-commit:2");
         assert!(!core.crash_point("after-commit"));
         assert!(!core.crash_point("other"));
-        assert!(core.crash_point("after-commit"), "the second report of the point cuts");
+        assert!(
+            core.crash_point("after-commit"),
+            "the second report of the point cuts"
+        );
         let first = core.settle("x").why.clone();
         core.request_cut("later".into());
         assert_eq!(core.settle("y").why, first, "the first cut stands");
