@@ -235,7 +235,7 @@ impl Core {
     /// are written back (made durable), as a page cache under pressure does. Checked every
     /// 64 changes, so a long run costs one pass over the pending list per 64 calls.
     fn limit_cache(&mut self) {
-        if !self.changes.is_multiple_of(64) {
+        if self.changes % 64 != 0 {
             return;
         }
         let mut bytes = self.durability.pending_bytes();
