@@ -154,10 +154,14 @@ pub fn live(args: &LiveArgs) -> anyhow::Result<u8> {
     }
     prefix.push("--".into());
     prefix.extend(args.program.iter().cloned());
+    let start = match &args.start {
+        Some(dir) => faultline_runner::external::record::snapshot(dir)
+            .map_err(|e| UsageError::Live(format!("--start: {e}")))?,
+        None => faultline_core::FsImage::new(),
+    };
     let request = LiveRequest {
         program: args.program.clone(),
-        checker,
-        start: args.start.clone(),
+        start,
         trials: args.trials,
         duration: args.duration,
         seed: parse_seed(&args.cut.seed)?,
@@ -185,7 +189,10 @@ pub fn live(args: &LiveArgs) -> anyhow::Result<u8> {
             eprintln!("{shown} trials ...");
         }
     };
-    let result = match trial::run(&request, &mut progress, &|| cancel.load(Ordering::Relaxed)) {
+    let judge = trial::Judge::Command(checker);
+    let result = match trial::run(&request, &judge, &|_| true, &mut progress, &|| {
+        cancel.load(Ordering::Relaxed)
+    }) {
         Err(LiveError::Usage(text)) if text == "interrupted" => {
             eprintln!(
                 "interrupted; the program was killed, the mount removed and the trial directory deleted"

@@ -259,6 +259,18 @@ fn detector<'a>(
         (None, None) => true,
     };
     let family = crate::family::by_name(scenario.family);
+    if let (Some(plan), Some(workload)) = (
+        scenario.live,
+        family.and_then(|f| f.live_workload(scenario, target)),
+    ) {
+        return Ok(Box::new(LiveDetector {
+            scenario,
+            plan,
+            workload: workload.map_err(|e| failed(TrialError::Setup(e)))?,
+            options,
+            cancel,
+        }));
+    }
     match family.and_then(|f| f.crash_trials(scenario, target, &select)) {
         Some(swept) => Ok(Box::new(CrashDetector {
             scenario,
@@ -284,6 +296,114 @@ impl Detector for CrashDetector<'_> {
         if let Some(sweep) = self.sweep.take() {
             record_states(r, self.scenario, sweep);
             progress(r.trials);
+        }
+        Ok(())
+    }
+}
+
+/// The live detector: the variant's program on a live FUSE mount, the power cut under it at
+/// a seeded moment each trial, the state judged by the family.
+struct LiveDetector<'a> {
+    scenario: &'a Scenario,
+    plan: crate::scenario::LivePlan,
+    workload: crate::live::trial::LiveWorkload<'a>,
+    options: &'a RunOptions,
+    cancel: &'a AtomicBool,
+}
+
+impl Detector for LiveDetector<'_> {
+    fn run(&mut self, r: &mut VariantResult, progress: &mut dyn FnMut(u64)) -> Result<(), RunError> {
+        use crate::live::trial::{self, Judge, LiveRequest};
+        let (scenario, options) = (self.scenario, self.options);
+        let failed = |trial: u64, e: crate::live::LiveError| RunError::Trial {
+            scenario: scenario.name.clone(),
+            variant: r.variant.clone(),
+            trial,
+            source: if self.cancel.load(std::sync::atomic::Ordering::Relaxed) {
+                TrialError::Cancelled
+            } else {
+                TrialError::Setup(e.to_string())
+            },
+        };
+        let request = LiveRequest {
+            program: self.workload.program.clone(),
+            start: self.workload.start.clone(),
+            trials: options.trials.unwrap_or_else(|| scenario.trials_for(&r.variant)),
+            duration: options.duration.or_else(|| {
+                options
+                    .trials
+                    .is_none()
+                    .then_some(scenario.duration_s.map(Duration::from_secs_f64))
+                    .flatten()
+            }),
+            seed: scenario.seed,
+            only_trial: options.trial,
+            triggers: Vec::new(),
+            keep: if self.plan.keep_random {
+                crate::live::Keep::Random
+            } else {
+                crate::live::Keep::Nothing
+            },
+            block_size: faultline_core::BlockSize::new(self.plan.block_size)
+                .map_err(|e| failed(0, crate::live::LiveError::Usage(e.to_string())))?,
+            temp_dir: options.temp_dir.clone().unwrap_or_else(std::env::temp_dir),
+            keep_failures: options.keep,
+            write_back: true,
+            reproduce_prefix: Vec::new(),
+        };
+        let judge = Judge::InProcess(&*self.workload.judge);
+        let shard = options.shard;
+        let select = move |t: u64| shard.is_none_or(|s| s.has(t));
+        let started = Instant::now();
+        let mut seen = 0u64;
+        let result = trial::run(
+            &request,
+            &judge,
+            &select,
+            &mut |_| {
+                seen += 1;
+                progress(seen);
+            },
+            &|| self.cancel.load(std::sync::atomic::Ordering::Relaxed),
+        )
+        .map_err(|e| failed(options.trial.unwrap_or(0), e))?;
+        let failing = result.trials.iter().filter(|t| t.kind.is_some()).count() as u64;
+        r.trials = result.trials.len() as u64;
+        r.failed_trials = FailureCount::new(failing, r.trials);
+        r.trials_with_failures = failing;
+        for t in &result.trials {
+            let Some(kind) = t.kind else { continue };
+            *r.failures_by_kind.entry(kind).or_default() += 1;
+            r.first_by_kind.entry(kind).or_insert_with(|| {
+                let lost: Vec<&str> = t
+                    .lost
+                    .iter()
+                    .filter(|l| !l.starts_with("kept"))
+                    .take(6)
+                    .map(String::as_str)
+                    .collect();
+                FirstSeen {
+                    trial: t.trial,
+                    detail: format!(
+                        "{} (live cut: {}; state {}; {})",
+                        t.failure.as_deref().unwrap_or_default(),
+                        t.cut,
+                        t.state,
+                        if lost.is_empty() {
+                            "nothing in doubt was lost".to_string()
+                        } else {
+                            lost.join("; ")
+                        }
+                    ),
+                    after_s: started.elapsed().as_secs_f64(),
+                    faults: Faults::default(),
+                    reproduce: reproduce_command(scenario, &r.variant, t.trial),
+                    timeline: Vec::new(),
+                }
+            });
+            if let Some(k) = &t.kept {
+                r.kept.push(k.clone());
+            }
         }
         Ok(())
     }

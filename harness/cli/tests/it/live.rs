@@ -199,3 +199,80 @@ fn bad_live_and_mount_arguments_say_what_to_give() {
         "{o:?}"
     );
 }
+
+/// A scenario's `[live]` table makes live cuts a detector the gate runs: the unfsynced
+/// savers are caught with the kinds they must show, the durable one holds with zero
+/// failures, and a case replays from its reproduce line.
+#[test]
+fn the_gate_runs_a_live_scenario_and_its_cases_replay() {
+    if !fuse_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp");
+    let out = dir.path().join("out");
+    let scenario =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/examples/python-live.toml");
+    let o = faultline(&[
+        "gate",
+        scenario.to_str().expect("utf-8"),
+        "--no-baseline",
+        "--trials",
+        "40",
+        "--variant",
+        "replace_no_fsync",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{text}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(text.contains("gate: passed"), "{text}");
+    let o = faultline(&["replay", out.to_str().expect("utf-8"), "--case", "1"]);
+    let replayed = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{replayed}");
+    assert!(replayed.contains("reproduced"), "{replayed}");
+    assert!(replayed.contains("live cut:"), "{replayed}");
+    let o = faultline(&[
+        "run",
+        scenario.to_str().expect("utf-8"),
+        "--trials",
+        "60",
+        "--variant",
+        "replace_durable",
+        "--out",
+        dir.path().join("durable").to_str().expect("utf-8"),
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    assert!(text.contains("0 of 60 trials (95% upper bound"), "{text}");
+}
+
+/// `[live]` beside `[explore]`, or for a bundled variant, is refused where it stands.
+#[test]
+fn a_live_table_that_cannot_run_is_refused_with_its_place() {
+    let dir = tempfile::tempdir().expect("temp");
+    let both = dir.path().join("both.toml");
+    std::fs::write(
+        &both,
+        "family = \"atomic-write\"\nvariants = [\"p\"]\n[roles]\nwriters = 1\n[explore]\nmodel = \"power-loss\"\n[live]\nversions = 2\n[commands.p]\nwriter = [\"true\"]\n",
+    )
+    .expect("write");
+    let o = faultline(&["run", both.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("both.toml:7") && e.contains("keep one of them"), "{e}");
+    let bundled = dir.path().join("bundled.toml");
+    std::fs::write(
+        &bundled,
+        "family = \"atomic-write\"\nvariants = [\"durable\"]\n[roles]\nwriters = 1\n[live]\nkeep = \"some\"\n",
+    )
+    .expect("write");
+    let o = faultline(&["run", bundled.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("'durable' is a bundled variant"), "{e}");
+}

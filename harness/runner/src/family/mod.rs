@@ -110,6 +110,17 @@ pub trait Family: Sync {
         None
     }
 
+    /// Its `[live]` workload for `target` in `scenario` (programs on a live mount, the power
+    /// cut under them); `None` when the scenario has no `[live]` or the family no live
+    /// workload for that target. An error says why the workload cannot run.
+    fn live_workload<'s>(
+        &self,
+        _scenario: &'s Scenario,
+        _target: Target<'s>,
+    ) -> Option<Result<crate::live::trial::LiveWorkload<'s>, String>> {
+        None
+    }
+
     /// Its workload on the simulated file system, for the crash detector (`faultline
     /// explore`); `None` when it has none.
     fn simulated(&self) -> Option<&dyn Simulated> {

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use faultline_core::persistence::BlockSize;
 use faultline_core::stats::FailureCount;
+use faultline_core::{FailureKind, FsImage};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
@@ -42,10 +43,8 @@ pub const PLACEHOLDERS: &[(&str, &str)] = &[
 pub struct LiveRequest {
     /// The program, with placeholders.
     pub program: Vec<String>,
-    /// The checker, with placeholders.
-    pub checker: Vec<String>,
-    /// The state every trial starts from; `None` for an empty directory.
-    pub start: Option<PathBuf>,
+    /// The state every trial starts from.
+    pub start: FsImage,
     /// Trials to run (after the uncut counting run).
     pub trials: u64,
     /// Or keep running trials until this much time has passed.
@@ -71,6 +70,36 @@ pub struct LiveRequest {
     pub reproduce_prefix: Vec<String>,
 }
 
+/// A family's live workload for one program: what each trial runs, where it starts, and
+/// how the family judges what a cut left.
+pub struct LiveWorkload<'a> {
+    /// The program, with the live placeholders (`{dir}` the mount point).
+    pub program: Vec<String>,
+    /// The state each trial starts from.
+    pub start: FsImage,
+    /// The family's checks of a crash state, given what the program printed before the cut.
+    pub judge: Box<dyn Fn(&FsImage, &[u8]) -> Option<(FailureKind, String)> + 'a>,
+}
+
+/// What judges the state a cut left.
+pub enum Judge<'a> {
+    /// A checker program, with placeholders: exit 0 accepts the state; any other exit is
+    /// [`FailureKind::CheckerFailed`].
+    Command(Vec<String>),
+    /// A family's own checks, given the state and what the program printed before the cut.
+    InProcess(&'a (dyn Fn(&FsImage, &[u8]) -> Option<(FailureKind, String)> + 'a)),
+}
+
+impl Judge<'_> {
+    /// How reports name it.
+    fn describe(&self) -> Vec<String> {
+        match self {
+            Judge::Command(words) => words.clone(),
+            Judge::InProcess(_) => vec!["(the family's checks)".into()],
+        }
+    }
+}
+
 /// What one trial saw.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct TrialOutcome {
@@ -88,6 +117,8 @@ pub struct TrialOutcome {
     pub program: String,
     /// `None` when the checker accepted the state; else what it said.
     pub failure: Option<String>,
+    /// The kind of the failure.
+    pub kind: Option<FailureKind>,
     /// The trial's directory, when kept.
     pub kept: Option<String>,
     /// The command that runs this trial again.
@@ -173,13 +204,20 @@ pub fn unknown_placeholder(words: &[String]) -> Option<String> {
     None
 }
 
-/// Runs the live loop; `progress` hears of each trial, `cancel` stops it (Ctrl-C).
+/// Runs the live loop: the trials `select` picks (numbered from 1), each judged by `judge`;
+/// `progress` hears of each trial, `cancel` stops it (Ctrl-C).
 pub fn run(
     request: &LiveRequest,
+    judge: &Judge<'_>,
+    select: &dyn Fn(u64) -> bool,
     progress: &mut dyn FnMut(&TrialOutcome),
     cancel: &dyn Fn() -> bool,
 ) -> Result<LiveResult, LiveError> {
-    for words in [&request.program, &request.checker] {
+    let checker = match judge {
+        Judge::Command(words) => Some(words),
+        Judge::InProcess(_) => None,
+    };
+    for words in std::iter::once(&request.program).chain(checker) {
         if words.is_empty() {
             return Err(LiveError::Usage(
                 "a live run needs a program and a checker".into(),
@@ -198,7 +236,7 @@ pub fn run(
     }
     // The counting run: no cut until the program ends, then the power is cut at its end,
     // and the checker must accept what a program that finished leaves... after a clean stop.
-    let counting = one_trial(request, 0, request.seed, None, true, cancel)?;
+    let counting = one_trial(request, judge, 0, request.seed, None, true, cancel)?;
     if let Some(why) = &counting.outcome.failure {
         return Err(LiveError::Usage(format!(
             "the checker rejected the state the program leaves when nothing is cut ({why}); fix the program or the checker first"
@@ -223,6 +261,9 @@ pub fn run(
             if done {
                 break;
             }
+            if !select(trial) {
+                continue;
+            }
         }
         let seed = trial_seed(request.seed, trial);
         // One moment more than the changes: the cut right after the program ended, when
@@ -232,13 +273,13 @@ pub fn run(
         } else {
             None
         };
-        let done = one_trial(request, trial, seed, moment, false, cancel)?;
+        let done = one_trial(request, judge, trial, seed, moment, false, cancel)?;
         progress(&done.outcome);
         trials.push(done.outcome);
     }
     Ok(LiveResult {
         program: request.program.clone(),
-        checker: request.checker.clone(),
+        checker: judge.describe(),
         seed: request.seed,
         changes,
         trials,
@@ -253,6 +294,7 @@ struct Done {
 
 fn one_trial(
     request: &LiveRequest,
+    judge: &Judge<'_>,
     trial: u64,
     seed: u64,
     moment: Option<u64>,
@@ -271,12 +313,7 @@ fn one_trial(
         dir.path().join("mnt"),
         dir.path().join("stdout"),
     );
-    let image = match &request.start {
-        Some(start) => {
-            crate::external::record::snapshot(start).map_err(|e| LiveError::Usage(e.to_string()))?
-        }
-        None => faultline_core::FsImage::new(),
-    };
+    let image = &request.start;
     let mkdir = |p: &Path| {
         std::fs::create_dir(p).map_err(|e| LiveError::Io {
             what: format!("creating {}", p.display()),
@@ -285,7 +322,7 @@ fn one_trial(
     };
     mkdir(&backing)?;
     mkdir(&mnt)?;
-    super::mount::replace_dir(&backing, &image)?;
+    super::mount::replace_dir(&backing, image)?;
     let mounted = Mounted::mount(&MountOptions {
         backing: backing.clone(),
         mountpoint: mnt.clone(),
@@ -348,8 +385,22 @@ fn one_trial(
         Ending::Cut(cut) => (cut.why, cut.id.to_string(), cut.log),
         Ending::Clean { .. } => ("none (the counting run)".to_string(), "-".to_string(), Vec::new()),
     };
-    let checker = expand(&request.checker, &backing, &stdout_path, &control);
-    let failure = check(&checker, &backing, cancel)?;
+    let (kind, failure) = match judge {
+        Judge::Command(words) => {
+            let checker = expand(words, &backing, &stdout_path, &control);
+            let failure = check(&checker, &backing, cancel)?;
+            (failure.as_ref().map(|_| FailureKind::CheckerFailed), failure)
+        }
+        Judge::InProcess(judge) => {
+            let state =
+                crate::external::record::snapshot(&backing).map_err(|e| LiveError::Usage(e.to_string()))?;
+            let printed = std::fs::read(&stdout_path).unwrap_or_default();
+            match judge(&state, &printed) {
+                Some((kind, detail)) => (Some(kind), Some(detail)),
+                None => (None, None),
+            }
+        }
+    };
     let mut reproduce = request.reproduce_prefix.clone();
     // `--trial T` goes before the `--` that starts the program's words.
     let at = reproduce
@@ -372,6 +423,7 @@ fn one_trial(
             lost,
             program: program_end,
             failure,
+            kind,
             kept,
             reproduce: shell_words::join(&reproduce),
         },

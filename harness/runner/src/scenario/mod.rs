@@ -227,6 +227,9 @@ pub struct Scenario {
     /// Family `command`: judge the crash states of a recorded run of the writer instead of
     /// running processes.
     pub explore: Option<CommandExplore>,
+    /// Programs: run the writer on a live FUSE mount and cut the power under it, each trial
+    /// at a seeded moment, instead of running processes.
+    pub live: Option<LivePlan>,
 }
 
 /// Which of the scenario's faults one trial uses ([`Scenario::turns`]).
@@ -285,6 +288,19 @@ pub struct CommandExplore {
     pub block_size: u64,
     /// Versions written in the recorded run.
     pub versions: u32,
+}
+
+/// The `[live]` table of a programs scenario: each trial mounts a fresh directory holding
+/// version 0, runs the writer for `versions` versions on the mount, cuts the power at a
+/// seeded moment and judges the state the cut left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct LivePlan {
+    /// Versions each trial writes.
+    pub versions: u32,
+    /// Whether a cut keeps a seeded random subset of the changes in doubt (else none).
+    pub keep_random: bool,
+    /// Where writes tear.
+    pub block_size: u64,
 }
 
 /// The error for TOML's error `e` in the file.

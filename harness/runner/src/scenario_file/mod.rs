@@ -95,13 +95,21 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         &at,
     )?;
     let explore = sections::explore(raw.explore, bundled, family.info(), &at)?;
+    let live = sections::live(raw.live, explore.is_some(), bundled, &at)?;
     if !programs.is_empty()
-        && let Err(message) = family.program_rules(explore.is_some(), readers)
+        && let Err(message) = family.program_rules(explore.is_some() || live.is_some(), readers)
     {
         return Err(at(raw.family.span(), message.into()));
     }
     if explore.is_some() && !programs.is_empty() {
         sections::unused_under_explore(text, &at)?;
+    } else if live.is_some() && !programs.is_empty() {
+        sections::unused_without_processes(
+            text,
+            "[live]",
+            "the writer runs on a live mount and the power is cut under it",
+            &at,
+        )?;
     } else if bundled.is_none() && !programs.is_empty() {
         sections::unused_with_programs(text, &at)?;
     }
@@ -149,11 +157,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         },
         commands,
         explore,
+        live,
     })
 }
 
 /// The tables and keys of a scenario file outside any family's own section.
-const COMMON_KEYS: [&str; 12] = [
+const COMMON_KEYS: [&str; 13] = [
     "description",
     "family",
     "seed",
@@ -164,6 +173,7 @@ const COMMON_KEYS: [&str; 12] = [
     "oracle",
     "commands",
     "explore",
+    "live",
     "run",
     "expect",
 ];

@@ -20,6 +20,7 @@ pub(super) struct RawScenario {
     pub(super) oracle: Option<RawOracle>,
     pub(super) commands: Option<Spanned<BTreeMap<String, Spanned<RawCommand>>>>,
     pub(super) explore: Option<Spanned<RawExplore>>,
+    pub(super) live: Option<Spanned<RawLive>>,
     #[serde(default)]
     pub(super) run: RawRun,
     #[serde(default)]
@@ -101,6 +102,14 @@ pub(super) struct RawExplore {
     pub(super) model: Spanned<String>,
     pub(super) block_size: Option<Spanned<u64>>,
     pub(super) versions: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLive {
+    pub(super) versions: Option<Spanned<u32>>,
+    pub(super) keep: Option<Spanned<String>>,
+    pub(super) block_size: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]

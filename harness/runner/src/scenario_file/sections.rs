@@ -8,11 +8,14 @@ use faultline_targets::registry::{self, FamilyInfo};
 use toml::Spanned;
 
 use super::kind_names;
-use super::raw::{RawExpectation, RawExplore, RawFaults, RawOracle, RawRun, RawWindowStep, RawWorkload};
+use super::raw::{
+    RawExpectation, RawExplore, RawFaults, RawLive, RawOracle, RawRun, RawWindowStep, RawWorkload,
+};
 use crate::program::CommandRoles;
 use crate::results::COMMAND_FAMILY;
 use crate::scenario::{
-    At, Check, CommandExplore, CrashPointKill, Expectation, Pause, RandomKill, ScenarioError, WindowStep,
+    At, Check, CommandExplore, CrashPointKill, Expectation, LivePlan, Pause, RandomKill, ScenarioError,
+    WindowStep,
 };
 
 /// The family named in `family`: one of the registry's, or the legacy `command` (resolved
@@ -314,6 +317,72 @@ pub(super) fn explore(
     Ok(explore)
 }
 
+/// The `[live]` table: programs run on a live mount with power cuts; refused beside
+/// `[explore]` and for a scenario with a bundled variant.
+pub(super) fn live(
+    raw: Option<Spanned<RawLive>>,
+    explore: bool,
+    bundled: Option<&str>,
+    at: At<'_>,
+) -> Result<Option<LivePlan>, ScenarioError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let span = raw.span();
+    if explore {
+        return Err(at(
+            span,
+            "[live] and [explore] judge the same programs two ways; keep one of them".into(),
+        ));
+    }
+    if let Some(variant) = bundled {
+        return Err(at(
+            span,
+            format!(
+                "[live] runs programs on a live mount, and '{variant}' is a bundled variant; give it as [commands.{variant}] or remove it"
+            ),
+        ));
+    }
+    let raw = raw.into_inner();
+    let versions = match &raw.versions {
+        Some(v) if !(1..=20).contains(v.get_ref()) => {
+            return Err(at(v.span(), "versions must be from 1 to 20".into()));
+        }
+        Some(v) => *v.get_ref(),
+        None => 2,
+    };
+    let keep_random = match &raw.keep {
+        None => true,
+        Some(k) if k.get_ref() == "random" => true,
+        Some(k) if k.get_ref() == "nothing" => false,
+        Some(k) => {
+            return Err(at(
+                k.span(),
+                format!(
+                    "unknown keep '{}'; use \"nothing\" (a cut loses every change no fsync covered) or \"random\" (a seeded subset, writes torn at block_size)",
+                    k.get_ref()
+                ),
+            ));
+        }
+    };
+    let block_size = match &raw.block_size {
+        Some(b) if faultline_core::BlockSize::new(*b.get_ref()).is_err() => {
+            return Err(at(
+                b.span(),
+                format!(
+                    "block_size must be a power of two from 512 to 1048576, got {}",
+                    b.get_ref()
+                ),
+            ));
+        }
+        Some(b) => *b.get_ref(),
+        None => 4096,
+    };
+    Ok(Some(LivePlan {
+        versions,
+        keep_random,
+        block_size,
+    }))
+}
+
 /// The `[oracle]` table, or the family's default checks (`programs` when some variant is
 /// programs).
 pub(super) fn checks(
@@ -469,14 +538,29 @@ pub(super) fn expectations(
 /// writer's run is recorded and its crash states judged): the first one given is refused
 /// where it stands.
 pub(super) fn unused_under_explore(text: &str, at: At<'_>) -> Result<(), ScenarioError> {
+    unused_without_processes(
+        text,
+        "[explore]",
+        "the writer's run is recorded and its crash states judged",
+        at,
+    )
+}
+
+/// Keys that do nothing when programs are judged without processes of their own, under
+/// `table` (`[explore]` or `[live]`), which judges them as `how` says.
+pub(super) fn unused_without_processes(
+    text: &str,
+    table_name: &str,
+    how: &str,
+    at: At<'_>,
+) -> Result<(), ScenarioError> {
     let table: toml::Table = toml::from_str(text).map_err(|e| crate::scenario::toml_error(&e, at))?;
     let value = |section: &str, key: &str| table.get(section).and_then(|s| s.get(key));
     let refuse = |section: &str, key: &str, why: &str| {
         Err(at(
             key_span(text, section, key),
             format!(
-                "{key} does nothing with [explore]: no processes run, the writer's run is recorded \
-                 and its crash states judged{why}; remove it, or the [explore] table"
+                "{key} does nothing with {table_name}: no processes run, {how}{why}; remove it, or the {table_name} table"
             ),
         ))
     };
@@ -492,7 +576,7 @@ pub(super) fn unused_under_explore(text: &str, at: At<'_>) -> Result<(), Scenari
     for (section, key) in UNUSED {
         if value(section, key).is_some() {
             let why = if key == "writes_per_writer" {
-                " ([explore] versions sets how many it writes)"
+                " (the table's versions sets how many it writes)"
             } else {
                 ""
             };
@@ -502,15 +586,16 @@ pub(super) fn unused_under_explore(text: &str, at: At<'_>) -> Result<(), Scenari
     if value("roles", "writers").and_then(toml::Value::as_integer) != Some(1) {
         return Err(at(
             key_span(text, "roles", "writers"),
-            "[explore] records one writer's run: `writers = 1`".into(),
+            format!("{table_name} runs one writer: `writers = 1`"),
         ));
     }
     if table.contains_key("oracle") {
         return Err(at(
             key_span(text, "oracle", "checks"),
-            "[oracle] checks do nothing with [explore]: each crash state is judged by the family's \
-             oracles, or by the checker program if the variant gives one; remove it"
-                .into(),
+            format!(
+                "[oracle] checks do nothing with {table_name}: each crash state is judged by the family's \
+                 oracles, or by the checker program if the variant gives one; remove it"
+            ),
         ));
     }
     if let Some(faults) = table.get("faults").and_then(toml::Value::as_table)

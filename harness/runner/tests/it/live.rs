@@ -76,8 +76,7 @@ fn live(start: &Path, program: &str, checker: &str, trials: u64, keep: Keep) -> 
     let temp = tempfile::tempdir().expect("temp");
     let request = LiveRequest {
         program: words(program),
-        checker: words(checker),
-        start: Some(start.to_path_buf()),
+        start: snapshot(start).expect("snapshot"),
         trials,
         duration: None,
         seed: 7,
@@ -90,7 +89,8 @@ fn live(start: &Path, program: &str, checker: &str, trials: u64, keep: Keep) -> 
         write_back: true,
         reproduce_prefix: vec!["faultline".into(), "live".into(), "--".into()],
     };
-    let result = trial::run(&request, &mut |_| {}, &|| false).expect("the live run runs");
+    let judge = trial::Judge::Command(words(checker));
+    let result = trial::run(&request, &judge, &|_| true, &mut |_| {}, &|| false).expect("the live run runs");
     assert_eq!(faultline_mounts(temp.path()), 0, "no mount is left behind");
     assert_eq!(
         std::fs::read_dir(temp.path()).expect("dir").count(),

@@ -108,6 +108,17 @@ impl Family for AtomicWriteFamily {
         )
     }
 
+    fn live_workload<'s>(
+        &self,
+        scenario: &'s Scenario,
+        target: Target<'s>,
+    ) -> Option<Result<crate::live::trial::LiveWorkload<'s>, String>> {
+        let (Target::Program(p), Some(plan)) = (target, scenario.live) else {
+            return None;
+        };
+        Some(programs::live(p, plan, scenario.document_bytes))
+    }
+
     fn simulated(&self) -> Option<&dyn Simulated> {
         Some(self)
     }

@@ -19,7 +19,7 @@ use crate::external::record::record_in_fresh_dir;
 use crate::external::trace_file::TraceFile;
 use crate::family::target::Program;
 use crate::process::trial::FILE_NAME;
-use crate::scenario::CommandExplore;
+use crate::scenario::{CommandExplore, LivePlan};
 
 /// The line the recorded run prints after version `n` was written.
 const ACKED: &str = "faultline-acked ";
@@ -68,6 +68,56 @@ pub fn explore(
             .collect()
         },
     ))
+}
+
+/// The `[live]` workload of a document program: each trial starts from version 0 of the
+/// file, runs the writer for `plan.versions` versions on the mount (acknowledging each as it
+/// exits 0), and a cut's state is judged as a crash state of `[explore]` is: by the checker
+/// program if the variant gives one, else as a document against what was acknowledged.
+pub fn live<'s>(
+    target: Program<'s>,
+    plan: LivePlan,
+    size: usize,
+) -> Result<crate::live::trial::LiveWorkload<'s>, String> {
+    let Some(writer) = target.roles.programs.command("writer") else {
+        return Err(format!(
+            "{} programs have no writer to run",
+            target.roles.programs.kind()
+        ));
+    };
+    // `{dir}` stays for the live run to fill in: the mount point of each trial.
+    let path = Path::new("{dir}").join(FILE_NAME);
+    let program = vec![
+        "sh".to_string(),
+        "-c".to_string(),
+        script(target, writer, &path, plan.versions, size),
+    ];
+    let mut start = FsImage::new();
+    let ino = start.next_ino();
+    start.insert(
+        ino,
+        faultline_core::Node::File {
+            data: std::sync::Arc::new(document(Version { writer: 0, seq: 0 }, size).as_slice().into()),
+            mode: 0o644,
+        },
+    );
+    start.set_entry(
+        faultline_core::image::ROOT_INO,
+        &std::sync::Arc::from(FILE_NAME),
+        ino,
+    );
+    let checker = target.roles.programs.command("checker");
+    Ok(crate::live::trial::LiveWorkload {
+        program,
+        start,
+        judge: Box::new(move |image, printed| {
+            let acked = acknowledged(printed);
+            match checker {
+                Some(words) => judge_with_checker(target, words, image, acked, size),
+                None => judge(image, acked, size),
+            }
+        }),
+    })
 }
 
 /// The newest version acknowledged in `printed`.
