@@ -70,6 +70,10 @@ pub struct LiveRequest {
     pub reproduce_prefix: Vec<String>,
 }
 
+/// A family's checks of a crash state, given what the program printed before the cut: the
+/// failure's kind and what was seen, or `None` when the state is acceptable.
+pub type StateCheck<'a> = dyn Fn(&FsImage, &[u8]) -> Option<(FailureKind, String)> + 'a;
+
 /// A family's live workload for one program: what each trial runs, where it starts, and
 /// how the family judges what a cut left.
 pub struct LiveWorkload<'a> {
@@ -78,7 +82,7 @@ pub struct LiveWorkload<'a> {
     /// The state each trial starts from.
     pub start: FsImage,
     /// The family's checks of a crash state, given what the program printed before the cut.
-    pub judge: Box<dyn Fn(&FsImage, &[u8]) -> Option<(FailureKind, String)> + 'a>,
+    pub judge: Box<StateCheck<'a>>,
 }
 
 /// What judges the state a cut left.
@@ -87,7 +91,7 @@ pub enum Judge<'a> {
     /// [`FailureKind::CheckerFailed`].
     Command(Vec<String>),
     /// A family's own checks, given the state and what the program printed before the cut.
-    InProcess(&'a (dyn Fn(&FsImage, &[u8]) -> Option<(FailureKind, String)> + 'a)),
+    InProcess(&'a StateCheck<'a>),
 }
 
 impl Judge<'_> {
