@@ -275,4 +275,17 @@ fn a_live_table_that_cannot_run_is_refused_with_its_place() {
     assert_eq!(o.status.code(), Some(2));
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(e.contains("'durable' is a bundled variant"), "{e}");
+    let readers = dir.path().join("readers.toml");
+    std::fs::write(
+        &readers,
+        "family = \"atomic-write\"\nvariants = [\"p\"]\n[roles]\nwriters = 1\nreaders = 2\n[live]\nkeep = \"nothing\"\n[commands.p]\nwriter = [\"true\"]\n",
+    )
+    .expect("write");
+    let o = faultline(&["run", readers.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("readers.toml:5") && e.contains("does nothing with [live]"),
+        "{e}"
+    );
 }

@@ -353,28 +353,10 @@ impl Filesystem for LiveFs {
         if mode & libc::S_IFMT != libc::S_IFREG {
             return reply.error(libc::EPERM);
         }
-        let Some(mut core) = self.core(req) else {
-            return reply.error(libc::EIO);
-        };
-        let Some(name) = name_of(name) else {
-            return reply.error(libc::EINVAL);
-        };
-        if let Err(e) = free_name(core.live(), parent, name) {
-            return reply.error(e);
-        }
-        let path = core.child_path(parent, name);
-        let ino = core.apply(Op::Create, &[&path], |b| {
+        let made = self.new_entry(req, parent, name, Op::Create, |b, path, name| {
             b.create_file_at(format!("create {path}"), parent, name, mode & !umask)
         });
-        core.name(parent, name, ino);
-        let attr = self.attr(core.live(), ino);
-        if self.after(core, req) {
-            return reply.error(libc::EIO);
-        }
-        match attr {
-            Some(attr) => reply.entry(&TTL, &attr, 0),
-            None => reply.error(libc::EIO),
-        }
+        reply_entry(made, reply);
     }
 
     fn mkdir(
@@ -386,28 +368,10 @@ impl Filesystem for LiveFs {
         umask: u32,
         reply: ReplyEntry,
     ) {
-        let Some(mut core) = self.core(req) else {
-            return reply.error(libc::EIO);
-        };
-        let Some(name) = name_of(name) else {
-            return reply.error(libc::EINVAL);
-        };
-        if let Err(e) = free_name(core.live(), parent, name) {
-            return reply.error(e);
-        }
-        let path = core.child_path(parent, name);
-        let ino = core.apply(Op::Mkdir, &[&path], |b| {
+        let made = self.new_entry(req, parent, name, Op::Mkdir, |b, path, name| {
             b.mkdir_at(format!("mkdir {path}"), parent, name, mode & !umask)
         });
-        core.name(parent, name, ino);
-        let attr = self.attr(core.live(), ino);
-        if self.after(core, req) {
-            return reply.error(libc::EIO);
-        }
-        match attr {
-            Some(attr) => reply.entry(&TTL, &attr, 0),
-            None => reply.error(libc::EIO),
-        }
+        reply_entry(made, reply);
     }
 
     fn unlink(&mut self, req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
@@ -426,28 +390,13 @@ impl Filesystem for LiveFs {
         target: &std::path::Path,
         reply: ReplyEntry,
     ) {
-        let Some(mut core) = self.core(req) else {
-            return reply.error(libc::EIO);
-        };
-        let (Some(name), Some(target)) = (name_of(link_name), target.to_str()) else {
+        let Some(target) = target.to_str() else {
             return reply.error(libc::EINVAL);
         };
-        if let Err(e) = free_name(core.live(), parent, name) {
-            return reply.error(e);
-        }
-        let path = core.child_path(parent, name);
-        let ino = core.apply(Op::Symlink, &[&path], |b| {
+        let made = self.new_entry(req, parent, link_name, Op::Symlink, |b, path, name| {
             b.symlink_at(format!("symlink {path} -> {target}"), parent, name, target)
         });
-        core.name(parent, name, ino);
-        let attr = self.attr(core.live(), ino);
-        if self.after(core, req) {
-            return reply.error(libc::EIO);
-        }
-        match attr {
-            Some(attr) => reply.entry(&TTL, &attr, 0),
-            None => reply.error(libc::EIO),
-        }
+        reply_entry(made, reply);
     }
 
     fn rename(
@@ -773,7 +722,39 @@ impl Filesystem for LiveFs {
     }
 }
 
+/// Answers a request that made a new name: its attributes, or the error.
+fn reply_entry(made: Result<FileAttr, i32>, reply: ReplyEntry) {
+    match made {
+        Ok(attr) => reply.entry(&TTL, &attr, 0),
+        Err(e) => reply.error(e),
+    }
+}
+
 impl LiveFs {
+    /// A new name `name` in `parent`, made by `make` (given the builder, the path and the
+    /// name) as call `op`: the checks every new name passes, then the call, then its
+    /// attributes.
+    fn new_entry(
+        &mut self,
+        req: &Request<'_>,
+        parent: u64,
+        name: &OsStr,
+        op: Op,
+        make: impl FnOnce(&mut faultline_core::trace_builder::TraceBuilder, &str, &str) -> Ino,
+    ) -> Result<FileAttr, i32> {
+        let mut core = self.core(req).ok_or(libc::EIO)?;
+        let name = name_of(name).ok_or(libc::EINVAL)?;
+        free_name(core.live(), parent, name)?;
+        let path = core.child_path(parent, name);
+        let ino = core.apply(op, &[&path], |b| make(b, &path, name));
+        core.name(parent, name, ino);
+        let attr = self.attr(core.live(), ino);
+        if self.after(core, req) {
+            return Err(libc::EIO);
+        }
+        attr.ok_or(libc::EIO)
+    }
+
     fn remove(&mut self, req: &Request<'_>, parent: u64, name: &OsStr, dir: bool, reply: ReplyEmpty) {
         let Some(mut core) = self.core(req) else {
             return reply.error(libc::EIO);

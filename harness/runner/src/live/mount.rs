@@ -419,7 +419,11 @@ fn serve(stream: UnixStream, shared: &Shared) {
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let Ok(mut out) = stream.try_clone() else { return };
-    for line in BufReader::new(stream).lines().take(1024) {
+    // A command is one short line: a connection may send at most 64 KiB in all.
+    for line in BufReader::new(std::io::Read::take(stream, 1 << 16))
+        .lines()
+        .take(1024)
+    {
         let Ok(line) = line else { return };
         let line = line.trim();
         let answer = if line == "cut" {

@@ -392,7 +392,7 @@ fn one_trial(
     let (kind, failure) = match judge {
         Judge::Command(words) => {
             let checker = expand(words, &backing, &stdout_path, &control);
-            let failure = check(&checker, &backing, cancel)?;
+            let failure = check(&checker, &backing, dir.path(), cancel)?;
             (failure.as_ref().map(|_| FailureKind::CheckerFailed), failure)
         }
         Judge::InProcess(judge) => {
@@ -435,27 +435,42 @@ fn one_trial(
     })
 }
 
-/// Runs the checker on the crash state; `None` when it exits 0.
-fn check(words: &[String], dir: &Path, cancel: &dyn Fn() -> bool) -> Result<Option<String>, LiveError> {
+/// Runs the checker on the crash state; `None` when it exits 0. Its output goes to files in
+/// `scratch` (the trial's directory), so a chatty checker cannot block on a pipe, and Ctrl-C
+/// stops it with whatever it started.
+fn check(
+    words: &[String],
+    dir: &Path,
+    scratch: &Path,
+    cancel: &dyn Fn() -> bool,
+) -> Result<Option<String>, LiveError> {
+    let io = |what: &str| {
+        let what = what.to_string();
+        move |source| LiveError::Io { what, source }
+    };
+    let (out_path, err_path) = (scratch.join("checker.out"), scratch.join("checker.err"));
     let mut command = Command::new(&words[0]);
     command
         .args(&words[1..])
         .current_dir(dir)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stdout(std::fs::File::create(&out_path).map_err(io("the checker's output file"))?)
+        .stderr(std::fs::File::create(&err_path).map_err(io("the checker's error file"))?);
     crate::child::own_group(&mut command);
-    let child = command.spawn().map_err(|e| LiveError::Io {
-        what: format!("starting the checker {}", words[0]),
-        source: e,
-    })?;
-    let _ = cancel;
-    let output = child.wait_with_output().map_err(|e| LiveError::Io {
-        what: "waiting for the checker".into(),
-        source: e,
-    })?;
-    if output.status.success() {
+    let mut child = command
+        .spawn()
+        .map_err(io(&format!("starting the checker {}", words[0])))?;
+    let status = match crate::child::wait(&mut child, None, cancel).map_err(io("waiting for the checker"))? {
+        crate::child::Waited::Exited(status) => status,
+        _ => return Err(LiveError::Usage("interrupted".into())),
+    };
+    if status.success() {
         return Ok(None);
     }
+    let output = std::process::Output {
+        status,
+        stdout: std::fs::read(&out_path).unwrap_or_default(),
+        stderr: std::fs::read(&err_path).unwrap_or_default(),
+    };
     Ok(Some(crate::program::failure_detail(words, &output)))
 }

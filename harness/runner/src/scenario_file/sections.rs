@@ -586,7 +586,11 @@ pub(super) fn unused_without_processes(
     if value("roles", "writers").and_then(toml::Value::as_integer) != Some(1) {
         return Err(at(
             key_span(text, "roles", "writers"),
-            format!("{table_name} runs one writer: `writers = 1`"),
+            if table_name == "[explore]" {
+                "[explore] records one writer's run: `writers = 1`".to_string()
+            } else {
+                format!("{table_name} runs one writer: `writers = 1`")
+            },
         ));
     }
     if table.contains_key("oracle") {
