@@ -203,6 +203,9 @@ pub struct MountArgs {
     /// The control socket (default: in the temp directory, named after the mount point).
     #[arg(long)]
     pub control: Option<PathBuf>,
+    /// Also write what a cut lost to this file (it is always printed).
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
     /// Unmount a faultline mount left behind at the given mount point (the first argument)
     /// and remove its stale control socket.
     #[arg(long)]

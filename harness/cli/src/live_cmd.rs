@@ -94,6 +94,10 @@ pub fn mount(args: &MountArgs) -> anyhow::Result<u8> {
             if cut.log.is_empty() {
                 text.push_str("  nothing was in doubt: every change had been made durable\n");
             }
+            if let Some(log) = &args.log {
+                let (dir, name) = crate::trace_cmd::split_out(log)?;
+                faultline_runner::report::write_files(&dir, &[(name.as_str(), text.clone())])?;
+            }
             print_stdout(&text)?;
         }
         Ending::Clean { changes } => {

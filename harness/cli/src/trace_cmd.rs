@@ -93,7 +93,7 @@ pub fn ack(args: &crate::args::AckArgs) -> anyhow::Result<u8> {
 }
 
 /// The directory and file name of `out`.
-fn split_out(out: &std::path::Path) -> anyhow::Result<(std::path::PathBuf, String)> {
+pub fn split_out(out: &std::path::Path) -> anyhow::Result<(std::path::PathBuf, String)> {
     let name = out
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -289,3 +289,56 @@ fn a_live_table_that_cannot_run_is_refused_with_its_place() {
         "{e}"
     );
 }
+
+/// `faultline mount` serves until `faultline cut`, then prints and logs what the cut lost,
+/// leaves the backing directory in the crash state and unmounts.
+#[test]
+fn faultline_cut_ends_a_mount_with_its_log() {
+    if !fuse_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp");
+    let (b, m, log) = (
+        dir.path().join("b"),
+        dir.path().join("m"),
+        dir.path().join("cut.log"),
+    );
+    std::fs::create_dir(&b).expect("mkdir");
+    std::fs::create_dir(&m).expect("mkdir");
+    std::fs::write(b.join("kept"), "from before").expect("write");
+    let control = dir.path().join("control.sock");
+    let mount = std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["mount", "b", "m", "--log", "cut.log", "--control", "control.sock"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("mount runs");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !control.exists() || std::fs::read_dir(&m).map_or(true, |mut d| d.next().is_none()) {
+        assert!(std::time::Instant::now() < until, "the mount never came up");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::fs::write(m.join("new"), "never synced").expect("write through the mount");
+    let o = faultline(&[
+        "cut",
+        m.to_str().expect("utf-8"),
+        "--control",
+        control.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "cut: 2 changes in doubt, 2 lost or torn\n"
+    );
+    let out = mount.wait_with_output().expect("ends");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(printed.contains("lost: create new (call 1)"), "{printed}");
+    assert_eq!(std::fs::read_to_string(&log).expect("log"), printed);
+    assert_eq!(
+        std::fs::read_to_string(b.join("kept")).expect("kept"),
+        "from before"
+    );
+    assert!(!b.join("new").exists(), "the unsynced file is gone");
+}
