@@ -195,12 +195,22 @@ pub fn scenario_dir(path: &Path) -> &Path {
 
 /// The first unknown `{...}` in `words`, if any.
 pub fn unknown_placeholder(words: &[String]) -> Option<String> {
+    unknown_among(words, PLACEHOLDERS, |_| true)
+}
+
+/// The first `{...}` in `words` that is not one of `known` and that `is_one` takes for a
+/// placeholder (given the text between the braces).
+pub fn unknown_among(
+    words: &[String],
+    known: &[(&str, &str)],
+    is_one: impl Fn(&str) -> bool,
+) -> Option<String> {
     for w in words {
         let mut rest = w.as_str();
         while let Some(start) = rest.find('{') {
             let Some(len) = rest[start..].find('}') else { break };
             let name = &rest[start..=start + len];
-            if !PLACEHOLDERS.iter().any(|(p, _)| *p == name) {
+            if is_one(&name[1..name.len() - 1]) && !known.iter().any(|(p, _)| *p == name) {
                 return Some(name.to_string());
             }
             rest = &rest[start + len + 1..];

@@ -87,6 +87,11 @@ pub struct Core {
 /// The default [`Core::with_cache_limit`]: 256 MiB of data in doubt.
 pub const DEFAULT_CACHE_LIMIT: u64 = 256 << 20;
 
+/// The most changes kept in doubt, whatever their size: a program that creates and renames
+/// files for hours without a directory fsync would otherwise grow the list (and the cost of
+/// each fsync, which looks through it) without end.
+pub const MAX_PENDING: usize = 100_000;
+
 impl Core {
     /// A mount of `base` (the backing directory as it was) with these triggers.
     pub fn new(base: FsImage, block_size: BlockSize, keep: Keep, seed: u64) -> Self {
@@ -231,20 +236,23 @@ impl Core {
         out
     }
 
-    /// Keeps the data in doubt under [`Core::cache_limit`] bytes: past it, the oldest changes
-    /// are written back (made durable), as a page cache under pressure does. Checked every
+    /// Keeps the data in doubt under the cache limit and the changes in doubt under
+    /// [`MAX_PENDING`]: past either, the oldest changes are written back (made durable), as a
+    /// page cache under pressure does. Checked every
     /// 64 changes, so a long run costs one pass over the pending list per 64 calls.
     fn limit_cache(&mut self) {
         if self.changes % 64 != 0 {
             return;
         }
         let mut bytes = self.durability.pending_bytes();
-        if bytes <= self.cache_limit {
+        let count = self.durability.pending().len();
+        if bytes <= self.cache_limit && count <= MAX_PENDING {
             return;
         }
+        // Down to half of each limit, oldest first.
         let mut n = 0;
         for p in self.durability.pending() {
-            if bytes <= self.cache_limit / 2 {
+            if bytes <= self.cache_limit / 2 && count - n <= MAX_PENDING / 2 {
                 break;
             }
             if let faultline_core::trace::Mutation::Write { data, .. } = &p.mutation {
@@ -445,6 +453,19 @@ mod tests {
         // keeps the file, with the oldest writes in it.
         let data = cut.image.read(std::path::Path::new("/a.wal")).expect("kept");
         assert!(data.len() >= 3000, "{}", data.len());
+    }
+
+    #[test]
+    fn changes_in_doubt_stay_under_their_count_limit_however_small() {
+        let mut core = Core::new(FsImage::new(), BlockSize::DEFAULT, Keep::Nothing, 0);
+        for i in 0..MAX_PENDING + 200 {
+            let name = format!("f{i}");
+            core.apply(Op::Create, &[&name], |b| {
+                b.create_file_at(format!("create {name}"), ROOT_INO, &name, 0o644)
+            });
+        }
+        assert!(core.pending() <= MAX_PENDING, "{}", core.pending());
+        assert!(core.written_back() > 0);
     }
 
     #[test]

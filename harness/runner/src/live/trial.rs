@@ -191,21 +191,9 @@ fn expand(words: &[String], dir: &Path, stdout: &Path, control: &Path) -> Vec<St
 /// The first `{name}` (a lower-case word in braces) in `words` that is not a live
 /// placeholder; other braces (JSON, shell) are the program's own.
 pub fn unknown_placeholder(words: &[String]) -> Option<String> {
-    for w in words {
-        let mut rest = w.as_str();
-        while let Some(start) = rest.find('{') {
-            let Some(len) = rest[start..].find('}') else { break };
-            let name = &rest[start..=start + len];
-            let word = &name[1..name.len() - 1];
-            let looks_like_one =
-                !word.is_empty() && word.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
-            if looks_like_one && !PLACEHOLDERS.iter().any(|(p, _)| *p == name) {
-                return Some(name.to_string());
-            }
-            rest = &rest[start + 1..];
-        }
-    }
-    None
+    crate::program::unknown_among(words, PLACEHOLDERS, |word| {
+        !word.is_empty() && word.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+    })
 }
 
 /// Runs the live loop: the trials `select` picks (numbered from 1), each judged by `judge`;

@@ -287,26 +287,8 @@ pub(super) fn explore(
                         ),
                     )
                 })?;
-            let block_size = match &e.block_size {
-                Some(b) if faultline_core::BlockSize::new(*b.get_ref()).is_err() => {
-                    return Err(at(
-                        b.span(),
-                        format!(
-                            "block_size must be a power of two from 512 to 1048576, got {}",
-                            b.get_ref()
-                        ),
-                    ));
-                }
-                Some(b) => *b.get_ref(),
-                None => 4096,
-            };
-            let versions = match &e.versions {
-                Some(v) if !(1..=20).contains(v.get_ref()) => {
-                    return Err(at(v.span(), "versions must be from 1 to 20".into()));
-                }
-                Some(v) => *v.get_ref(),
-                None => 2,
-            };
+            let block_size = block_size(e.block_size.as_ref(), at)?;
+            let versions = versions(e.versions.as_ref(), at)?;
             Some(CommandExplore {
                 model,
                 block_size,
@@ -315,6 +297,32 @@ pub(super) fn explore(
         }
     };
     Ok(explore)
+}
+
+/// A table's `block_size` (default 4096): a power of two from 512 to 1048576.
+fn block_size(raw: Option<&Spanned<u64>>, at: At<'_>) -> Result<u64, ScenarioError> {
+    match raw {
+        Some(b) if faultline_core::BlockSize::new(*b.get_ref()).is_err() => Err(at(
+            b.span(),
+            format!(
+                "block_size must be a power of two from 512 to 1048576, got {}",
+                b.get_ref()
+            ),
+        )),
+        Some(b) => Ok(*b.get_ref()),
+        None => Ok(4096),
+    }
+}
+
+/// A table's `versions` (default 2): 1 to 20.
+fn versions(raw: Option<&Spanned<u32>>, at: At<'_>) -> Result<u32, ScenarioError> {
+    match raw {
+        Some(v) if !(1..=20).contains(v.get_ref()) => {
+            Err(at(v.span(), "versions must be from 1 to 20".into()))
+        }
+        Some(v) => Ok(*v.get_ref()),
+        None => Ok(2),
+    }
 }
 
 /// The `[live]` table: programs run on a live mount with power cuts; refused beside
@@ -342,13 +350,7 @@ pub(super) fn live(
         ));
     }
     let raw = raw.into_inner();
-    let versions = match &raw.versions {
-        Some(v) if !(1..=20).contains(v.get_ref()) => {
-            return Err(at(v.span(), "versions must be from 1 to 20".into()));
-        }
-        Some(v) => *v.get_ref(),
-        None => 2,
-    };
+    let versions = versions(raw.versions.as_ref(), at)?;
     let keep_random = match &raw.keep {
         None => true,
         Some(k) if k.get_ref() == "random" => true,
@@ -363,19 +365,7 @@ pub(super) fn live(
             ));
         }
     };
-    let block_size = match &raw.block_size {
-        Some(b) if faultline_core::BlockSize::new(*b.get_ref()).is_err() => {
-            return Err(at(
-                b.span(),
-                format!(
-                    "block_size must be a power of two from 512 to 1048576, got {}",
-                    b.get_ref()
-                ),
-            ));
-        }
-        Some(b) => *b.get_ref(),
-        None => 4096,
-    };
+    let block_size = block_size(raw.block_size.as_ref(), at)?;
     Ok(Some(LivePlan {
         versions,
         keep_random,
